@@ -1,0 +1,397 @@
+//! A spawned local task: one allocation that holds the future, then its output, and serves as
+//! the task's own waker.
+//!
+//! # Ownership rules
+//!
+//! A `Task<F>` lives in an `Arc`. The references to it are:
+//!
+//! - the executor's slab entry, on the owner thread, while the task is unfinished;
+//! - the `LocalTask<T>` returned by `spawn_local`, which is `!Send`, so also on the owner thread;
+//! - the task's own `Waker` (stored in `self_waker` while the task is unfinished, a reference
+//!   cycle that `finish` and `close` break) and any clones of it, which may be on any thread.
+//!
+//! The future `F` and the output `F::Output` need not be `Send`. They sit in `stage`, which is
+//! touched **only on the owner thread**: by the executor (`run`, `close`) and by the `LocalTask`.
+//! Other threads reach a task only through its `Waker`, and a waker touches only `header`
+//! (atomics and the thread-safe `Shared`). `stage` is emptied on the owner thread before the
+//! owner drops its last reference (the slab entry when the task finishes or the executor shuts
+//! down, the `LocalTask` when it is dropped), so when the last reference is a waker dropped on
+//! another thread, dropping the task frees no `F` and no output there.
+//!
+//! # Wake states
+//!
+//! `header.queued` is true while the task's index sits in a run queue, and stays true forever
+//! once the task finished: a wake is then a no-op. The run loop clears it just before polling, so
+//! a wake that arrives during a poll queues the task again.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::executor::Shared;
+
+/// The run-queue index that stands for the `block_on` future itself.
+pub(crate) const MAIN: u32 = u32::MAX;
+
+/// The part of a task other threads may touch: enough to put it back on its run queue.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) index: u32,
+    pub(crate) queued: AtomicBool,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Header {
+    pub(crate) fn new(index: u32, queued: bool, shared: Arc<Shared>) -> Header {
+        Header {
+            index,
+            queued: AtomicBool::new(queued),
+            shared,
+        }
+    }
+
+    /// Queues the task unless it is already queued or finished.
+    pub(crate) fn wake(&self) {
+        // ORDERING: AcqRel: the Release half publishes what the waking thread did before the
+        // wake (the event the task waits for) to the run loop's `start_poll`, which acquires.
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.shared.schedule(self.index);
+        }
+    }
+
+    /// Marks the task as about to be polled, so that wakes from now on queue it again.
+    pub(crate) fn start_poll(&self) {
+        // ORDERING: AcqRel pairs with the swap in `wake`.
+        self.queued.swap(false, Ordering::AcqRel);
+    }
+}
+
+/// Flag: the `LocalTask` is gone; drop the output as soon as it exists.
+const DETACHED: u8 = 1;
+/// Flag: `cancel` was called; drop the future instead of polling it again.
+const CANCEL: u8 = 2;
+/// Flag: the future was dropped before it finished (cancelled, or its executor shut down).
+const CLOSED: u8 = 4;
+
+/// What a task holds over its life.
+enum Stage<F: Future> {
+    /// Not finished: the future, pinned in this allocation.
+    Running(F),
+    /// Finished: the output, or the panic that ended the future.
+    Finished(std::thread::Result<F::Output>),
+    /// Nothing: the output was taken, dropped, or the future was closed.
+    Consumed,
+}
+
+/// A spawned future together with its output slot and wake state.
+pub(crate) struct Task<F: Future> {
+    header: Header,
+    stage: RefCell<Stage<F>>,
+    flags: Cell<u8>,
+    /// Who awaits the `LocalTask`.
+    awaiter: Cell<Option<Waker>>,
+    /// This task's own waker, made once at spawn; taken out while polling and when finished.
+    self_waker: Cell<Option<Waker>>,
+}
+
+// SAFETY: other threads reach a `Task` only through its `Waker`, and waking touches only
+// `header`, which is `Send + Sync`. The `!Send` parts (`stage`, `flags`, `awaiter`,
+// `self_waker`) are touched only on the owner thread, as the module's ownership rules say, and
+// `stage` is empty before the last reference can be dropped elsewhere.
+unsafe impl<F: Future> Send for Task<F> {}
+// SAFETY: as for `Send`: the only shared access from other threads is `Header::wake`.
+unsafe impl<F: Future> Sync for Task<F> {}
+
+impl<F: Future + 'static> Wake for Task<F> {
+    fn wake(self: Arc<Self>) {
+        self.header.wake();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.header.wake();
+    }
+}
+
+/// The executor's view of a task: run it, or close it at shutdown.
+pub(crate) trait Runnable {
+    /// Polls the future once. Returns true when the task is finished and leaves the slab.
+    fn run(&self) -> bool;
+    /// Drops the future without finishing it (executor shutdown).
+    fn close(&self);
+}
+
+impl<F: Future + 'static> Task<F> {
+    /// Allocates a queued task at slab `index` and makes its waker.
+    pub(crate) fn new(index: u32, shared: Arc<Shared>, future: F) -> Arc<Task<F>> {
+        let task = Arc::new(Task {
+            header: Header::new(index, true, shared),
+            stage: RefCell::new(Stage::Running(future)),
+            flags: Cell::new(0),
+            awaiter: Cell::new(None),
+            self_waker: Cell::new(None),
+        });
+        task.self_waker.set(Some(Waker::from(task.clone())));
+        task
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags.get() & flag != 0
+    }
+
+    fn set(&self, flag: u8) {
+        self.flags.set(self.flags.get() | flag);
+    }
+
+    /// Ends the task with `outcome` (or with nothing, for a closed one), then wakes the awaiter.
+    fn finish(&self, outcome: Stage<F>) {
+        // ORDERING: no wake may queue a finished task; Relaxed would do, as only the owner thread
+        // reads the result of a queued index, but Release keeps the rule simple to check.
+        self.header.queued.store(true, Ordering::Release);
+        let outcome = if self.has(DETACHED) {
+            Stage::Consumed
+        } else {
+            outcome
+        };
+        let old = std::mem::replace(&mut *self.stage.borrow_mut(), outcome);
+        // Drop the future (or an unwanted output) with no borrow held: its destructor may touch
+        // other tasks. A panic there must not take the executor down.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+        let cycle = self.self_waker.take();
+        if let Some(awaiter) = self.awaiter.take() {
+            awaiter.wake();
+        }
+        drop(cycle);
+    }
+}
+
+impl<F: Future + 'static> Runnable for Task<F> {
+    fn run(&self) -> bool {
+        if self.has(CANCEL) {
+            self.close();
+            return true;
+        }
+        let Some(waker) = self.self_waker.take() else {
+            return true; // already finished: a stale queue entry
+        };
+        self.header.start_poll();
+        let mut stage = self.stage.borrow_mut();
+        let Stage::Running(future) = &mut *stage else {
+            drop(stage);
+            self.self_waker.set(Some(waker));
+            return true;
+        };
+        // SAFETY: the future lives inside this task's `Arc` allocation and is never moved out of
+        // it: the stage is only ever replaced in place, which drops the future where it lies, as
+        // the pinning contract allows.
+        let future = unsafe { Pin::new_unchecked(future) };
+        let mut cx = Context::from_waker(&waker);
+        let result = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
+        drop(stage);
+        self.self_waker.set(Some(waker));
+        match result {
+            Ok(Poll::Pending) => false,
+            Ok(Poll::Ready(output)) => {
+                self.finish(Stage::Finished(Ok(output)));
+                true
+            }
+            Err(panic) => {
+                self.finish(Stage::Finished(Err(panic)));
+                true
+            }
+        }
+    }
+
+    fn close(&self) {
+        let running = matches!(self.stage.try_borrow().as_deref(), Ok(Stage::Running(_)));
+        if !running {
+            return; // already finished
+        }
+        self.set(CLOSED);
+        self.finish(Stage::Consumed);
+    }
+}
+
+/// The `LocalTask`'s view of a task, typed by the output only.
+trait Join<T> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<T>;
+    fn is_finished(&self) -> bool;
+    fn detach(&self);
+    fn cancel(&self) -> Option<T>;
+}
+
+impl<F: Future + 'static> Join<F::Output> for Task<F> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut stage = self.stage.borrow_mut();
+        match &*stage {
+            Stage::Running(_) => {
+                let w = self.awaiter.take();
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => self.awaiter.set(Some(w)),
+                    _ => self.awaiter.set(Some(cx.waker().clone())),
+                }
+                Poll::Pending
+            }
+            Stage::Finished(_) => match std::mem::replace(&mut *stage, Stage::Consumed) {
+                Stage::Finished(Ok(output)) => Poll::Ready(output),
+                Stage::Finished(Err(panic)) => {
+                    drop(stage);
+                    resume_unwind(panic)
+                }
+                _ => unreachable!("the stage was just matched as finished"),
+            },
+            Stage::Consumed if self.has(CLOSED) => {
+                panic!("awaited a LocalTask whose future was dropped: it was cancelled, or its executor shut down first")
+            }
+            Stage::Consumed => panic!("LocalTask polled after it returned its output"),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self.stage.try_borrow() {
+            Ok(stage) => !matches!(*stage, Stage::Running(_)),
+            Err(_) => false, // borrowed: it is being polled right now
+        }
+    }
+
+    fn detach(&self) {
+        self.set(DETACHED);
+        let old = match self.stage.try_borrow_mut() {
+            Ok(mut stage) if matches!(*stage, Stage::Finished(_)) => {
+                std::mem::replace(&mut *stage, Stage::Consumed)
+            }
+            _ => Stage::Consumed,
+        };
+        drop(old);
+    }
+
+    fn cancel(&self) -> Option<F::Output> {
+        self.set(DETACHED);
+        let taken = match self.stage.try_borrow_mut() {
+            Ok(mut stage) if matches!(*stage, Stage::Finished(_)) => {
+                std::mem::replace(&mut *stage, Stage::Consumed)
+            }
+            Ok(stage) if matches!(*stage, Stage::Consumed) => return None,
+            _ => {
+                // Running (or being polled right now): drop the future at its next turn.
+                self.set(CANCEL);
+                self.header.wake();
+                return None;
+            }
+        };
+        match taken {
+            Stage::Finished(Ok(output)) => Some(output),
+            _ => None,
+        }
+    }
+}
+
+/// A handle to a task started with [`spawn_local`](crate::spawn_local): a future of its output.
+///
+/// Awaiting it gives the task's output; if the task panicked, the panic resumes in the awaiter.
+/// Dropping it **detaches** the task (it runs on, its output is dropped); [`cancel`] stops it.
+/// A `LocalTask` is not `Send`: it belongs to the thread whose executor runs the task.
+///
+/// [`cancel`]: LocalTask::cancel
+///
+/// ```
+/// let n = aplex::block_on(async {
+///     let task = aplex::spawn_local(async { 40 + 2 });
+///     task.await
+/// });
+/// assert_eq!(n, 42);
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// aplex::block_on(async { assert_send(aplex::spawn_local(async {})) });
+/// ```
+#[must_use = "a dropped LocalTask detaches its task; call .detach() to say so"]
+pub struct LocalTask<T> {
+    task: Option<Arc<dyn Join<T>>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> std::fmt::Debug for LocalTask<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalTask")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T: 'static> LocalTask<T> {
+    pub(crate) fn new<F: Future<Output = T> + 'static>(task: Arc<Task<F>>) -> LocalTask<T> {
+        LocalTask {
+            task: Some(task),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<T> LocalTask<T> {
+    /// True once the task has finished (with a value, a panic, or by cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Lets the task run on without anyone waiting for it; its output will be dropped.
+    pub fn detach(mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+
+    /// Stops the task: its future is dropped at its next suspension point and never polled
+    /// again. Returns the output if the task had already finished with one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// aplex::block_on(async {
+    ///     let task = aplex::spawn_local(async {
+    ///         aplex::time::sleep(Duration::from_secs(60)).await;
+    ///         unreachable!("cancelled before the sleep ends");
+    ///     });
+    ///     aplex::yield_now().await;
+    ///     assert_eq!(task.cancel(), None);
+    /// });
+    /// ```
+    pub fn cancel(mut self) -> Option<T> {
+        self.task.take().and_then(|t| t.cancel())
+    }
+}
+
+impl<T> Future for LocalTask<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match &self.task {
+            Some(task) => task.poll_join(cx),
+            None => panic!("LocalTask polled after it returned its output"),
+        }
+    }
+}
+
+impl<T> Drop for LocalTask<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+/// Tells a panic payload's message, for errors that carry it as text.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}

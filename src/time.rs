@@ -1,0 +1,286 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
+//!
+//! A timer registers with the reactor of the thread that polls it (inside
+//! [`block_on`](crate::block_on) or a pool worker). Polled anywhere else — inside another runtime,
+//! say — it registers with a small global timer thread started on first such use, so these
+//! futures work under any executor. Dropping a pending timer removes it from its reactor.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use aplex::time::{sleep, timeout};
+//!
+//! aplex::block_on(async {
+//!     let start = Instant::now();
+//!     sleep(Duration::from_millis(20)).await;
+//!     assert!(start.elapsed() >= Duration::from_millis(20));
+//!
+//!     let slow = sleep(Duration::from_secs(60));
+//!     assert!(timeout(Duration::from_millis(5), slow).await.is_err());
+//! });
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::runtime::executor::with_current;
+use crate::runtime::reactor::{fallback_reactor, Reactor, TimerKey};
+
+/// Waits until `duration` has passed.
+///
+/// The future is `Send` and `Unpin`. A duration too large to add to now never completes.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// aplex::block_on(aplex::time::sleep(Duration::from_millis(10)));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    Sleep::new(Instant::now().checked_add(duration))
+}
+
+/// Waits until `deadline`. A deadline in the past completes at the first poll.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let deadline = Instant::now() + Duration::from_millis(10);
+/// aplex::block_on(aplex::time::sleep_until(deadline));
+/// assert!(Instant::now() >= deadline);
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::new(Some(deadline))
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    /// `None`: never (the deadline overflowed `Instant`).
+    deadline: Option<Instant>,
+    /// Where the timer is registered, while it is.
+    timer: Option<(Arc<Reactor>, TimerKey)>,
+}
+
+impl Sleep {
+    fn new(deadline: Option<Instant>) -> Sleep {
+        Sleep {
+            deadline,
+            timer: None,
+        }
+    }
+
+    /// When this sleep completes (`None`: never).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Moves the deadline; the sleep is pending again until then.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut s = aplex::time::sleep(Duration::from_secs(3600));
+    /// let soon = Instant::now() + Duration::from_millis(5);
+    /// s.reset(soon);
+    /// aplex::block_on(&mut s);
+    /// assert!(Instant::now() >= soon);
+    /// ```
+    pub fn reset(&mut self, deadline: Instant) {
+        self.unregister();
+        self.deadline = Some(deadline);
+    }
+
+    fn unregister(&mut self) {
+        if let Some((reactor, key)) = self.timer.take() {
+            reactor.remove_timer(key);
+        }
+    }
+}
+
+/// The reactor a timer polled on this thread belongs to: this thread's executor's, or else the
+/// global timer thread's.
+fn home_reactor() -> (Option<Arc<Reactor>>, *const Reactor) {
+    match with_current(|local| Arc::as_ptr(&local.shared.reactor)) {
+        Some(ptr) => (None, ptr),
+        None => {
+            let fallback = fallback_reactor();
+            let ptr = Arc::as_ptr(fallback);
+            (Some(fallback.clone()), ptr)
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.deadline else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= deadline {
+            self.unregister();
+            return Poll::Ready(());
+        }
+        let (fallback, home) = home_reactor();
+        if let Some((reactor, key)) = &self.timer {
+            if Arc::as_ptr(reactor) == home && reactor.update_timer(*key, cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+        // Not registered yet, or polled on another thread's reactor now: register here.
+        self.unregister();
+        let on_fallback = fallback.is_some();
+        let reactor = match fallback {
+            Some(fallback) => fallback,
+            None => with_current(|local| local.shared.reactor.clone())
+                .expect("an executor runs on this thread: it was seen just above"),
+        };
+        let key = reactor.insert_timer(deadline, cx.waker().clone());
+        if on_fallback {
+            reactor.notify(); // the timer thread may sleep past this deadline
+        }
+        self.timer = Some((reactor, key));
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// Runs `future` with a time limit: `Err(Elapsed)` if `duration` passes first (the future is
+/// then dropped with the `Timeout`). Accepts any future, `Unpin` or not.
+///
+/// ```
+/// use std::time::Duration;
+/// use aplex::time::{sleep, timeout};
+/// aplex::block_on(async {
+///     assert_eq!(timeout(Duration::from_secs(5), async { 7 }).await, Ok(7));
+///     let late = timeout(Duration::from_millis(1), sleep(Duration::from_secs(5))).await;
+///     assert_eq!(late, Err(aplex::time::Elapsed));
+/// });
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep(duration),
+    }
+}
+
+/// Like [`timeout`], with a deadline.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let deadline = Instant::now() + Duration::from_secs(5);
+/// let out = aplex::block_on(aplex::time::timeout_at(deadline, async { "done" }));
+/// assert_eq!(out, Ok("done"));
+/// ```
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep_until(deadline),
+    }
+}
+
+/// The future of [`timeout`] and [`timeout_at`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Timeout<F> {
+    future: F,
+    sleep: Sleep,
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out of a pinned `Timeout`
+        // (no method hands it out by value, and `Timeout` has no `Drop` impl that could), and
+        // `Timeout` is `Unpin` only when `F` is. `sleep` is not pinned (`Sleep: Unpin`).
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above: `this.future` stays where it is until it is dropped.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        if let Poll::Ready(output) = future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        Pin::new(&mut this.sleep).poll(cx).map(|()| Err(Elapsed))
+    }
+}
+
+/// The error of [`timeout`]: the time ran out before the future finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl std::fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// A stream of evenly spaced instants: the first [`Interval::tick`] completes at once, then one
+/// every `period`.
+///
+/// Missed ticks are skipped: a tick that comes late is followed by the next one on the original
+/// grid, never by a burst of catch-up ticks.
+///
+/// # Panics
+///
+/// Panics if `period` is zero.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// aplex::block_on(async {
+///     let start = Instant::now();
+///     let mut every = aplex::time::interval(Duration::from_millis(5));
+///     for _ in 0..3 {
+///         every.tick().await;
+///     }
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+pub fn interval(period: Duration) -> Interval {
+    assert!(!period.is_zero(), "aplex::time::interval: the period must be non-zero");
+    let now = Instant::now();
+    Interval {
+        period,
+        next: now,
+        sleep: sleep_until(now),
+    }
+}
+
+/// The timer of [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    period: Duration,
+    next: Instant,
+    sleep: Sleep,
+}
+
+impl Interval {
+    /// Waits for the next tick and returns the instant it was scheduled for.
+    pub async fn tick(&mut self) -> Instant {
+        (&mut self.sleep).await;
+        let scheduled = self.next;
+        let now = Instant::now();
+        let mut next = scheduled + self.period;
+        if next <= now {
+            let behind = (now - next).as_nanos() / self.period.as_nanos() + 1;
+            let skip = self.period.saturating_mul(behind.min(u32::MAX as u128) as u32);
+            next += skip;
+        }
+        self.next = next;
+        self.sleep.reset(next);
+        scheduled
+    }
+
+    /// The period between ticks.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+}
