@@ -1,1 +1,181 @@
-fn main() {}
+//! Benchmarks of one thread's engine. Prints one `name value unit` line per figure.
+//!
+//! Run with `cargo bench --bench runtime`. Figures that report peak memory run in a child
+//! process of their own (this binary again, with `APLEX_BENCH_CASE` set), so that one figure's
+//! allocations do not count in another's.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+const CASE_ENV: &str = "APLEX_BENCH_CASE";
+
+fn main() {
+    if let Ok(case) = std::env::var(CASE_ENV) {
+        match case.as_str() {
+            "sleeps" => sleeps_100k(),
+            other => panic!("unknown bench case {other}"),
+        }
+        return;
+    }
+    spawn_local_tasks();
+    spawn_local_joined();
+    cross_thread_wake();
+    in_child("sleeps");
+}
+
+/// Runs one case in a child process and passes its lines through.
+fn in_child(case: &str) {
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let out = std::process::Command::new(exe)
+        .env(CASE_ENV, case)
+        .output()
+        .expect("the bench can run itself");
+    assert!(out.status.success(), "bench case {case} failed: {out:?}");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+fn median_of<F: FnMut() -> f64>(runs: usize, mut f: F) -> f64 {
+    let mut v: Vec<f64> = (0..runs).map(|_| f()).collect();
+    v.sort_by(f64::total_cmp);
+    v[runs / 2]
+}
+
+/// 1,000,000 detached no-op tasks spawned and run to completion.
+fn spawn_local_tasks() {
+    const N: usize = 1_000_000;
+    let rate = median_of(5, || {
+        aplex::block_on(async {
+            let done = Rc::new(Cell::new(0usize));
+            let start = Instant::now();
+            for _ in 0..N {
+                let done = done.clone();
+                aplex::spawn_local(async move { done.set(done.get() + 1) }).detach();
+            }
+            while done.get() < N {
+                aplex::yield_now().await;
+            }
+            N as f64 / start.elapsed().as_secs_f64()
+        })
+    });
+    println!("runtime_spawn_local_tasks_per_s {rate:.0} tasks/s");
+}
+
+/// 1,000,000 tasks spawned and each awaited through its `LocalTask`.
+fn spawn_local_joined() {
+    const N: usize = 1_000_000;
+    let rate = median_of(5, || {
+        aplex::block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..N)
+                .map(|i| aplex::spawn_local(async move { i }))
+                .collect();
+            let mut sum = 0usize;
+            for t in tasks {
+                sum += t.await;
+            }
+            assert_eq!(sum, N * (N - 1) / 2);
+            N as f64 / start.elapsed().as_secs_f64()
+        })
+    });
+    println!("runtime_spawn_local_joined_per_s {rate:.0} tasks/s");
+}
+
+/// A one-shot signal with a timestamp, so the bench measures the engine, not a channel.
+#[derive(Default)]
+struct Signal(Mutex<(Option<Instant>, Option<Waker>)>);
+
+impl Signal {
+    fn fire(&self) {
+        let waker = {
+            let mut s = self.0.lock().unwrap();
+            s.0 = Some(Instant::now());
+            s.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+struct WaitSignal<'a>(&'a Signal);
+
+impl Future for WaitSignal<'_> {
+    type Output = Instant;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant> {
+        let mut s = self.0 .0.lock().unwrap();
+        match s.0 {
+            Some(t) => Poll::Ready(t),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Latency from a wake on another thread to the parked task running again.
+fn cross_thread_wake() {
+    const N: usize = 2_000;
+    let signals: Arc<Vec<Signal>> = Arc::new((0..N).map(|_| Signal::default()).collect());
+    let s = signals.clone();
+    let firer = std::thread::spawn(move || {
+        for signal in s.iter() {
+            std::thread::sleep(Duration::from_micros(200)); // let the other side park
+            signal.fire();
+        }
+    });
+    let mut lat: Vec<f64> = aplex::block_on(async {
+        let mut lat = Vec::with_capacity(N);
+        for i in 0..N {
+            let signals = signals.clone();
+            let fired = aplex::spawn_local(async move { WaitSignal(&signals[i]).await }).await;
+            lat.push(fired.elapsed().as_secs_f64() * 1e6);
+        }
+        lat
+    });
+    firer.join().unwrap();
+    lat.sort_by(f64::total_cmp);
+    println!("runtime_cross_thread_wake_median {:.1} us", lat[N / 2]);
+    println!("runtime_cross_thread_wake_p99 {:.1} us", lat[N * 99 / 100]);
+}
+
+/// 100,000 concurrent 10 ms sleeps in one `block_on`: wall time and peak memory.
+fn sleeps_100k() {
+    const N: usize = 100_000;
+    let wall = aplex::block_on(async {
+        let done = Rc::new(Cell::new(0usize));
+        let start = Instant::now();
+        for _ in 0..N {
+            let done = done.clone();
+            aplex::spawn_local(async move {
+                aplex::time::sleep(Duration::from_millis(10)).await;
+                done.set(done.get() + 1);
+            })
+            .detach();
+        }
+        while done.get() < N {
+            aplex::time::sleep(Duration::from_millis(1)).await;
+        }
+        start.elapsed()
+    });
+    println!(
+        "runtime_100k_sleeps_10ms_wall {:.1} ms",
+        wall.as_secs_f64() * 1e3
+    );
+    println!("runtime_100k_sleeps_peak_rss {:.1} MiB", peak_rss_mib());
+}
+
+/// VmHWM of this process, from /proc/self/status.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}

@@ -245,7 +245,10 @@ impl std::error::Error for Elapsed {}
 /// });
 /// ```
 pub fn interval(period: Duration) -> Interval {
-    assert!(!period.is_zero(), "aplex::time::interval: the period must be non-zero");
+    assert!(
+        !period.is_zero(),
+        "aplex::time::interval: the period must be non-zero"
+    );
     let now = Instant::now();
     Interval {
         period,
@@ -271,7 +274,9 @@ impl Interval {
         let mut next = scheduled + self.period;
         if next <= now {
             let behind = (now - next).as_nanos() / self.period.as_nanos() + 1;
-            let skip = self.period.saturating_mul(behind.min(u32::MAX as u128) as u32);
+            let skip = self
+                .period
+                .saturating_mul(behind.min(u32::MAX as u128) as u32);
             next += skip;
         }
         self.next = next;
@@ -283,4 +288,22 @@ impl Interval {
     pub fn period(&self) -> Duration {
         self.period
     }
+}
+
+/// How many timers are registered with the reactor of this thread's executor (inside
+/// [`block_on`](crate::block_on) or a pool worker); 0 on a thread that runs none.
+///
+/// A diagnostic: a pending [`Sleep`] holds one timer, and dropping it removes it.
+///
+/// ```
+/// use std::time::Duration;
+/// aplex::block_on(async {
+///     let before = aplex::time::pending_timers();
+///     let t = aplex::time::timeout(Duration::from_secs(60), aplex::yield_now());
+///     assert_eq!(t.await, Ok(()));
+///     assert_eq!(aplex::time::pending_timers(), before);
+/// });
+/// ```
+pub fn pending_timers() -> usize {
+    with_current(|local| local.shared.reactor.timer_count()).unwrap_or(0)
 }

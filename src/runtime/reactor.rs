@@ -244,9 +244,10 @@ impl Reactor {
 pub(crate) fn fallback_reactor() -> &'static Arc<Reactor> {
     static FALLBACK: OnceLock<Arc<Reactor>> = OnceLock::new();
     FALLBACK.get_or_init(|| {
-        let reactor = Arc::new(Reactor::new().unwrap_or_else(|e| {
-            panic!("aplex could not create the global fallback reactor: {e}")
-        }));
+        let reactor =
+            Arc::new(Reactor::new().unwrap_or_else(|e| {
+                panic!("aplex could not create the global fallback reactor: {e}")
+            }));
         let r = reactor.clone();
         std::thread::Builder::new()
             .name("aplex-reactor".into())
