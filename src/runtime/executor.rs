@@ -23,9 +23,10 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::reactor::{lock, Reactor};
 use super::task::{LocalTask, Runnable, Task, MAIN};
@@ -39,6 +40,8 @@ const IO_EVERY: u32 = 61;
 #[derive(Debug)]
 pub(crate) struct Shared {
     inbox: Mutex<Inbox>,
+    /// A hint that the inbox is not empty, for the owner to spin on without taking the lock.
+    has_wakes: AtomicBool,
     pub(crate) reactor: Arc<Reactor>,
 }
 
@@ -68,6 +71,9 @@ impl Shared {
         let rouse = {
             let mut inbox = lock(&self.inbox);
             inbox.wakes.push(index);
+            // ORDERING: Release, read by the spinning owner with Acquire; the lock orders the
+            // rest.
+            self.has_wakes.store(true, Ordering::Release);
             std::mem::take(&mut inbox.sleeping)
         };
         if rouse {
@@ -129,6 +135,14 @@ impl Slab {
 thread_local! {
     /// This thread's executor, made on first use and kept for later `block_on` calls.
     static RUNTIME: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
+    /// How long this thread's executor spins for remote wakes before it parks.
+    static SPIN: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// Makes this thread's executor spin up to `spin` for wakes from other threads before it parks
+/// (pool workers do; a plain `block_on` does not).
+pub(crate) fn set_thread_spin(spin: Duration) {
+    SPIN.with(|s| s.set(spin));
 }
 
 /// Runs `f` with this thread's executor if a `block_on` is running on this thread.
@@ -157,6 +171,7 @@ impl Local {
         Ok(Local {
             shared: Arc::new(Shared {
                 inbox: Mutex::new(Inbox::default()),
+                has_wakes: AtomicBool::new(false),
                 reactor: Arc::new(Reactor::new()?),
             }),
             queue: RefCell::new(VecDeque::new()),
@@ -250,6 +265,9 @@ impl Local {
             }
             return main;
         }
+        if self.spin_for_wakes() {
+            return self.drain_inbox();
+        }
         if self.prepare_to_sleep() {
             self.turn_reactor(None);
         }
@@ -261,6 +279,27 @@ impl Local {
         if let Err(e) = self.shared.reactor.turn(timeout) {
             // poll(2) fails only on a broken fd set or no memory: nothing to retry.
             panic!("aplex's reactor failed in poll(2): {e}");
+        }
+    }
+
+    /// Spins up to this thread's spin window for a remote wake. True if one came.
+    fn spin_for_wakes(&self) -> bool {
+        let spin = SPIN.with(Cell::get);
+        if spin.is_zero() {
+            return false;
+        }
+        let end = Instant::now() + spin;
+        loop {
+            for _ in 0..64 {
+                // ORDERING: Acquire pairs with the Release store in `schedule_remote`.
+                if self.shared.has_wakes.load(Ordering::Acquire) {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= end {
+                return false;
+            }
         }
     }
 
@@ -280,6 +319,7 @@ impl Local {
         let mut spare = self.spare.borrow_mut();
         {
             let mut inbox = lock(&self.shared.inbox);
+            self.shared.has_wakes.store(false, Ordering::Relaxed);
             if inbox.wakes.is_empty() {
                 return false;
             }

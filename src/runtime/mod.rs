@@ -9,5 +9,6 @@ pub(crate) mod reactor;
 pub(crate) mod task;
 
 pub use block_on::block_on;
+pub(crate) use executor::set_thread_spin;
 pub use executor::{spawn_local, yield_now, YieldNow};
 pub use task::LocalTask;

@@ -1,0 +1,89 @@
+//! The error every pool handle can end in.
+
+use std::fmt;
+use std::io;
+
+/// Why a submitted work produced no value.
+///
+/// Every work submitted to a pool ends in exactly one outcome: its value, or one of these.
+///
+/// ```
+/// let pool = aplex::ThreadPool::new(1);
+/// let handle = pool.submit(|| -> u32 { panic!("bad input") });
+/// match handle.wait() {
+///     Err(aplex::Error::Panicked(msg)) => assert_eq!(msg, "bad input"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The work panicked; the panic's message.
+    Panicked(String),
+    /// The work was cancelled before it produced a value.
+    Cancelled,
+    /// A deadline passed before the work finished.
+    TimedOut,
+    /// The worker running the work died (a process worker exited or was killed); the reason.
+    WorkerLost(String),
+    /// The pool was shut down before it accepted the work.
+    ShutDown,
+    /// The pool's queue is full.
+    QueueFull,
+    /// The work failed on the far side of a process pool; its message.
+    Remote(String),
+    /// A frame between processes could not be encoded or decoded.
+    Wire(String),
+    /// An I/O error.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Panicked(msg) => write!(f, "the work panicked: {msg}"),
+            Error::Cancelled => f.write_str("the work was cancelled"),
+            Error::TimedOut => f.write_str("the work timed out"),
+            Error::WorkerLost(why) => write!(f, "the worker running the work was lost: {why}"),
+            Error::ShutDown => f.write_str("the pool is shut down"),
+            Error::QueueFull => f.write_str("the pool's queue is full"),
+            Error::Remote(msg) => write!(f, "the work failed in its worker process: {msg}"),
+            Error::Wire(msg) => write!(f, "wire protocol error: {msg}"),
+            Error::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(e)
+    }
+}
+
+impl PartialEq for Error {
+    /// Equal variants with equal payloads; two `Io` errors compare by kind.
+    fn eq(&self, other: &Error) -> bool {
+        use Error::*;
+        match (self, other) {
+            (Panicked(a), Panicked(b))
+            | (WorkerLost(a), WorkerLost(b))
+            | (Remote(a), Remote(b))
+            | (Wire(a), Wire(b)) => a == b,
+            (Cancelled, Cancelled)
+            | (TimedOut, TimedOut)
+            | (ShutDown, ShutDown)
+            | (QueueFull, QueueFull) => true,
+            (Io(a), Io(b)) => a.kind() == b.kind(),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The cell one submitted work lives in: its state, its result slot, and the job to run.
+//!
+//! # Ownership rules
+//!
+//! A cell is shared (`Arc`) by the caller's [`Handle`](super::Handle) and, until the work starts,
+//! by a worker's queue. The outcome is decided by one compare-and-swap on `state`, so exactly one
+//! of "finished with a value or panic", "cancelled" and "failed" wins:
+//!
+//! ```text
+//! QUEUED ──start──▶ RUNNING (async: cancellable) ──finish──▶ DONE
+//!    │             BLOCKING (plain closure: not) ──finish──▶ DONE
+//!    └──cancel / fail──▶ DONE (with the error)     RUNNING ──cancel──▶ DONE (Cancelled)
+//! ```
+//!
+//! Whoever wins the swap to `DONE` writes the result into `slot` and wakes the waiter. The
+//! loser writes nothing: a value that lost to a cancel is dropped by the worker. The job closure
+//! (`Send`) is taken by whoever starts or cancels the work; the future it returns lives on the
+//! worker thread only, in a local task that never leaves it.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use crate::runtime::reactor::lock;
+use crate::runtime::task::panic_message;
+use crate::Error;
+
+/// Waiting in a worker's queue.
+const QUEUED: u8 = 0;
+/// An async work whose future runs on a worker: cancel drops it.
+const RUNNING: u8 = 1;
+/// A plain closure running on a worker: it cannot be interrupted.
+const BLOCKING: u8 = 2;
+/// The outcome is decided (and written, or about to be, by the winner of the swap).
+const DONE: u8 = 3;
+
+/// The result slot and the wakers around it.
+struct Slot<T> {
+    result: Option<Result<T, Error>>,
+    /// The caller waiting on the handle.
+    waiter: Option<Waker>,
+    /// The local task running the work's future, woken by a cancel so that it drops the future.
+    task: Option<Waker>,
+    /// The handle took the result.
+    taken: bool,
+}
+
+/// State and result of one work, shared by its handle and its worker.
+pub(crate) struct Completion<T> {
+    state: AtomicU8,
+    slot: Mutex<Slot<T>>,
+}
+
+impl<T> Completion<T> {
+    fn new() -> Completion<T> {
+        Completion {
+            state: AtomicU8::new(QUEUED),
+            slot: Mutex::new(Slot {
+                result: None,
+                waiter: None,
+                task: None,
+                taken: false,
+            }),
+        }
+    }
+
+    fn swap_state(&self, from: u8, to: u8) -> bool {
+        // ORDERING: AcqRel: the winner's later writes to `slot` are published through the
+        // mutex; the swap itself only has to be a single total decision.
+        self.state
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Writes the outcome and wakes the waiter; the caller has won the swap to `DONE`.
+    fn publish(&self, result: Result<T, Error>) -> Option<Waker> {
+        let (waiter, task) = {
+            let mut slot = lock(&self.slot);
+            slot.result = Some(result);
+            (slot.waiter.take(), slot.task.take())
+        };
+        if let Some(w) = waiter {
+            w.wake();
+        }
+        task
+    }
+
+    /// Ends a started work with its result. Returns false (and drops the result) if a cancel
+    /// won first.
+    pub(crate) fn finish(&self, result: Result<T, Error>) -> bool {
+        let won = self.swap_state(RUNNING, DONE) || self.swap_state(BLOCKING, DONE);
+        if won {
+            self.publish(result);
+        }
+        won
+    }
+
+    /// Ends a queued or running async work as cancelled. True if this call decided the outcome.
+    pub(crate) fn cancel(&self) -> bool {
+        if self.swap_state(QUEUED, DONE) {
+            self.publish(Err(Error::Cancelled));
+            return true;
+        }
+        if self.swap_state(RUNNING, DONE) {
+            if let Some(task) = self.publish(Err(Error::Cancelled)) {
+                task.wake(); // the task drops its future at this poll
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Ends a work that has not finished with `error`, whatever its state (pool shut down, worker
+    /// lost). True if this call decided the outcome.
+    pub(crate) fn fail(&self, error: Error) -> bool {
+        for from in [QUEUED, RUNNING, BLOCKING] {
+            if self.swap_state(from, DONE) {
+                if let Some(task) = self.publish(Err(error)) {
+                    task.wake();
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// True once the outcome is decided.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Takes the outcome, or registers `waker` to hear when it comes.
+    pub(crate) fn poll_result(&self, waker: &Waker) -> Poll<Result<T, Error>> {
+        let mut slot = lock(&self.slot);
+        if let Some(result) = slot.result.take() {
+            slot.taken = true;
+            return Poll::Ready(result);
+        }
+        assert!(
+            !slot.taken,
+            "aplex::Handle polled after it returned its result"
+        );
+        match &slot.waiter {
+            Some(w) if w.will_wake(waker) => {}
+            _ => slot.waiter = Some(waker.clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Registers the waker of the local task running this work (for cancels).
+    fn set_task_waker(&self, waker: &Waker) {
+        let mut slot = lock(&self.slot);
+        match &slot.task {
+            Some(w) if w.will_wake(waker) => {}
+            _ => slot.task = Some(waker.clone()),
+        }
+    }
+
+    fn is_cancelled_while_running(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+}
+
+/// A queued work as a worker sees it, whatever its types.
+pub(crate) trait Job: Send + Sync {
+    /// Starts the work on the worker thread: a plain closure runs to the end here; an async
+    /// work's closure is called here and its future is spawned as a local task.
+    fn start(self: Arc<Self>, room: &Rc<super::worker::Room>);
+    /// Ends the work with `error` unless it already has an outcome, and drops the closure.
+    fn fail(&self, error: Error);
+}
+
+/// The outcome side of a work, as its handle sees it.
+pub(crate) trait Outcome<T>: Send + Sync {
+    fn completion(&self) -> &Completion<T>;
+    /// Cancels; also drops the closure of a queued work at once.
+    fn cancel(&self) -> bool;
+}
+
+/// A plain closure `FnOnce() -> T`.
+pub(crate) struct PlainJob<F, T> {
+    completion: Completion<T>,
+    closure: Mutex<Option<F>>,
+}
+
+impl<F, T> PlainJob<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(closure: F) -> Arc<PlainJob<F, T>> {
+        Arc::new(PlainJob {
+            completion: Completion::new(),
+            closure: Mutex::new(Some(closure)),
+        })
+    }
+}
+
+impl<F, T> Job for PlainJob<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn start(self: Arc<Self>, room: &Rc<super::worker::Room>) {
+        if !self.completion.swap_state(QUEUED, BLOCKING) {
+            return; // cancelled while queued
+        }
+        let Some(closure) = lock(&self.closure).take() else {
+            return;
+        };
+        // Counted as running while it runs, so balancers see a worker busy with a long closure;
+        // uncounted before the result is published, so the caller never sees a stale load.
+        let running = room.take();
+        let result = catch_unwind(AssertUnwindSafe(closure))
+            .map_err(|panic| Error::Panicked(panic_message(&*panic)));
+        drop(running);
+        self.completion.finish(result);
+    }
+
+    fn fail(&self, error: Error) {
+        self.completion.fail(error);
+        drop(lock(&self.closure).take());
+    }
+}
+
+impl<F, T> Outcome<T> for PlainJob<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn completion(&self) -> &Completion<T> {
+        &self.completion
+    }
+
+    fn cancel(&self) -> bool {
+        let cancelled = self.completion.cancel();
+        if cancelled {
+            drop(lock(&self.closure).take());
+        }
+        cancelled
+    }
+}
+
+/// An async work: a `Send` closure called on the worker, returning a future that need not be
+/// `Send`.
+pub(crate) struct AsyncJob<F, T> {
+    completion: Completion<T>,
+    closure: Mutex<Option<F>>,
+}
+
+impl<F, Fut> AsyncJob<F, Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    pub(crate) fn new(closure: F) -> Arc<AsyncJob<F, Fut::Output>> {
+        Arc::new(AsyncJob {
+            completion: Completion::new(),
+            closure: Mutex::new(Some(closure)),
+        })
+    }
+}
+
+impl<F, Fut> Job for AsyncJob<F, Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    fn start(self: Arc<Self>, room: &Rc<super::worker::Room>) {
+        if !self.completion.swap_state(QUEUED, RUNNING) {
+            return; // cancelled while queued
+        }
+        let Some(closure) = lock(&self.closure).take() else {
+            return;
+        };
+        let future = match catch_unwind(AssertUnwindSafe(closure)) {
+            Ok(future) => future,
+            Err(panic) => {
+                self.completion
+                    .finish(Err(Error::Panicked(panic_message(&*panic))));
+                return;
+            }
+        };
+        let guard = room.take();
+        crate::spawn_local(RunAsync {
+            future,
+            job: self,
+            registered: false,
+            room: Some(guard),
+        })
+        .detach();
+    }
+
+    fn fail(&self, error: Error) {
+        self.completion.fail(error);
+        drop(lock(&self.closure).take());
+    }
+}
+
+impl<F, Fut> Outcome<Fut::Output> for AsyncJob<F, Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    fn completion(&self) -> &Completion<Fut::Output> {
+        &self.completion
+    }
+
+    fn cancel(&self) -> bool {
+        let cancelled = self.completion.cancel();
+        if cancelled {
+            drop(lock(&self.closure).take());
+        }
+        cancelled
+    }
+}
+
+/// The local task of an async work: polls the user's future and publishes its outcome.
+///
+/// Dropped without finishing (the worker shut down now), it fails the work as `Cancelled`.
+struct RunAsync<Fut: Future, J: Outcome<Fut::Output>> {
+    future: Fut,
+    job: Arc<J>,
+    /// The task's waker is in the completion (an executor's task waker never changes).
+    registered: bool,
+    /// Released before the outcome is published, so the caller never sees a stale load.
+    room: Option<super::worker::RoomGuard>,
+}
+
+impl<Fut, J> Future for RunAsync<Fut, J>
+where
+    Fut: Future,
+    J: Outcome<Fut::Output>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `future` is structurally pinned: `RunAsync` never moves it out (its `Drop`
+        // only reads `job`), and `RunAsync` is `Unpin` only if `Fut` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let completion = this.job.completion();
+        if completion.is_cancelled_while_running() {
+            return Poll::Ready(()); // cancelled: the task ends and drops the future
+        }
+        if !this.registered {
+            completion.set_task_waker(cx.waker());
+            this.registered = true;
+        }
+        // SAFETY: see above.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                this.room = None;
+                completion.finish(Ok(value));
+                Poll::Ready(())
+            }
+            Err(panic) => {
+                this.room = None;
+                completion.finish(Err(Error::Panicked(panic_message(&*panic))));
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl<Fut: Future, J: Outcome<Fut::Output>> Drop for RunAsync<Fut, J> {
+    fn drop(&mut self) {
+        self.job.completion().fail(Error::Cancelled);
+    }
+}

@@ -1,0 +1,165 @@
+//! `Handle<T>`: the future of one submitted work.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::cell::Outcome;
+use crate::Error;
+
+/// How long a blocking wait spins before it parks: a parked thread's wake-up costs ~10 µs, so a
+/// work that finishes within this window is seen without one.
+const WAIT_SPIN: Duration = Duration::from_micros(20);
+
+/// The future of one work submitted to a pool.
+///
+/// Await it from any executor (aplex's [`block_on`](crate::block_on), or another runtime), or
+/// block on it with [`wait`](Handle::wait). It resolves to the work's value or an [`Error`]:
+/// `Panicked`, `Cancelled`, `TimedOut`, `WorkerLost` or `ShutDown` — exactly one, once.
+///
+/// Dropping a handle does **not** cancel its work (the work runs on; its value is dropped);
+/// [`cancel_on_drop`](Handle::cancel_on_drop) changes that.
+///
+/// ```
+/// let pool = aplex::ThreadPool::new(2);
+/// let a = pool.submit(|| 2 + 2);
+/// let b = pool.spawn(|| async { 10 });
+/// assert_eq!(a.wait(), Ok(4));
+/// assert_eq!(aplex::block_on(b), Ok(10));
+/// ```
+#[must_use = "a dropped Handle lets its work run on unobserved; keep it to get the result"]
+pub struct Handle<T> {
+    outcome: Arc<dyn Outcome<T>>,
+    cancel_on_drop: bool,
+}
+
+impl<T> std::fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> Handle<T> {
+    pub(crate) fn new(outcome: Arc<dyn Outcome<T>>) -> Handle<T> {
+        Handle {
+            outcome,
+            cancel_on_drop: false,
+        }
+    }
+
+    /// Blocks the calling thread until the work ends, and returns its outcome.
+    ///
+    /// # Blocking
+    ///
+    /// Do not call this inside an async work or `block_on` (it would stall that executor);
+    /// `.await` the handle there instead.
+    pub fn wait(self) -> Result<T, Error> {
+        let mut this = self;
+        match this.wait_until(None) {
+            Some(result) => result,
+            None => unreachable!("a wait without a deadline returns only with the outcome"),
+        }
+    }
+
+    /// Blocks until the work ends or `timeout` passes; `Err(Error::TimedOut)` then, and the
+    /// handle stays usable (the work goes on). After it returned the outcome, the handle is
+    /// spent: waiting again panics.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = aplex::ThreadPool::new(1);
+    /// let mut slow = pool.spawn(|| async {
+    ///     aplex::time::sleep(Duration::from_millis(50)).await;
+    ///     "late"
+    /// });
+    /// assert_eq!(slow.wait_timeout(Duration::from_millis(1)), Err(aplex::Error::TimedOut));
+    /// assert_eq!(slow.wait_timeout(Duration::from_secs(5)), Ok("late"));
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<T, Error> {
+        let deadline = Instant::now().checked_add(timeout);
+        self.wait_until(deadline).unwrap_or(Err(Error::TimedOut))
+    }
+
+    /// The blocking core: `None` when the deadline passed first.
+    fn wait_until(&mut self, deadline: Option<Instant>) -> Option<Result<T, Error>> {
+        let completion = self.outcome.completion();
+        if !completion.is_done() {
+            let spin_end = Instant::now() + WAIT_SPIN;
+            'spin: loop {
+                for _ in 0..64 {
+                    if completion.is_done() {
+                        break 'spin;
+                    }
+                    std::hint::spin_loop();
+                }
+                if Instant::now() >= spin_end {
+                    break;
+                }
+            }
+        }
+        crate::sync::blocking::wait_deadline(&mut *self, deadline)
+    }
+
+    /// Cancels the work. Returns true exactly when the outcome will be `Err(Error::Cancelled)`:
+    /// a queued work is removed and never runs; a running async work is dropped at its next
+    /// suspension point. A running plain closure cannot be interrupted, and a finished work has
+    /// its outcome already: `false` for both.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = aplex::ThreadPool::new(1);
+    /// let h = pool.spawn(|| async {
+    ///     aplex::time::sleep(Duration::from_secs(60)).await;
+    /// });
+    /// assert!(h.cancel());
+    /// assert_eq!(h.wait(), Err(aplex::Error::Cancelled));
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.outcome.cancel()
+    }
+
+    /// True once the work has an outcome (the handle will not wait).
+    pub fn is_finished(&self) -> bool {
+        self.outcome.completion().is_done()
+    }
+
+    /// Makes dropping this handle cancel its work.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// let pool = aplex::ThreadPool::new(1);
+    /// let blocker = pool.submit(|| std::thread::sleep(Duration::from_millis(50)));
+    /// let ran = Arc::new(AtomicBool::new(false));
+    /// let r = ran.clone();
+    /// drop(pool.submit(move || r.store(true, Ordering::SeqCst)).cancel_on_drop());
+    /// blocker.wait().unwrap();
+    /// drop(pool); // waits for accepted works
+    /// assert!(!ran.load(Ordering::SeqCst));
+    /// ```
+    pub fn cancel_on_drop(mut self) -> Handle<T> {
+        self.cancel_on_drop = true;
+        self
+    }
+}
+
+impl<T> Future for Handle<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        self.outcome.completion().poll_result(cx.waker())
+    }
+}
+
+impl<T> Drop for Handle<T> {
+    fn drop(&mut self) {
+        if self.cancel_on_drop {
+            self.outcome.cancel();
+        }
+    }
+}

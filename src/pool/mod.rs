@@ -1,0 +1,11 @@
+//! Pools of workers: the thread pool, and what every pool shares (handles, work cells, maps).
+
+mod cell;
+mod handle;
+mod map;
+mod thread;
+mod worker;
+
+pub use handle::Handle;
+pub use map::Map;
+pub use thread::{Builder as ThreadPoolBuilder, ThreadPool};

@@ -1,0 +1,491 @@
+//! `ThreadPool`: worker threads, each running its own executor, fed through a balancer.
+
+use std::future::Future;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::Duration;
+
+use super::cell::{AsyncJob, Job, Outcome, PlainJob};
+use super::map::Map;
+use super::worker::{dispatch, WorkerShared};
+use super::Handle;
+use crate::balance::{Balancer, Load, RoundRobin};
+use crate::runtime::reactor::lock;
+use crate::runtime::task::panic_message;
+use crate::Error;
+
+/// Default limit of works running at once on one worker.
+const DEFAULT_MAX_WORKS: usize = 300;
+/// Default time an idle worker spins before it parks.
+const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// A pool of worker threads, each running its own executor and reactor: aplex's
+/// `ThreadAsyncPoolExecutor`.
+///
+/// - [`submit`](ThreadPool::submit) runs a plain closure on a worker.
+/// - [`spawn`](ThreadPool::spawn) runs an async work: the `Send` closure is called on the worker
+///   and the future it returns runs there, so **the future need not be `Send`** (it may hold an
+///   `Rc`, a `RefCell`, a local socket). Up to `max_works_per_worker` async works run at once on
+///   one worker; more wait in that worker's queue.
+/// - [`map`](ThreadPool::map) applies a function over an iterator, results in input order.
+///
+/// A plain closure runs on its worker thread to its end and holds that worker's async works
+/// while it runs: balancers see it as a running work, so `LeastLoaded` steers around it.
+///
+/// Dropping the pool shuts it down gracefully: accepted works finish, every thread is joined.
+///
+/// ```
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// let pool = aplex::ThreadPool::new(2);
+/// let square = pool.submit(|| 7 * 7);
+/// let local = pool.spawn(|| async {
+///     let not_send = Rc::new(5);
+///     aplex::time::sleep(Duration::from_millis(5)).await;
+///     *not_send * 2
+/// });
+/// assert_eq!(square.wait(), Ok(49));
+/// assert_eq!(local.wait(), Ok(10));
+/// ```
+pub struct ThreadPool {
+    inner: Arc<PoolInner>,
+}
+
+impl std::fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("workers", &self.inner.workers.len())
+            .field("loads", &self.loads())
+            .finish()
+    }
+}
+
+/// What the pool, its maps and its handles share.
+pub(crate) struct PoolInner {
+    workers: Vec<Arc<WorkerShared>>,
+    thread_ids: Vec<ThreadId>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    picker: Mutex<Picker>,
+    open: AtomicBool,
+}
+
+/// The balancer and a reused buffer for the loads it is shown.
+struct Picker {
+    balancer: Box<dyn Balancer>,
+    loads: Vec<Load>,
+    /// Round-robin cursor used when the balancer panics.
+    fallback: usize,
+}
+
+impl PoolInner {
+    /// Picks a worker for one submission and counts the work as queued there.
+    fn pick(&self, hint: Option<u64>) -> &WorkerShared {
+        let n = self.workers.len();
+        let mut guard = lock(&self.picker);
+        let picker = &mut *guard;
+        picker.loads.clear();
+        picker.loads.extend(self.workers.iter().map(|w| w.load()));
+        let (balancer, loads) = (&mut picker.balancer, &picker.loads);
+        let index = match catch_unwind(AssertUnwindSafe(|| balancer.pick(loads, hint))) {
+            Ok(i) => i % n,
+            Err(_) => {
+                // A panicking balancer must not take the pool down: go round-robin for this one.
+                picker.fallback = (picker.fallback + 1) % n;
+                picker.fallback
+            }
+        };
+        let worker = &self.workers[index];
+        worker.queued.fetch_add(1, Ordering::Relaxed);
+        worker
+    }
+
+    /// Sends a job to the worker the balancer picks, or fails it if the pool is shut down.
+    pub(crate) fn submit_job(&self, hint: Option<u64>, job: Arc<dyn Job>) {
+        if !self.open.load(Ordering::Acquire) {
+            job.fail(Error::ShutDown);
+            return;
+        }
+        self.pick(hint).push(job);
+    }
+
+    pub(crate) fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn close(&self, now: bool) {
+        self.open.store(false, Ordering::Release);
+        for w in &self.workers {
+            w.close(now);
+        }
+        let current = std::thread::current().id();
+        if self.thread_ids.contains(&current) {
+            // Called from one of our own works: joining would wait for ourselves. The workers
+            // finish (or cancel) their works and exit on their own.
+            return;
+        }
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl ThreadPool {
+    /// A pool of `workers` threads with the default settings.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `workers` is 0 or a thread cannot be started; use
+    /// [`ThreadPool::builder`] to get those as errors.
+    pub fn new(workers: usize) -> ThreadPool {
+        ThreadPool::builder()
+            .workers(workers)
+            .build()
+            .unwrap_or_else(|e| panic!("aplex::ThreadPool::new({workers}): {e}"))
+    }
+
+    /// A builder to configure a pool.
+    ///
+    /// ```
+    /// let pool = aplex::ThreadPool::builder()
+    ///     .workers(2)
+    ///     .max_works_per_worker(100)
+    ///     .balancer(aplex::balance::LeastLoaded::new())
+    ///     .thread_name("crunch")
+    ///     .build()
+    ///     .unwrap();
+    /// let name = pool.submit(|| std::thread::current().name().unwrap().to_string());
+    /// assert!(name.wait().unwrap().starts_with("crunch-"));
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Runs a plain closure on a worker. See [`Handle`] for its outcome.
+    pub fn submit<F, T>(&self, f: F) -> Handle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_inner(None, f)
+    }
+
+    /// Like [`submit`](ThreadPool::submit), passing `hint` to the balancer (aplex's
+    /// `load_balancing_meta`; with [`KeyAffinity`](crate::balance::KeyAffinity), works with
+    /// the same hint run on the same worker, in order).
+    pub fn submit_with<F, T>(&self, hint: u64, f: F) -> Handle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_inner(Some(hint), f)
+    }
+
+    fn submit_inner<F, T>(&self, hint: Option<u64>, f: F) -> Handle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let job = PlainJob::new(f);
+        let handle = Handle::new(job.clone() as Arc<dyn Outcome<T>>);
+        self.inner.submit_job(hint, job);
+        handle
+    }
+
+    /// Runs an async work: `f` is called on a worker and the future it returns runs there.
+    /// The future need not be `Send`; timers, I/O and channels work inside it.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let pool = aplex::ThreadPool::new(2);
+    /// let start = Instant::now();
+    /// let handles: Vec<_> = (0..10)
+    ///     .map(|i| pool.spawn(move || async move {
+    ///         aplex::time::sleep(Duration::from_millis(50)).await;
+    ///         i
+    ///     }))
+    ///     .collect();
+    /// let sum: u32 = handles.into_iter().map(|h| h.wait().unwrap()).sum();
+    /// assert_eq!(sum, 45);
+    /// assert!(start.elapsed() < Duration::from_millis(500)); // concurrent, not 10 × 50 ms
+    /// ```
+    pub fn spawn<F, Fut>(&self, f: F) -> Handle<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.spawn_inner(None, f)
+    }
+
+    /// Like [`spawn`](ThreadPool::spawn), passing `hint` to the balancer.
+    pub fn spawn_with<F, Fut>(&self, hint: u64, f: F) -> Handle<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.spawn_inner(Some(hint), f)
+    }
+
+    fn spawn_inner<F, Fut>(&self, hint: Option<u64>, f: F) -> Handle<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let job = AsyncJob::new(f);
+        let handle = Handle::new(job.clone() as Arc<dyn Outcome<Fut::Output>>);
+        self.inner.submit_job(hint, job);
+        handle
+    }
+
+    /// Applies `f` to every item of `iter` on the pool; the results come in input order.
+    ///
+    /// The map is lazy and keeps a bounded window of items in flight, so an endless iterator
+    /// is fine. See [`Map`] for `chunk_size` and `timeout`.
+    ///
+    /// ```
+    /// let pool = aplex::ThreadPool::new(2);
+    /// let squares: Vec<u64> = pool
+    ///     .map(|x: u64| x * x, 1..=5)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(squares, vec![1, 4, 9, 16, 25]);
+    /// ```
+    pub fn map<A, T, F, I>(&self, f: F, iter: I) -> Map<T>
+    where
+        F: Fn(A) -> T + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        Map::new(self.inner.clone(), f, iter.into_iter())
+    }
+
+    /// Each worker's load (running and queued works), in worker order.
+    pub fn loads(&self) -> Vec<Load> {
+        self.inner.workers.iter().map(|w| w.load()).collect()
+    }
+
+    /// How many workers the pool has.
+    pub fn workers(&self) -> usize {
+        self.inner.workers.len()
+    }
+
+    /// Shuts down gracefully: no new works are accepted (they resolve `Error::ShutDown`), every
+    /// accepted work finishes, every thread is joined. Idempotent.
+    ///
+    /// Called from inside one of the pool's own works, it closes the pool and returns without
+    /// joining: the workers finish their works and exit on their own.
+    pub fn shutdown(&self) {
+        self.inner.close(false);
+    }
+
+    /// Shuts down now: queued works and running async works are cancelled (their handles
+    /// resolve `Error::Cancelled`); a plain closure already running finishes. Every thread is
+    /// joined.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = aplex::ThreadPool::new(1);
+    /// let h = pool.spawn(|| async { aplex::time::sleep(Duration::from_secs(60)).await });
+    /// pool.shutdown_now();
+    /// assert_eq!(h.wait(), Err(aplex::Error::Cancelled));
+    /// ```
+    pub fn shutdown_now(&self) {
+        self.inner.close(true);
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.inner.close(false);
+    }
+}
+
+/// Configures a [`ThreadPool`].
+pub struct Builder {
+    workers: Option<usize>,
+    max_works: usize,
+    balancer: Box<dyn Balancer>,
+    name: String,
+    on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    spin: Duration,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("workers", &self.workers)
+            .field("max_works_per_worker", &self.max_works)
+            .field("thread_name", &self.name)
+            .field("spin", &self.spin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            workers: None,
+            max_works: DEFAULT_MAX_WORKS,
+            balancer: Box::new(RoundRobin::new()),
+            name: "aplex".to_string(),
+            on_start: None,
+            spin: DEFAULT_SPIN,
+        }
+    }
+}
+
+impl Builder {
+    /// How many worker threads (default: the available cores).
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n);
+        self
+    }
+
+    /// How many works run at once on one worker (default 300); more wait in its queue.
+    pub fn max_works_per_worker(mut self, n: usize) -> Builder {
+        self.max_works = n;
+        self
+    }
+
+    /// The balancer that picks a worker for each work (default [`RoundRobin`]).
+    pub fn balancer(mut self, balancer: impl Balancer + 'static) -> Builder {
+        self.balancer = Box::new(balancer);
+        self
+    }
+
+    /// The prefix of the worker threads' names: worker *i* is `"{prefix}-{i}"` (default
+    /// `"aplex"`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.name = prefix.into();
+        self
+    }
+
+    /// Runs `f(worker_index)` on each worker thread, inside its executor, before it takes any
+    /// work (aplex's `worker_loop_factory` hook): set thread-locals, or `spawn_local` a
+    /// background task there. If `f` panics, [`build`](Builder::build) fails.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let s = started.clone();
+    /// let pool = aplex::ThreadPool::builder()
+    ///     .workers(3)
+    ///     .on_worker_start(move |_i| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(started.load(Ordering::SeqCst), 3); // build() waits for every worker
+    /// ```
+    pub fn on_worker_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Builder {
+        self.on_start = Some(Arc::new(f));
+        self
+    }
+
+    /// How long an idle worker spins, looking for work, before it parks (default 50 µs).
+    ///
+    /// Spinning turns a ~10 µs wake-up into well under one for works that arrive one after the
+    /// other, at the cost of that much CPU after each burst; an idle pool uses none.
+    /// `Duration::ZERO` never spins.
+    pub fn spin(mut self, spin: Duration) -> Builder {
+        self.spin = spin;
+        self
+    }
+
+    /// Starts the workers; returns once every one of them runs.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for zero workers or a zero `max_works_per_worker`; the OS error if a
+    /// thread cannot be started; `Other` if `on_worker_start` panicked.
+    pub fn build(self) -> io::Result<ThreadPool> {
+        let n = match self.workers {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
+        if n == 0 {
+            return Err(invalid("a pool needs at least one worker"));
+        }
+        if self.max_works == 0 {
+            return Err(invalid("max_works_per_worker must be at least 1"));
+        }
+        let workers: Vec<Arc<WorkerShared>> = (0..n)
+            .map(|_| Arc::new(WorkerShared::new(self.max_works)))
+            .collect();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let mut threads = Vec::with_capacity(n);
+        let mut failure = None;
+        for (i, shared) in workers.iter().enumerate() {
+            let shared = shared.clone();
+            let ready = ready_tx.clone();
+            let on_start = self.on_start.clone();
+            let (max, spin) = (self.max_works, self.spin);
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-{i}", self.name))
+                .spawn(move || {
+                    crate::runtime::set_thread_spin(spin);
+                    crate::block_on(async move {
+                        if let Some(f) = on_start {
+                            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(i))) {
+                                let _ = ready.send(Err(panic_message(&*p)));
+                                return;
+                            }
+                        }
+                        let _ = ready.send(Ok(()));
+                        drop(ready);
+                        dispatch(shared, max).await;
+                    });
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..threads.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(msg)) => {
+                    failure.get_or_insert_with(|| {
+                        io::Error::other(format!("on_worker_start panicked: {msg}"))
+                    });
+                }
+                Err(_) => {
+                    failure
+                        .get_or_insert_with(|| io::Error::other("a worker thread died at start"));
+                }
+            }
+        }
+        let inner = Arc::new(PoolInner {
+            thread_ids: threads.iter().map(|t| t.thread().id()).collect(),
+            threads: Mutex::new(threads),
+            workers,
+            picker: Mutex::new(Picker {
+                balancer: self.balancer,
+                loads: Vec::with_capacity(n),
+                fallback: 0,
+            }),
+            open: AtomicBool::new(true),
+        });
+        if let Some(e) = failure {
+            inner.close(true);
+            return Err(e);
+        }
+        Ok(ThreadPool { inner })
+    }
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}

@@ -1,0 +1,2 @@
+//! Placeholder until the sync primitives land.
+pub(crate) mod blocking;
