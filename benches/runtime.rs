@@ -102,12 +102,12 @@ impl Signal {
     }
 }
 
-struct WaitSignal<'a>(&'a Signal);
+struct WaitSignal(Arc<Vec<Signal>>, usize);
 
-impl Future for WaitSignal<'_> {
+impl Future for WaitSignal {
     type Output = Instant;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant> {
-        let mut s = self.0 .0.lock().unwrap();
+        let mut s = self.0[self.1].0.lock().unwrap();
         match s.0 {
             Some(t) => Poll::Ready(t),
             None => {
@@ -132,8 +132,7 @@ fn cross_thread_wake() {
     let mut lat: Vec<f64> = aplex::block_on(async {
         let mut lat = Vec::with_capacity(N);
         for i in 0..N {
-            let signals = signals.clone();
-            let fired = aplex::spawn_local(async move { WaitSignal(&signals[i]).await }).await;
+            let fired = aplex::spawn_local(WaitSignal(signals.clone(), i)).await;
             lat.push(fired.elapsed().as_secs_f64() * 1e6);
         }
         lat

@@ -1,8 +1,76 @@
-//! aplex: an async pool executor.
+//! aplex: an async pool executor with no dependencies.
+//!
+//! A pool of worker threads, each running its own small waker-based executor and `poll(2)`
+//! reactor: one worker runs hundreds of concurrent async works, and N workers use N cores.
+//! Callers get [`Handle`]s they can block on or `.await` from any executor.
+//!
+//! # A tour
+//!
+//! **One thread's engine.** [`block_on`] runs a future on the calling thread with an executor
+//! and a reactor, so [`spawn_local`] tasks, timers and I/O work inside it:
+//!
+//! ```
+//! use std::time::Duration;
+//! let total = aplex::block_on(async {
+//!     let a = aplex::spawn_local(async {
+//!         aplex::time::sleep(Duration::from_millis(5)).await;
+//!         1
+//!     });
+//!     let b = aplex::spawn_local(async { 2 });
+//!     a.await + b.await
+//! });
+//! assert_eq!(total, 3);
+//! ```
+//!
+//! **The pool.** [`ThreadPool::submit`] runs a plain closure; [`ThreadPool::spawn`] runs an
+//! async work whose future stays on its worker (it need not be `Send`);
+//! [`ThreadPool::map`] keeps input order:
+//!
+//! ```
+//! use std::time::Duration;
+//! let pool = aplex::ThreadPool::new(2);
+//! let plain = pool.submit(|| 6 * 7);
+//! let not_send = pool.spawn(|| async {
+//!     let local = std::rc::Rc::new(21);
+//!     aplex::time::sleep(Duration::from_millis(1)).await;
+//!     *local * 2
+//! });
+//! assert_eq!(plain.wait(), Ok(42));
+//! assert_eq!(aplex::block_on(not_send), Ok(42));
+//! let doubled: Vec<_> = pool.map(|x: u32| x * 2, 1..=3).map(Result::unwrap).collect();
+//! assert_eq!(doubled, vec![2, 4, 6]);
+//! ```
+//!
+//! **Channels and semaphores** work across threads and executors, with async and blocking
+//! sides:
+//!
+//! ```
+//! use aplex::sync::{mpsc, Semaphore};
+//! let (tx, mut rx) = mpsc::channel(2);
+//! std::thread::spawn(move || {
+//!     for i in 0..5 {
+//!         tx.send_blocking(i).unwrap(); // waits while the channel is full
+//!     }
+//! });
+//! let got: Vec<i32> = aplex::block_on(async {
+//!     let permits = Semaphore::new(4);
+//!     let _three = permits.acquire_many(3).await; // all three at once, or none
+//!     let mut got = Vec::new();
+//!     while let Some(v) = rx.recv().await {
+//!         got.push(v);
+//!     }
+//!     got
+//! });
+//! assert_eq!(got, vec![0, 1, 2, 3, 4]);
+//! ```
+//!
+//! Every submitted work ends in exactly one outcome: its value or an [`Error`] (`Panicked`,
+//! `Cancelled`, `TimedOut`, `WorkerLost`, `ShutDown`). A panic in a work never kills its worker.
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod balance;
 mod error;
+
 mod pool;
 mod runtime;
 pub mod sync;
@@ -13,3 +81,8 @@ pub mod wire;
 pub use error::Error;
 pub use pool::{Handle, Map, ThreadPool, ThreadPoolBuilder};
 pub use runtime::{block_on, spawn_local, yield_now, LocalTask, YieldNow};
+
+/// The README's examples, run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -141,7 +141,10 @@ fn least_loaded_avoids_a_worker_busy_with_a_long_closure() {
     assert_eq!(busy.wait(), Ok(busy_worker));
 }
 
-struct Recording(Arc<Mutex<Vec<(Option<u64>, usize)>>>);
+/// Each pick's hint and worker count.
+type Picks = Arc<Mutex<Vec<(Option<u64>, usize)>>>;
+
+struct Recording(Picks);
 
 impl Balancer for Recording {
     fn pick(&mut self, loads: &[Load], hint: Option<u64>) -> usize {

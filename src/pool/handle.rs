@@ -90,7 +90,7 @@ impl<T> Handle<T> {
         if !completion.is_done() {
             let spin_end = Instant::now() + WAIT_SPIN;
             'spin: loop {
-                for _ in 0..64 {
+                for _ in 0..8 {
                     if completion.is_done() {
                         break 'spin;
                     }
@@ -99,6 +99,7 @@ impl<T> Handle<T> {
                 if Instant::now() >= spin_end {
                     break;
                 }
+                std::thread::yield_now(); // let a worker that shares our core run
             }
         }
         crate::sync::blocking::wait_deadline(&mut *self, deadline)

@@ -244,11 +244,6 @@ impl Local {
         LocalTask::new(task)
     }
 
-    /// How many spawned tasks are unfinished.
-    pub(crate) fn task_count(&self) -> usize {
-        self.slab.borrow().live
-    }
-
     /// Runs queued tasks, takes in remote wakes and due timers, and parks when there is nothing
     /// to do. Returns true when the `block_on` future was woken.
     pub(crate) fn tick(&self) -> bool {
@@ -290,7 +285,7 @@ impl Local {
         }
         let end = Instant::now() + spin;
         loop {
-            for _ in 0..64 {
+            for _ in 0..8 {
                 // ORDERING: Acquire pairs with the Release store in `schedule_remote`.
                 if self.shared.has_wakes.load(Ordering::Acquire) {
                     return true;
@@ -300,6 +295,8 @@ impl Local {
             if Instant::now() >= end {
                 return false;
             }
+            // More spinners than cores would keep the thread with the work off its core.
+            std::thread::yield_now();
         }
     }
 

@@ -91,3 +91,118 @@ pub(crate) fn wait_deadline<F: Future + Unpin>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// A future that is pending until `fire` has been called through the waker it stored.
+    fn pending_until_woken(
+        slot: Arc<Mutex<(bool, Option<Waker>)>>,
+        polls: &mut u32,
+    ) -> impl Future<Output = ()> + Unpin + '_ {
+        poll_fn(move |cx| {
+            *polls += 1;
+            let mut slot = slot.lock().unwrap();
+            if slot.0 {
+                return Poll::Ready(());
+            }
+            slot.1 = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    /// Wakes the future above from another thread after `delay`.
+    fn fire_later(slot: Arc<Mutex<(bool, Option<Waker>)>>, delay: Duration) {
+        thread::spawn(move || {
+            thread::sleep(delay);
+            let waker = {
+                let mut slot = slot.lock().unwrap();
+                slot.0 = true;
+                slot.1.take()
+            };
+            waker.expect("polled before firing").wake();
+        });
+    }
+
+    #[test]
+    fn wake_before_first_park_is_not_lost() {
+        let mut polls = 0;
+        let out = wait(poll_fn(|cx| {
+            polls += 1;
+            if polls == 1 {
+                cx.waker().wake_by_ref(); // fires before wait parks
+                Poll::Pending
+            } else {
+                Poll::Ready(7)
+            }
+        }));
+        assert_eq!((out, polls), (7, 2));
+    }
+
+    #[test]
+    fn stray_unpark_does_not_cause_an_extra_poll() {
+        let slot = Arc::new(Mutex::new((false, None)));
+        let mut polls = 0;
+        thread::current().unpark(); // a token left over from unrelated code
+        fire_later(Arc::clone(&slot), Duration::from_millis(20));
+        wait(pending_until_woken(slot, &mut polls));
+        assert_eq!(polls, 2);
+    }
+
+    #[test]
+    fn stale_waker_from_an_earlier_wait_does_not_disturb_a_later_one() {
+        let mut stale = None;
+        wait(poll_fn(|cx| {
+            if stale.is_none() {
+                stale = Some(cx.waker().clone());
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        }));
+        let stale = stale.unwrap();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(5));
+            stale.wake();
+        });
+        let slot = Arc::new(Mutex::new((false, None)));
+        let mut polls = 0;
+        fire_later(Arc::clone(&slot), Duration::from_millis(30));
+        wait(pending_until_woken(slot, &mut polls));
+        assert_eq!(polls, 2);
+    }
+
+    #[test]
+    fn deadline_passes_then_future_is_still_usable() {
+        let slot = Arc::new(Mutex::new((false, None)));
+        let mut polls = 0;
+        let mut fut = pending_until_woken(Arc::clone(&slot), &mut polls);
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert_eq!(wait_deadline(&mut fut, Some(soon)), None);
+        fire_later(slot, Duration::from_millis(5));
+        assert_eq!(wait_deadline(&mut fut, None), Some(()));
+    }
+
+    #[test]
+    fn past_deadline_still_polls_once() {
+        let past = Instant::now();
+        assert_eq!(
+            wait_deadline(&mut poll_fn(|_| Poll::Ready(1)), Some(past)),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn self_waking_future_still_times_out() {
+        let mut spin = poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        });
+        let deadline = Instant::now() + Duration::from_millis(10);
+        assert_eq!(wait_deadline(&mut spin, Some(deadline)), None);
+    }
+}

@@ -1,0 +1,611 @@
+//! A counting semaphore with fair (FIFO), all-or-nothing multi-permit acquisition.
+//!
+//! # Ownership rules
+//!
+//! One `Mutex<State>` guards everything: `permits` (free permits) and `waiters` (pending acquires,
+//! oldest first, each entry holding how many permits it wants). A permit is always in exactly
+//! one place: free in `permits`, held by a guard, or in transit from a grant to an acquire future.
+//!
+//! - A grant happens under the lock, only from the head of `waiters`: while the head wants no
+//!   more than `permits`, its count is subtracted and its entry popped (then its waker woken after
+//!   the lock is released). An acquire takes all its permits in one grant, or none.
+//! - An acquire future whose entry is gone was granted: it owns its permits, and hands them to a
+//!   guard when polled, or back to the semaphore (`release`) when dropped first.
+//! - While anyone waits, `try_acquire*` and first polls do not take permits around the queue, so
+//!   a waiter wanting many is not starved by a stream wanting few.
+//! - Guards give their permits back with `release`, which grants to waiters and wakes them after
+//!   the lock is released.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::blocking;
+use super::waiters::{lock, wake_all, Registration, Waiters};
+
+struct State {
+    /// Free permits.
+    permits: usize,
+    /// Pending acquires with the number of permits each wants.
+    waiters: Waiters<usize>,
+}
+
+impl State {
+    /// Takes `k` permits now if nobody is queued ahead and they are free (`k == 0` always fits).
+    fn try_take(&mut self, k: usize) -> bool {
+        let fits = k == 0 || (self.waiters.is_empty() && self.permits >= k);
+        if fits {
+            self.permits -= k;
+        }
+        fits
+    }
+
+    /// Adds `n` free permits.
+    fn add(&mut self, n: usize) {
+        self.permits = self
+            .permits
+            .checked_add(n)
+            .expect("Semaphore: permit count overflowed usize");
+    }
+
+    /// Grants permits to waiters from the head of the queue while they fit; returns the wakers
+    /// to wake once the lock is released.
+    #[must_use = "wake the granted waiters after releasing the lock"]
+    fn grant(&mut self) -> Vec<Waker> {
+        let mut woken = Vec::new();
+        while let Some(entry) = self.waiters.pop_front_if(|&want| want <= self.permits) {
+            self.permits -= entry.data;
+            woken.push(entry.waker);
+        }
+        woken
+    }
+}
+
+/// A counting semaphore, usable from async code and from plain threads.
+///
+/// Acquires are served first come, first served; [`acquire_many`](Semaphore::acquire_many)
+/// takes all its permits at once or waits without holding any. Share it by reference, or in an
+/// [`Arc`] to use the `*_arc` methods whose guards are `'static`.
+///
+/// # Examples
+///
+/// ```
+/// use aplex::sync::Semaphore;
+///
+/// let sem = Semaphore::new(2);
+/// let a = sem.try_acquire().unwrap();
+/// let b = sem.try_acquire().unwrap();
+/// assert!(sem.try_acquire().is_none());
+/// drop(a);
+/// assert_eq!(sem.available_permits(), 1);
+/// # drop(b);
+/// ```
+pub struct Semaphore {
+    state: Mutex<State>,
+}
+
+impl Semaphore {
+    /// Creates a semaphore with `permits` free permits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(3);
+    /// assert_eq!(sem.available_permits(), 3);
+    /// ```
+    pub const fn new(permits: usize) -> Self {
+        Semaphore {
+            state: Mutex::new(State {
+                permits,
+                waiters: Waiters::new(),
+            }),
+        }
+    }
+
+    /// The number of free permits right now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(4);
+    /// let _guard = sem.try_acquire_many(3).unwrap();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn available_permits(&self) -> usize {
+        lock(&self.state).permits
+    }
+
+    /// Adds `n` permits, waking the waiters they satisfy.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the number of free permits would overflow `usize`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aplex::sync::Semaphore;
+    ///
+    /// let sem = Arc::new(Semaphore::new(0));
+    /// let waiter = {
+    ///     let sem = Arc::clone(&sem);
+    ///     std::thread::spawn(move || sem.acquire_blocking().forget())
+    /// };
+    /// sem.add_permits(1);
+    /// waiter.join().unwrap();
+    /// assert_eq!(sem.available_permits(), 0);
+    /// ```
+    pub fn add_permits(&self, n: usize) {
+        self.release(n);
+    }
+
+    /// Returns `n` permits and grants them to waiters.
+    fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut state = lock(&self.state);
+        state.add(n);
+        let woken = state.grant();
+        drop(state);
+        wake_all(woken);
+    }
+
+    /// Polls an acquire of `k` permits; `Ready` means the caller now owns them.
+    fn poll_acquire(
+        &self,
+        k: usize,
+        registration: &mut Registration,
+        cx: &Context<'_>,
+    ) -> Poll<()> {
+        match *registration {
+            Registration::Idle => {
+                let mut state = lock(&self.state);
+                if state.try_take(k) {
+                    *registration = Registration::Done;
+                    return Poll::Ready(());
+                }
+                let id = state.waiters.push(cx.waker().clone(), k);
+                *registration = Registration::Waiting(id);
+                Poll::Pending
+            }
+            Registration::Waiting(id) => {
+                let mut state = lock(&self.state);
+                match state.waiters.get_mut(id) {
+                    None => {
+                        // Granted: `grant` popped our entry and took our permits.
+                        *registration = Registration::Done;
+                        Poll::Ready(())
+                    }
+                    Some(entry) => {
+                        let stale = entry.refresh(cx.waker());
+                        drop(state);
+                        drop(stale);
+                        Poll::Pending
+                    }
+                }
+            }
+            Registration::Done => panic!("Semaphore acquire future polled after completion"),
+        }
+    }
+
+    /// Cancels a pending acquire of `k` permits (its future was dropped).
+    fn cancel_acquire(&self, k: usize, registration: Registration) {
+        let Registration::Waiting(id) = registration else {
+            return;
+        };
+        let mut state = lock(&self.state);
+        let removed = state.waiters.remove(id);
+        if removed.is_none() {
+            // Granted but never polled: the permits are ours to give back.
+            state.add(k);
+        }
+        // Either way the head may have changed, so later waiters may fit now.
+        let woken = state.grant();
+        drop(state);
+        drop(removed);
+        wake_all(woken);
+    }
+
+    /// Waits for one permit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(1);
+    /// aplex::block_on(async {
+    ///     let guard = sem.acquire().await;
+    ///     assert_eq!(sem.available_permits(), 0);
+    ///     drop(guard);
+    /// });
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn acquire(&self) -> AcquireFuture<'_> {
+        self.acquire_many(1)
+    }
+
+    /// Waits for `k` permits, taken all at once.
+    ///
+    /// Waiters are served in FIFO order: while this one is at the head of the queue, later
+    /// acquires wait behind it even if they want fewer permits than are free. Asking for more
+    /// permits than currently exist is not an error: the acquire waits until
+    /// [`add_permits`](Semaphore::add_permits) makes enough (possibly forever), and blocks the
+    /// queue behind it meanwhile. `k == 0` completes at once.
+    ///
+    /// Dropping the future cancels the acquire; if it had already been granted its permits, they
+    /// go back to the semaphore (and on to the next waiter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(4);
+    /// aplex::block_on(async {
+    ///     let three = sem.acquire_many(3).await;
+    ///     assert_eq!(three.permits(), 3);
+    ///     assert_eq!(sem.available_permits(), 1);
+    /// });
+    /// assert_eq!(sem.available_permits(), 4);
+    /// ```
+    pub fn acquire_many(&self, k: usize) -> AcquireFuture<'_> {
+        AcquireFuture {
+            sem: self,
+            permits: k,
+            registration: Registration::Idle,
+        }
+    }
+
+    /// Takes one permit if one is free and nobody is waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(1);
+    /// let guard = sem.try_acquire();
+    /// assert!(guard.is_some());
+    /// assert!(sem.try_acquire().is_none());
+    /// ```
+    pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `k` permits if they are free and nobody is waiting (all or none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(2);
+    /// assert!(sem.try_acquire_many(3).is_none());
+    /// assert_eq!(sem.try_acquire_many(2).map(|g| g.permits()), Some(2));
+    /// ```
+    pub fn try_acquire_many(&self, k: usize) -> Option<SemaphoreGuard<'_>> {
+        let taken = lock(&self.state).try_take(k);
+        // Build the guard only once the permits are ours: a guard gives permits back on drop.
+        taken.then(|| SemaphoreGuard {
+            sem: self,
+            permits: k,
+        })
+    }
+
+    /// Blocks the current thread until a permit is free.
+    ///
+    /// # Blocking
+    ///
+    /// Parks the calling thread: do not call it from async code running on an executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(1);
+    /// let guard = sem.acquire_blocking();
+    /// assert_eq!(sem.available_permits(), 0);
+    /// drop(guard);
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn acquire_blocking(&self) -> SemaphoreGuard<'_> {
+        blocking::wait(self.acquire())
+    }
+
+    /// Blocks the current thread until `k` permits can be taken at once (see
+    /// [`acquire_many`](Semaphore::acquire_many)).
+    ///
+    /// # Blocking
+    ///
+    /// Parks the calling thread: do not call it from async code running on an executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(5);
+    /// let guard = sem.acquire_many_blocking(5);
+    /// assert_eq!(sem.available_permits(), 0);
+    /// drop(guard);
+    /// assert_eq!(sem.available_permits(), 5);
+    /// ```
+    pub fn acquire_many_blocking(&self, k: usize) -> SemaphoreGuard<'_> {
+        blocking::wait(self.acquire_many(k))
+    }
+
+    /// Waits for one permit, with a guard that owns an `Arc` of the semaphore (`'static`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aplex::sync::Semaphore;
+    ///
+    /// let sem = Arc::new(Semaphore::new(1));
+    /// let guard = aplex::block_on(sem.acquire_arc());
+    /// std::thread::spawn(move || drop(guard)).join().unwrap();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn acquire_arc(self: &Arc<Self>) -> AcquireArcFuture {
+        self.acquire_many_arc(1)
+    }
+
+    /// Waits for `k` permits taken at once, with a `'static` guard (see
+    /// [`acquire_many`](Semaphore::acquire_many)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aplex::sync::Semaphore;
+    ///
+    /// let sem = Arc::new(Semaphore::new(3));
+    /// let guard = aplex::block_on(sem.acquire_many_arc(2));
+    /// assert_eq!((guard.permits(), sem.available_permits()), (2, 1));
+    /// ```
+    pub fn acquire_many_arc(self: &Arc<Self>, k: usize) -> AcquireArcFuture {
+        AcquireArcFuture {
+            sem: Arc::clone(self),
+            permits: k,
+            registration: Registration::Idle,
+        }
+    }
+
+    /// Takes one permit if one is free and nobody is waiting, with a `'static` guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aplex::sync::Semaphore;
+    ///
+    /// let sem = Arc::new(Semaphore::new(1));
+    /// let guard = sem.try_acquire_arc().unwrap();
+    /// assert!(sem.try_acquire_arc().is_none());
+    /// drop(guard);
+    /// assert!(sem.try_acquire_arc().is_some());
+    /// ```
+    pub fn try_acquire_arc(self: &Arc<Self>) -> Option<SemaphoreGuardArc> {
+        self.try_acquire_many_arc(1)
+    }
+
+    /// Takes `k` permits if they are free and nobody is waiting, with a `'static` guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aplex::sync::Semaphore;
+    ///
+    /// let sem = Arc::new(Semaphore::new(2));
+    /// assert!(sem.try_acquire_many_arc(2).is_some());
+    /// ```
+    pub fn try_acquire_many_arc(self: &Arc<Self>, k: usize) -> Option<SemaphoreGuardArc> {
+        let taken = lock(&self.state).try_take(k);
+        taken.then(|| SemaphoreGuardArc {
+            sem: Arc::clone(self),
+            permits: k,
+        })
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.state);
+        f.debug_struct("Semaphore")
+            .field("permits", &state.permits)
+            .field("waiters", &state.waiters.len())
+            .finish()
+    }
+}
+
+/// The future of [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
+///
+/// Dropping it cancels the acquire without leaking permits.
+///
+/// # Examples
+///
+/// ```
+/// use aplex::sync::{AcquireFuture, Semaphore};
+///
+/// let sem = Semaphore::new(1);
+/// let fut: AcquireFuture<'_> = sem.acquire();
+/// assert_eq!(aplex::block_on(fut).permits(), 1);
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct AcquireFuture<'a> {
+    sem: &'a Semaphore,
+    permits: usize,
+    registration: Registration,
+}
+
+impl<'a> Future for AcquireFuture<'a> {
+    type Output = SemaphoreGuard<'a>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphoreGuard<'a>> {
+        let this = self.get_mut();
+        this.sem
+            .poll_acquire(this.permits, &mut this.registration, cx)
+            .map(|()| SemaphoreGuard {
+                sem: this.sem,
+                permits: this.permits,
+            })
+    }
+}
+
+impl Drop for AcquireFuture<'_> {
+    fn drop(&mut self) {
+        self.sem.cancel_acquire(self.permits, self.registration);
+    }
+}
+
+/// The future of [`Semaphore::acquire_arc`] and [`Semaphore::acquire_many_arc`].
+///
+/// Dropping it cancels the acquire without leaking permits.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use aplex::sync::{AcquireArcFuture, Semaphore};
+///
+/// let sem = Arc::new(Semaphore::new(1));
+/// let fut: AcquireArcFuture = sem.acquire_arc();
+/// assert_eq!(aplex::block_on(fut).permits(), 1);
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct AcquireArcFuture {
+    sem: Arc<Semaphore>,
+    permits: usize,
+    registration: Registration,
+}
+
+impl Future for AcquireArcFuture {
+    type Output = SemaphoreGuardArc;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphoreGuardArc> {
+        let this = self.get_mut();
+        this.sem
+            .poll_acquire(this.permits, &mut this.registration, cx)
+            .map(|()| SemaphoreGuardArc {
+                sem: Arc::clone(&this.sem),
+                permits: this.permits,
+            })
+    }
+}
+
+impl Drop for AcquireArcFuture {
+    fn drop(&mut self) {
+        self.sem.cancel_acquire(self.permits, self.registration);
+    }
+}
+
+/// Permits taken from a [`Semaphore`]; they go back when the guard is dropped.
+///
+/// # Examples
+///
+/// ```
+/// let sem = aplex::sync::Semaphore::new(2);
+/// {
+///     let _guard = sem.acquire_many_blocking(2);
+///     assert_eq!(sem.available_permits(), 0);
+/// }
+/// assert_eq!(sem.available_permits(), 2);
+/// ```
+#[derive(Debug)]
+#[must_use = "the permits are released as soon as the guard is dropped"]
+pub struct SemaphoreGuard<'a> {
+    sem: &'a Semaphore,
+    permits: usize,
+}
+
+impl SemaphoreGuard<'_> {
+    /// How many permits this guard holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(3);
+    /// assert_eq!(sem.acquire_many_blocking(2).permits(), 2);
+    /// ```
+    pub fn permits(&self) -> usize {
+        self.permits
+    }
+
+    /// Drops the guard without giving its permits back: they are gone from the semaphore.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(2);
+    /// sem.acquire_blocking().forget();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+}
+
+impl Drop for SemaphoreGuard<'_> {
+    fn drop(&mut self) {
+        self.sem.release(self.permits);
+    }
+}
+
+/// Permits taken from a [`Semaphore`] in an [`Arc`]; `'static` and `Send`, so it can move into
+/// a spawned task or thread. The permits go back when it is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use aplex::sync::Semaphore;
+///
+/// let sem = Arc::new(Semaphore::new(1));
+/// let guard = sem.try_acquire_arc().unwrap();
+/// let worker = std::thread::spawn(move || {
+///     let _held = guard;
+/// });
+/// worker.join().unwrap();
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
+#[derive(Debug)]
+#[must_use = "the permits are released as soon as the guard is dropped"]
+pub struct SemaphoreGuardArc {
+    sem: Arc<Semaphore>,
+    permits: usize,
+}
+
+impl SemaphoreGuardArc {
+    /// How many permits this guard holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(aplex::sync::Semaphore::new(3));
+    /// assert_eq!(sem.try_acquire_many_arc(3).unwrap().permits(), 3);
+    /// ```
+    pub fn permits(&self) -> usize {
+        self.permits
+    }
+
+    /// Drops the guard without giving its permits back: they are gone from the semaphore.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(aplex::sync::Semaphore::new(1));
+    /// sem.try_acquire_arc().unwrap().forget();
+    /// assert_eq!(sem.available_permits(), 0);
+    /// ```
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+}
+
+impl Drop for SemaphoreGuardArc {
+    fn drop(&mut self) {
+        self.sem.release(self.permits);
+    }
+}
