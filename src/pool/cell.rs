@@ -56,7 +56,7 @@ pub(crate) struct Completion<T> {
 }
 
 impl<T> Completion<T> {
-    fn new() -> Completion<T> {
+    pub(crate) fn new() -> Completion<T> {
         Completion {
             state: AtomicU8::new(QUEUED),
             slot: Mutex::new(Slot {
@@ -74,6 +74,12 @@ impl<T> Completion<T> {
         self.state
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Marks a queued work as started: `cancellable` (an async work, whose cancel is honoured
+    /// while it runs) or not (a plain closure). False if it was cancelled or failed first.
+    pub(crate) fn start(&self, cancellable: bool) -> bool {
+        self.swap_state(QUEUED, if cancellable { RUNNING } else { BLOCKING })
     }
 
     /// Writes the outcome and wakes the waiter; the caller has won the swap to `DONE`.
@@ -206,7 +212,7 @@ where
     T: Send + 'static,
 {
     fn start(self: Arc<Self>, room: &Rc<super::worker::Room>) {
-        if !self.completion.swap_state(QUEUED, BLOCKING) {
+        if !self.completion.start(false) {
             return; // cancelled while queued
         }
         let Some(closure) = lock(&self.closure).take() else {
@@ -273,7 +279,7 @@ where
     Fut::Output: Send + 'static,
 {
     fn start(self: Arc<Self>, room: &Rc<super::worker::Room>) {
-        if !self.completion.swap_state(QUEUED, RUNNING) {
+        if !self.completion.start(true) {
             return; // cancelled while queued
         }
         let Some(closure) = lock(&self.closure).take() else {

@@ -5,8 +5,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::cell::{Outcome, PlainJob};
-use super::thread::PoolInner;
 use super::Handle;
 use crate::runtime::task::panic_message;
 use crate::Error;
@@ -15,11 +13,10 @@ use crate::Error;
 const WINDOW_ITEMS: usize = 4096;
 
 /// The results of one chunk of items.
-type ChunkResults<T> = Vec<Result<T, Error>>;
+pub(crate) type ChunkResults<T> = Vec<Result<T, Error>>;
 
 /// Pulls the next chunk of up to `n` items from the input and submits it.
-type Source<T> =
-    Box<dyn FnMut(&PoolInner, usize) -> Option<(usize, Handle<ChunkResults<T>>)> + Send>;
+type Source<T> = Box<dyn FnMut(usize) -> Option<(usize, Handle<ChunkResults<T>>)> + Send>;
 
 /// The results of [`ThreadPool::map`](crate::ThreadPool::map), in input order.
 ///
@@ -42,7 +39,8 @@ type Source<T> =
 /// ```
 #[must_use = "a Map does nothing until it is iterated"]
 pub struct Map<T> {
-    pool: Arc<PoolInner>,
+    /// Workers of the pool, to size the window.
+    workers: usize,
     source: Option<Source<T>>,
     /// Submitted chunks, oldest first, with their sizes.
     in_flight: VecDeque<(usize, Handle<ChunkResults<T>>)>,
@@ -65,35 +63,46 @@ impl<T> std::fmt::Debug for Map<T> {
 }
 
 impl<T: Send + 'static> Map<T> {
-    pub(crate) fn new<A, F, I>(pool: Arc<PoolInner>, f: F, mut iter: I) -> Map<T>
+    /// A map over `iter` that runs `f` on each item, in chunks: `submit` sends one chunk (a
+    /// closure that applies `f` to its items, each panic caught as that item's error) to the
+    /// pool and returns its handle. `workers` sizes the window of chunks in flight.
+    pub(crate) fn from_chunks<A, F, I, S>(
+        f: F,
+        mut iter: I,
+        workers: usize,
+        mut submit: S,
+    ) -> Map<T>
     where
         F: Fn(A) -> T + Send + Sync + 'static,
         I: Iterator<Item = A> + Send + 'static,
         A: Send + 'static,
+        S: FnMut(Chunk<A, F>) -> Handle<ChunkResults<T>> + Send + 'static,
     {
         let f = Arc::new(f);
-        let source: Source<T> = Box::new(move |pool: &PoolInner, n: usize| {
-            let items: Vec<A> = iter.by_ref().take(n).collect();
-            if items.is_empty() {
-                return None;
-            }
-            let len = items.len();
-            let f = f.clone();
-            let job = PlainJob::new(move || {
-                items
-                    .into_iter()
-                    .map(|a| {
-                        catch_unwind(AssertUnwindSafe(|| f(a)))
-                            .map_err(|p| Error::Panicked(panic_message(&*p)))
-                    })
-                    .collect::<Vec<_>>()
-            });
-            let handle = Handle::new(job.clone() as Arc<dyn Outcome<ChunkResults<T>>>);
-            pool.submit_job(None, job);
-            Some((len, handle))
-        });
+        Map::from_source(
+            workers,
+            Box::new(move |n: usize| {
+                let items: Vec<A> = iter.by_ref().take(n).collect();
+                if items.is_empty() {
+                    return None;
+                }
+                let len = items.len();
+                Some((
+                    len,
+                    submit(Chunk {
+                        f: f.clone(),
+                        items,
+                    }),
+                ))
+            }),
+        )
+    }
+
+    /// A map fed by `source`, which submits the next chunk of up to `n` items and returns its
+    /// size and handle, or `None` at the end of the input.
+    pub(crate) fn from_source(workers: usize, source: Source<T>) -> Map<T> {
         Map {
-            pool,
+            workers: workers.max(1),
             source: Some(source),
             in_flight: VecDeque::new(),
             ready: Vec::new().into_iter(),
@@ -101,6 +110,26 @@ impl<T: Send + 'static> Map<T> {
             deadline: None,
             ended: false,
         }
+    }
+}
+
+/// One chunk of a map's input with the function to apply; calling it runs the chunk.
+pub(crate) struct Chunk<A, F> {
+    f: Arc<F>,
+    items: Vec<A>,
+}
+
+impl<A, T, F: Fn(A) -> T> Chunk<A, F> {
+    /// Applies the function to every item, a panic becoming that item's error.
+    pub(crate) fn run(self) -> ChunkResults<T> {
+        let f = &*self.f;
+        self.items
+            .into_iter()
+            .map(|a| {
+                catch_unwind(AssertUnwindSafe(|| f(a)))
+                    .map_err(|p| Error::Panicked(panic_message(&*p)))
+            })
+            .collect()
     }
 }
 
@@ -139,12 +168,12 @@ impl<T> Map<T> {
 
     /// Keeps the window of chunks in flight full.
     fn fill(&mut self) {
-        let window = (WINDOW_ITEMS / self.chunk_size).max(2 * self.pool.worker_count());
+        let window = (WINDOW_ITEMS / self.chunk_size).max(2 * self.workers);
         while self.in_flight.len() < window {
             let Some(source) = &mut self.source else {
                 return;
             };
-            match source(&self.pool, self.chunk_size) {
+            match source(self.chunk_size) {
                 Some(chunk) => self.in_flight.push_back(chunk),
                 None => self.source = None,
             }

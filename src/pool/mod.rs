@@ -3,6 +3,7 @@
 mod cell;
 mod handle;
 mod map;
+mod picker;
 mod thread;
 mod worker;
 

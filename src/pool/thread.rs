@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::cell::{AsyncJob, Job, Outcome, PlainJob};
 use super::map::Map;
+use super::picker::Picker;
 use super::worker::{dispatch, WorkerShared};
 use super::Handle;
 use crate::balance::{Balancer, Load, RoundRobin};
@@ -69,38 +70,23 @@ pub(crate) struct PoolInner {
     workers: Vec<Arc<WorkerShared>>,
     thread_ids: Vec<ThreadId>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    picker: Mutex<Picker>,
+    picker: Picker,
     open: AtomicBool,
-}
-
-/// The balancer and a reused buffer for the loads it is shown.
-struct Picker {
-    balancer: Box<dyn Balancer>,
-    loads: Vec<Load>,
-    /// Round-robin cursor used when the balancer panics.
-    fallback: usize,
 }
 
 impl PoolInner {
     /// Picks a worker for one submission and counts the work as queued there.
     fn pick(&self, hint: Option<u64>) -> &WorkerShared {
-        let n = self.workers.len();
-        let mut guard = lock(&self.picker);
-        let picker = &mut *guard;
-        picker.loads.clear();
-        picker.loads.extend(self.workers.iter().map(|w| w.load()));
-        let (balancer, loads) = (&mut picker.balancer, &picker.loads);
-        let index = match catch_unwind(AssertUnwindSafe(|| balancer.pick(loads, hint))) {
-            Ok(i) => i % n,
-            Err(_) => {
-                // A panicking balancer must not take the pool down: go round-robin for this one.
-                picker.fallback = (picker.fallback + 1) % n;
-                picker.fallback
-            }
-        };
-        let worker = &self.workers[index];
-        worker.queued.fetch_add(1, Ordering::Relaxed);
-        worker
+        let workers = &self.workers;
+        let index = self.picker.pick(
+            workers.len(),
+            |i| workers[i].load(),
+            hint,
+            |i| {
+                workers[i].queued.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        &workers[index]
     }
 
     /// Sends a job to the worker the balancer picks, or fails it if the pool is shut down.
@@ -265,7 +251,14 @@ impl ThreadPool {
         A: Send + 'static,
         T: Send + 'static,
     {
-        Map::new(self.inner.clone(), f, iter.into_iter())
+        let inner = self.inner.clone();
+        let workers = inner.worker_count();
+        Map::from_chunks(f, iter.into_iter(), workers, move |chunk| {
+            let job = PlainJob::new(move || chunk.run());
+            let handle = Handle::new(job.clone() as Arc<dyn Outcome<_>>);
+            inner.submit_job(None, job);
+            handle
+        })
     }
 
     /// Each worker's load (running and queued works), in worker order.
@@ -471,11 +464,7 @@ impl Builder {
             thread_ids: threads.iter().map(|t| t.thread().id()).collect(),
             threads: Mutex::new(threads),
             workers,
-            picker: Mutex::new(Picker {
-                balancer: self.balancer,
-                loads: Vec::with_capacity(n),
-                fallback: 0,
-            }),
+            picker: Picker::new(self.balancer),
             open: AtomicBool::new(true),
         });
         if let Some(e) = failure {

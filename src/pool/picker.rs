@@ -1,0 +1,65 @@
+//! Choosing a worker for each submission: a balancer behind a lock, shown fresh loads.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use crate::balance::{Balancer, Load};
+use crate::runtime::reactor::lock;
+
+/// A pool's balancer, called once per submission, in submission order (the lock orders them).
+pub(crate) struct Picker {
+    inner: Mutex<PickerInner>,
+}
+
+struct PickerInner {
+    balancer: Box<dyn Balancer>,
+    /// Reused buffer for the loads the balancer is shown.
+    loads: Vec<Load>,
+    /// Round-robin cursor used when the balancer panics.
+    fallback: usize,
+}
+
+impl std::fmt::Debug for Picker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Picker").finish_non_exhaustive()
+    }
+}
+
+impl Picker {
+    pub(crate) fn new(balancer: Box<dyn Balancer>) -> Picker {
+        Picker {
+            inner: Mutex::new(PickerInner {
+                balancer,
+                loads: Vec::new(),
+                fallback: 0,
+            }),
+        }
+    }
+
+    /// Picks one of `workers` workers (`workers > 0`), given each one's load and the caller's
+    /// hint. An index out of range is taken modulo the worker count; a panicking balancer falls
+    /// back to round-robin for that pick. `chosen(i)` runs under the lock, so that the next
+    /// pick sees the work counted on worker `i`.
+    pub(crate) fn pick(
+        &self,
+        workers: usize,
+        load: impl Fn(usize) -> Load,
+        hint: Option<u64>,
+        chosen: impl FnOnce(usize),
+    ) -> usize {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        inner.loads.clear();
+        inner.loads.extend((0..workers).map(load));
+        let (balancer, loads) = (&mut inner.balancer, &inner.loads);
+        let index = match catch_unwind(AssertUnwindSafe(|| balancer.pick(loads, hint))) {
+            Ok(i) => i % workers,
+            Err(_) => {
+                inner.fallback = (inner.fallback + 1) % workers;
+                inner.fallback
+            }
+        };
+        chosen(index);
+        index
+    }
+}
