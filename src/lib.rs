@@ -7,7 +7,7 @@
 //! # A tour
 //!
 //! **One thread's engine.** [`block_on`] runs a future on the calling thread with an executor
-//! and a reactor, so [`spawn_local`] tasks, timers and I/O work inside it:
+//! and a reactor, so [`spawn_local`] tasks, [`time`] and [`io`] work inside it:
 //!
 //! ```
 //! use std::time::Duration;
@@ -70,7 +70,7 @@
 
 pub mod balance;
 mod error;
-
+pub mod io;
 mod pool;
 mod runtime;
 pub mod sync;

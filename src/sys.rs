@@ -74,3 +74,286 @@ pub(crate) fn poll_fds(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Res
     }
     Ok(n as usize)
 }
+
+/// Sockets and fd flags for `aplex::io`: `O_NONBLOCK` on any fd, and a TCP connect that does not
+/// block (std's `TcpStream::connect` always does).
+///
+/// A module of its own, so that its names cannot clash with the rest of `sys`. The constants
+/// below differ between kernels (and, on Linux, between a few architectures): the Linux ones
+/// are checked against the kernel's headers, the BSD and macOS ones come from their headers but
+/// are only compile-checked here. On a Unix not listed here everything still compiles:
+/// `set_nonblocking` reports `Unsupported`, and `tcp_connect` falls back to std's blocking
+/// connect.
+pub(crate) mod net {
+    use std::io;
+    use std::net::{SocketAddr, TcpStream};
+    use std::os::unix::io::RawFd;
+
+    /// The values of `<fcntl.h>`, `<sys/socket.h>` and `<errno.h>` this module uses.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    mod consts {
+        use std::os::raw::c_int;
+
+        pub(super) const F_GETFL: c_int = 3;
+        pub(super) const F_SETFL: c_int = 4;
+        pub(super) const AF_INET: c_int = 2;
+        pub(super) const AF_INET6: c_int = 10;
+
+        #[cfg(not(any(
+            target_arch = "mips",
+            target_arch = "mips64",
+            target_arch = "mips32r6",
+            target_arch = "mips64r6",
+            target_arch = "sparc",
+            target_arch = "sparc64",
+        )))]
+        mod arch {
+            use std::os::raw::c_int;
+            pub(crate) const O_NONBLOCK: c_int = 0o4000;
+            pub(crate) const SOCK_STREAM: c_int = 1;
+            pub(crate) const SOCK_CLOEXEC: c_int = 0o2_000_000;
+            pub(crate) const EINPROGRESS: i32 = 115;
+        }
+        #[cfg(any(
+            target_arch = "mips",
+            target_arch = "mips64",
+            target_arch = "mips32r6",
+            target_arch = "mips64r6",
+        ))]
+        mod arch {
+            use std::os::raw::c_int;
+            pub(crate) const O_NONBLOCK: c_int = 0x80;
+            pub(crate) const SOCK_STREAM: c_int = 2;
+            pub(crate) const SOCK_CLOEXEC: c_int = 0o2_000_000;
+            pub(crate) const EINPROGRESS: i32 = 150;
+        }
+        #[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+        mod arch {
+            use std::os::raw::c_int;
+            pub(crate) const O_NONBLOCK: c_int = 0x4000;
+            pub(crate) const SOCK_STREAM: c_int = 1;
+            pub(crate) const SOCK_CLOEXEC: c_int = 0x400000;
+            pub(crate) const EINPROGRESS: i32 = 36;
+        }
+        pub(super) use arch::{EINPROGRESS, O_NONBLOCK, SOCK_STREAM};
+        /// Linux sets non-blocking and close-on-exec atomically in `socket(2)`
+        /// (`SOCK_NONBLOCK` has the value of `O_NONBLOCK`).
+        pub(super) const SOCKET_FLAGS: c_int = arch::SOCK_CLOEXEC | O_NONBLOCK;
+    }
+
+    /// The values of `<fcntl.h>`, `<sys/socket.h>` and `<errno.h>` this module uses.
+    #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "openbsd",
+        target_os = "netbsd",
+    ))]
+    mod consts {
+        use std::os::raw::c_int;
+
+        pub(super) const F_GETFL: c_int = 3;
+        pub(super) const F_SETFL: c_int = 4;
+        pub(super) const F_SETFD: c_int = 2;
+        pub(super) const FD_CLOEXEC: c_int = 1;
+        pub(super) const O_NONBLOCK: c_int = 0x4;
+        pub(super) const AF_INET: c_int = 2;
+        #[cfg(target_vendor = "apple")]
+        pub(super) const AF_INET6: c_int = 30;
+        #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))]
+        pub(super) const AF_INET6: c_int = 28;
+        #[cfg(any(target_os = "openbsd", target_os = "netbsd"))]
+        pub(super) const AF_INET6: c_int = 24;
+        pub(super) const SOCK_STREAM: c_int = 1;
+        pub(super) const EINPROGRESS: i32 = 36;
+        /// Not every BSD has `SOCK_CLOEXEC`/`SOCK_NONBLOCK` (macOS has neither): the flags are
+        /// set with `fcntl` right after `socket(2)`.
+        pub(super) const SOCKET_FLAGS: c_int = 0;
+    }
+
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "openbsd",
+        target_os = "netbsd",
+    ))]
+    mod native {
+        use super::consts::*;
+        use super::*;
+        use std::os::raw::{c_int, c_void};
+        use std::os::unix::io::FromRawFd;
+
+        /// `socklen_t`: an unsigned 32-bit integer on every platform of this module.
+        type SockLen = u32;
+
+        extern "C" {
+            fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+            fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+            fn connect(fd: c_int, addr: *const c_void, len: SockLen) -> c_int;
+        }
+
+        /// C's `struct sockaddr_in`. `family` is `sa_family_t` (a native-endian `u16`) on
+        /// Linux, and `sin_len` then `sin_family` (one byte each) on the BSDs; see [`family`].
+        #[repr(C, align(4))]
+        struct SockAddrIn {
+            family: [u8; 2],
+            port: [u8; 2],
+            addr: [u8; 4],
+            zero: [u8; 8],
+        }
+
+        /// C's `struct sockaddr_in6`, with `family` as in [`SockAddrIn`].
+        #[repr(C)]
+        struct SockAddrIn6 {
+            family: [u8; 2],
+            port: [u8; 2],
+            flowinfo: u32,
+            addr: [u8; 16],
+            scope_id: u32,
+        }
+
+        /// The first two bytes of a `sockaddr` of `len` bytes for address family `af`.
+        fn family(af: c_int, len: usize) -> [u8; 2] {
+            if cfg!(any(target_os = "linux", target_os = "android")) {
+                (af as u16).to_ne_bytes()
+            } else {
+                [len as u8, af as u8]
+            }
+        }
+
+        pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+            // SAFETY: `F_GETFL` takes no third argument and only reads the flags of `fd`; a
+            // closed or invalid fd makes it fail with `EBADF`, which is reported.
+            let flags = unsafe { fcntl(fd, F_GETFL) };
+            if flags < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if flags & O_NONBLOCK != 0 {
+                return Ok(());
+            }
+            // SAFETY: `F_SETFL` takes one `int` argument, passed as a `c_int`; it changes only
+            // the status flags of the open file behind `fd`.
+            if unsafe { fcntl(fd, F_SETFL, flags | O_NONBLOCK) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }
+
+        pub(crate) fn tcp_connect(addr: &SocketAddr) -> io::Result<(TcpStream, bool)> {
+            let domain = match addr {
+                SocketAddr::V4(_) => AF_INET,
+                SocketAddr::V6(_) => AF_INET6,
+            };
+            // SAFETY: `socket` takes three integers and touches no memory of ours.
+            let fd = unsafe { socket(domain, SOCK_STREAM | SOCKET_FLAGS, 0) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `socket` just returned `fd`: it is open, it is a TCP socket, and nothing
+            // else owns it. The `TcpStream` takes it over and closes it on every path below.
+            let stream = unsafe { TcpStream::from_raw_fd(fd) };
+            if SOCKET_FLAGS == 0 {
+                set_cloexec(fd)?;
+                set_nonblocking(fd)?;
+            }
+            let rc = match addr {
+                SocketAddr::V4(a) => {
+                    let len = std::mem::size_of::<SockAddrIn>();
+                    let raw = SockAddrIn {
+                        family: family(AF_INET, len),
+                        port: a.port().to_be_bytes(),
+                        addr: a.ip().octets(),
+                        zero: [0; 8],
+                    };
+                    // SAFETY: `raw` is a live `sockaddr_in` of exactly `len` bytes, read by the
+                    // kernel only during the call; `fd` is the socket opened above.
+                    unsafe { connect(fd, (&raw as *const SockAddrIn).cast(), len as SockLen) }
+                }
+                SocketAddr::V6(a) => {
+                    let len = std::mem::size_of::<SockAddrIn6>();
+                    let raw = SockAddrIn6 {
+                        family: family(AF_INET6, len),
+                        port: a.port().to_be_bytes(),
+                        flowinfo: a.flowinfo(), // as std passes it: not byte-swapped
+                        addr: a.ip().octets(),
+                        scope_id: a.scope_id(),
+                    };
+                    // SAFETY: `raw` is a live `sockaddr_in6` of exactly `len` bytes, read by the
+                    // kernel only during the call; `fd` is the socket opened above.
+                    unsafe { connect(fd, (&raw as *const SockAddrIn6).cast(), len as SockLen) }
+                }
+            };
+            if rc == 0 {
+                return Ok((stream, false));
+            }
+            let err = io::Error::last_os_error();
+            // EINTR: a non-blocking connect goes on in the background, as with EINPROGRESS.
+            if err.raw_os_error() == Some(EINPROGRESS) || err.kind() == io::ErrorKind::Interrupted {
+                Ok((stream, true))
+            } else {
+                Err(err)
+            }
+        }
+
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        fn set_cloexec(fd: RawFd) -> io::Result<()> {
+            // SAFETY: `F_SETFD` takes one `int` argument, passed as a `c_int`; it changes only
+            // the descriptor flags of `fd`.
+            if unsafe { fcntl(fd, F_SETFD, FD_CLOEXEC) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }
+
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        fn set_cloexec(_fd: RawFd) -> io::Result<()> {
+            Ok(()) // done by `SOCK_CLOEXEC`
+        }
+    }
+
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "openbsd",
+        target_os = "netbsd",
+    )))]
+    mod native {
+        use super::*;
+
+        pub(crate) fn set_nonblocking(_fd: RawFd) -> io::Result<()> {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "aplex does not know this platform's O_NONBLOCK",
+            ))
+        }
+
+        pub(crate) fn tcp_connect(addr: &SocketAddr) -> io::Result<(TcpStream, bool)> {
+            let stream = TcpStream::connect(addr)?; // blocks: no native connect here
+            stream.set_nonblocking(true)?;
+            Ok((stream, false))
+        }
+    }
+
+    /// Puts `fd` in non-blocking mode (`O_NONBLOCK`), if it is not already.
+    ///
+    /// The flag belongs to the open file, so it is shared with every duplicate of `fd`.
+    pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+        native::set_nonblocking(fd)
+    }
+
+    /// Opens a non-blocking, close-on-exec TCP socket and starts connecting it to `addr`.
+    ///
+    /// Returns the socket and whether the connection is still in progress: if so, it is
+    /// established (or failed) when the socket turns writable, and `take_error` tells which.
+    /// An immediate failure (`ECONNREFUSED`, `ENETUNREACH`…) is returned as the error, with the
+    /// socket closed.
+    pub(crate) fn tcp_connect(addr: &SocketAddr) -> io::Result<(TcpStream, bool)> {
+        native::tcp_connect(addr)
+    }
+}

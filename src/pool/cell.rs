@@ -43,8 +43,6 @@ struct Slot<T> {
     result: Option<Result<T, Error>>,
     /// The caller waiting on the handle.
     waiter: Option<Waker>,
-    /// The local task running the work's future, woken by a cancel so that it drops the future.
-    task: Option<Waker>,
     /// The handle took the result.
     taken: bool,
 }
@@ -62,7 +60,6 @@ impl<T> Completion<T> {
             slot: Mutex::new(Slot {
                 result: None,
                 waiter: None,
-                task: None,
                 taken: false,
             }),
         }
@@ -83,16 +80,15 @@ impl<T> Completion<T> {
     }
 
     /// Writes the outcome and wakes the waiter; the caller has won the swap to `DONE`.
-    fn publish(&self, result: Result<T, Error>) -> Option<Waker> {
-        let (waiter, task) = {
+    fn publish(&self, result: Result<T, Error>) {
+        let waiter = {
             let mut slot = lock(&self.slot);
             slot.result = Some(result);
-            (slot.waiter.take(), slot.task.take())
+            slot.waiter.take()
         };
         if let Some(w) = waiter {
             w.wake();
         }
-        task
     }
 
     /// Ends a started work with its result. Returns false (and drops the result) if a cancel
@@ -112,9 +108,7 @@ impl<T> Completion<T> {
             return true;
         }
         if self.swap_state(RUNNING, DONE) {
-            if let Some(task) = self.publish(Err(Error::Cancelled)) {
-                task.wake(); // the task drops its future at this poll
-            }
+            self.publish(Err(Error::Cancelled));
             return true;
         }
         false
@@ -125,9 +119,7 @@ impl<T> Completion<T> {
     pub(crate) fn fail(&self, error: Error) -> bool {
         for from in [QUEUED, RUNNING, BLOCKING] {
             if self.swap_state(from, DONE) {
-                if let Some(task) = self.publish(Err(error)) {
-                    task.wake();
-                }
+                self.publish(Err(error));
                 return true;
             }
         }
@@ -155,19 +147,6 @@ impl<T> Completion<T> {
             _ => slot.waiter = Some(waker.clone()),
         }
         Poll::Pending
-    }
-
-    /// Registers the waker of the local task running this work (for cancels).
-    fn set_task_waker(&self, waker: &Waker) {
-        let mut slot = lock(&self.slot);
-        match &slot.task {
-            Some(w) if w.will_wake(waker) => {}
-            _ => slot.task = Some(waker.clone()),
-        }
-    }
-
-    fn is_cancelled_while_running(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
     }
 }
 
@@ -256,6 +235,8 @@ where
 pub(crate) struct AsyncJob<F, T> {
     completion: Completion<T>,
     closure: Mutex<Option<F>>,
+    /// The local task running the future, woken by a cancel so that it drops the future.
+    task: Mutex<Option<Waker>>,
 }
 
 impl<F, Fut> AsyncJob<F, Fut::Output>
@@ -268,6 +249,7 @@ where
         Arc::new(AsyncJob {
             completion: Completion::new(),
             closure: Mutex::new(Some(closure)),
+            task: Mutex::new(None),
         })
     }
 }
@@ -323,6 +305,10 @@ where
         let cancelled = self.completion.cancel();
         if cancelled {
             drop(lock(&self.closure).take());
+            // A running task drops its future at this poll.
+            if let Some(task) = lock(&self.task).take() {
+                task.wake();
+            }
         }
         cancelled
     }
@@ -331,33 +317,31 @@ where
 /// The local task of an async work: polls the user's future and publishes its outcome.
 ///
 /// Dropped without finishing (the worker shut down now), it fails the work as `Cancelled`.
-struct RunAsync<Fut: Future, J: Outcome<Fut::Output>> {
+struct RunAsync<F, Fut: Future> {
     future: Fut,
-    job: Arc<J>,
+    job: Arc<AsyncJob<F, Fut::Output>>,
     /// The task's waker is in the completion (an executor's task waker never changes).
     registered: bool,
     /// Released before the outcome is published, so the caller never sees a stale load.
     room: Option<super::worker::RoomGuard>,
 }
 
-impl<Fut, J> Future for RunAsync<Fut, J>
-where
-    Fut: Future,
-    J: Outcome<Fut::Output>,
-{
+impl<F, Fut: Future> Future for RunAsync<F, Fut> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: `future` is structurally pinned: `RunAsync` never moves it out (its `Drop`
         // only reads `job`), and `RunAsync` is `Unpin` only if `Fut` is.
         let this = unsafe { self.get_unchecked_mut() };
-        let completion = this.job.completion();
-        if completion.is_cancelled_while_running() {
-            return Poll::Ready(()); // cancelled: the task ends and drops the future
-        }
+        let completion = &this.job.completion;
         if !this.registered {
-            completion.set_task_waker(cx.waker());
+            // Register before looking at the state: a cancel that swaps the state after this
+            // look finds the waker, one that swapped before is seen by the look.
+            *lock(&this.job.task) = Some(cx.waker().clone());
             this.registered = true;
+        }
+        if completion.is_done() {
+            return Poll::Ready(()); // cancelled: the task ends and drops the future
         }
         // SAFETY: see above.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
@@ -377,8 +361,11 @@ where
     }
 }
 
-impl<Fut: Future, J: Outcome<Fut::Output>> Drop for RunAsync<Fut, J> {
+impl<F, Fut: Future> Drop for RunAsync<F, Fut> {
     fn drop(&mut self) {
-        self.job.completion().fail(Error::Cancelled);
+        self.job.completion.fail(Error::Cancelled);
+        // The task is ending: let go of its waker, so the task's memory goes now rather than
+        // with the handle.
+        drop(lock(&self.job.task).take());
     }
 }

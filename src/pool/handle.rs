@@ -85,7 +85,7 @@ impl<T> Handle<T> {
     }
 
     /// The blocking core: `None` when the deadline passed first.
-    fn wait_until(&mut self, deadline: Option<Instant>) -> Option<Result<T, Error>> {
+    pub(crate) fn wait_until(&mut self, deadline: Option<Instant>) -> Option<Result<T, Error>> {
         let completion = self.outcome.completion();
         if !completion.is_done() {
             let spin_end = Instant::now() + WAIT_SPIN;

@@ -16,7 +16,28 @@ const WINDOW_ITEMS: usize = 4096;
 pub(crate) type ChunkResults<T> = Vec<Result<T, Error>>;
 
 /// Pulls the next chunk of up to `n` items from the input and submits it.
+#[allow(dead_code)] // until the process pool uses it
 type Source<T> = Box<dyn FnMut(usize) -> Option<(usize, Handle<ChunkResults<T>>)> + Send>;
+
+/// Pulls the next item, or chunk of up to `n` items, and submits it.
+type FlexSource<T> = Box<dyn FnMut(usize) -> Option<InFlight<T>> + Send>;
+
+/// Submitted input whose results have not been handed out.
+enum InFlight<T> {
+    /// One item, run as one work: its outcome is the item's result.
+    One(Handle<T>),
+    /// A chunk of `len` items in one work, with a result per item.
+    Chunk(usize, Handle<ChunkResults<T>>),
+}
+
+impl<T> InFlight<T> {
+    fn cancel(&self) -> bool {
+        match self {
+            InFlight::One(h) => h.cancel(),
+            InFlight::Chunk(_, h) => h.cancel(),
+        }
+    }
+}
 
 /// The results of [`ThreadPool::map`](crate::ThreadPool::map), in input order.
 ///
@@ -41,9 +62,9 @@ type Source<T> = Box<dyn FnMut(usize) -> Option<(usize, Handle<ChunkResults<T>>)
 pub struct Map<T> {
     /// Workers of the pool, to size the window.
     workers: usize,
-    source: Option<Source<T>>,
-    /// Submitted chunks, oldest first, with their sizes.
-    in_flight: VecDeque<(usize, Handle<ChunkResults<T>>)>,
+    source: Option<FlexSource<T>>,
+    /// Submitted items and chunks, oldest first.
+    in_flight: VecDeque<InFlight<T>>,
     /// Results of the oldest finished chunk not yet handed out.
     ready: std::vec::IntoIter<Result<T, Error>>,
     chunk_size: usize,
@@ -63,33 +84,40 @@ impl<T> std::fmt::Debug for Map<T> {
 }
 
 impl<T: Send + 'static> Map<T> {
-    /// A map over `iter` that runs `f` on each item, in chunks: `submit` sends one chunk (a
-    /// closure that applies `f` to its items, each panic caught as that item's error) to the
-    /// pool and returns its handle. `workers` sizes the window of chunks in flight.
-    pub(crate) fn from_chunks<A, F, I, S>(
+    /// A map over `iter` that runs `f` on each item: `submit_one` sends one item as a work of
+    /// its own (chunk size 1: its outcome is the item's result), `submit_chunk` sends a chunk
+    /// (a closure that applies `f` to its items, each panic caught as that item's error).
+    /// `workers` sizes the window of work in flight.
+    pub(crate) fn from_items<A, F, I, S1, SN>(
         f: F,
         mut iter: I,
         workers: usize,
-        mut submit: S,
+        mut submit_one: S1,
+        mut submit_chunk: SN,
     ) -> Map<T>
     where
         F: Fn(A) -> T + Send + Sync + 'static,
         I: Iterator<Item = A> + Send + 'static,
         A: Send + 'static,
-        S: FnMut(Chunk<A, F>) -> Handle<ChunkResults<T>> + Send + 'static,
+        S1: FnMut(Single<A, F>) -> Handle<T> + Send + 'static,
+        SN: FnMut(Chunk<A, F>) -> Handle<ChunkResults<T>> + Send + 'static,
     {
         let f = Arc::new(f);
-        Map::from_source(
+        Map::with_source(
             workers,
             Box::new(move |n: usize| {
+                if n == 1 {
+                    let item = iter.next()?;
+                    return Some(InFlight::One(submit_one(Single { f: f.clone(), item })));
+                }
                 let items: Vec<A> = iter.by_ref().take(n).collect();
                 if items.is_empty() {
                     return None;
                 }
                 let len = items.len();
-                Some((
+                Some(InFlight::Chunk(
                     len,
-                    submit(Chunk {
+                    submit_chunk(Chunk {
                         f: f.clone(),
                         items,
                     }),
@@ -100,7 +128,15 @@ impl<T: Send + 'static> Map<T> {
 
     /// A map fed by `source`, which submits the next chunk of up to `n` items and returns its
     /// size and handle, or `None` at the end of the input.
-    pub(crate) fn from_source(workers: usize, source: Source<T>) -> Map<T> {
+    #[allow(dead_code)] // until the process pool uses it
+    pub(crate) fn from_source(workers: usize, mut source: Source<T>) -> Map<T> {
+        Map::with_source(
+            workers,
+            Box::new(move |n| source(n).map(|(len, h)| InFlight::Chunk(len, h))),
+        )
+    }
+
+    fn with_source(workers: usize, source: FlexSource<T>) -> Map<T> {
         Map {
             workers: workers.max(1),
             source: Some(source),
@@ -110,6 +146,19 @@ impl<T: Send + 'static> Map<T> {
             deadline: None,
             ended: false,
         }
+    }
+}
+
+/// One item of a map's input with the function to apply.
+pub(crate) struct Single<A, F> {
+    f: Arc<F>,
+    item: A,
+}
+
+impl<A, T, F: Fn(A) -> T> Single<A, F> {
+    /// Applies the function (a panic unwinds to the caller, which owns the item's outcome).
+    pub(crate) fn run(self) -> T {
+        (self.f)(self.item)
     }
 }
 
@@ -198,8 +247,8 @@ impl<T> Map<T> {
     fn expire(&mut self) -> Option<Result<T, Error>> {
         self.ended = true;
         self.source = None;
-        for (_, handle) in self.in_flight.drain(..) {
-            handle.cancel();
+        for pending in self.in_flight.drain(..) {
+            pending.cancel();
         }
         self.ready = Vec::new().into_iter();
         Some(Err(Error::TimedOut))
@@ -229,19 +278,40 @@ impl<T> Map<T> {
                 return None;
             }
             self.fill();
-            let (len, mut handle) = self.in_flight.pop_front()?;
-            let outcome = match self.deadline {
-                None => (&mut handle).await,
-                Some(deadline) => match crate::time::timeout_at(deadline, &mut handle).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => {
-                        handle.cancel();
-                        return self.expire();
-                    }
+            match self.in_flight.pop_front()? {
+                InFlight::One(mut handle) => match self.await_deadline(&mut handle).await {
+                    Some(outcome) => return Some(outcome),
+                    None => return self.expire(),
                 },
-            };
-            self.accept(len, outcome);
+                InFlight::Chunk(len, mut handle) => match self.await_deadline(&mut handle).await {
+                    Some(outcome) => self.accept(len, outcome),
+                    None => return self.expire(),
+                },
+            }
         }
+    }
+
+    /// Awaits one handle until the map's deadline; `None` (and the work cancelled) past it.
+    async fn await_deadline<R>(&self, handle: &mut Handle<R>) -> Option<Result<R, Error>> {
+        let Some(deadline) = self.deadline else {
+            return Some(handle.await);
+        };
+        match crate::time::timeout_at(deadline, &mut *handle).await {
+            Ok(outcome) => Some(outcome),
+            Err(_) => {
+                handle.cancel();
+                None
+            }
+        }
+    }
+
+    /// Waits for one handle until the map's deadline; `None` (and the work cancelled) past it.
+    fn wait_deadline<R>(&self, handle: &mut Handle<R>) -> Option<Result<R, Error>> {
+        let outcome = handle.wait_until(self.deadline);
+        if outcome.is_none() {
+            handle.cancel();
+        }
+        outcome
     }
 }
 
@@ -257,21 +327,16 @@ impl<T> Iterator for Map<T> {
                 return None;
             }
             self.fill();
-            let (len, mut handle) = self.in_flight.pop_front()?;
-            let outcome = match self.deadline {
-                None => handle.wait(),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match handle.wait_timeout(left) {
-                        Err(Error::TimedOut) => {
-                            handle.cancel();
-                            return self.expire();
-                        }
-                        outcome => outcome,
-                    }
-                }
-            };
-            self.accept(len, outcome);
+            match self.in_flight.pop_front()? {
+                InFlight::One(mut handle) => match self.wait_deadline(&mut handle) {
+                    Some(outcome) => return Some(outcome),
+                    None => return self.expire(),
+                },
+                InFlight::Chunk(len, mut handle) => match self.wait_deadline(&mut handle) {
+                    Some(outcome) => self.accept(len, outcome),
+                    None => return self.expire(),
+                },
+            }
         }
     }
 }
@@ -279,8 +344,8 @@ impl<T> Iterator for Map<T> {
 impl<T> Drop for Map<T> {
     fn drop(&mut self) {
         // Nobody will read these results: do not run what has not started.
-        for (_, handle) in self.in_flight.drain(..) {
-            handle.cancel();
+        for pending in self.in_flight.drain(..) {
+            pending.cancel();
         }
     }
 }

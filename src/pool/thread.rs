@@ -251,14 +251,25 @@ impl ThreadPool {
         A: Send + 'static,
         T: Send + 'static,
     {
-        let inner = self.inner.clone();
-        let workers = inner.worker_count();
-        Map::from_chunks(f, iter.into_iter(), workers, move |chunk| {
-            let job = PlainJob::new(move || chunk.run());
-            let handle = Handle::new(job.clone() as Arc<dyn Outcome<_>>);
-            inner.submit_job(None, job);
-            handle
-        })
+        let (one, chunks) = (self.inner.clone(), self.inner.clone());
+        let workers = self.inner.worker_count();
+        Map::from_items(
+            f,
+            iter.into_iter(),
+            workers,
+            move |item| {
+                let job = PlainJob::new(move || item.run());
+                let handle = Handle::new(job.clone() as Arc<dyn Outcome<T>>);
+                one.submit_job(None, job);
+                handle
+            },
+            move |chunk| {
+                let job = PlainJob::new(move || chunk.run());
+                let handle = Handle::new(job.clone() as Arc<dyn Outcome<_>>);
+                chunks.submit_job(None, job);
+                handle
+            },
+        )
     }
 
     /// Each worker's load (running and queued works), in worker order.
