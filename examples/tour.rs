@@ -122,7 +122,63 @@ fn main() {
     );
     let _ = busy.wait();
 
-    // 8. Graceful exit: dropping a pool finishes what it accepted and joins its threads.
+    // 8. An async work that talks to a local TCP server (the quickstart fetches a URL; there is
+    //    no internet here, so the tour serves its own pages from a work on the same pool).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    let addr = listener.local_addr().expect("a bound address");
+    let server = pool.spawn(move || async move {
+        let listener = aplex::io::TcpListener::from_std(listener)?;
+        loop {
+            let (mut conn, _) = listener.accept().await?;
+            aplex::spawn_local(async move {
+                let mut buf = [0u8; 256];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let path = String::from_utf8_lossy(&buf[..n])
+                    .split(' ')
+                    .nth(1)
+                    .unwrap_or("/")
+                    .to_string();
+                let body = format!("hello from {path}");
+                let reply = format!(
+                    "HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(reply.as_bytes()).await;
+            })
+            .detach();
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), std::io::Error>(())
+    });
+    let start = Instant::now();
+    let fetches: Vec<_> = (0..20)
+        .map(|i| {
+            pool.spawn(move || async move {
+                let mut conn = aplex::io::TcpStream::connect(addr).await?;
+                conn.write_all(format!("GET /page/{i} HTTP/1.0\r\n\r\n").as_bytes())
+                    .await?;
+                let mut reply = Vec::new();
+                conn.read_to_end(&mut reply).await?;
+                let text = String::from_utf8_lossy(&reply).to_string();
+                Ok::<String, std::io::Error>(
+                    text.rsplit("\r\n\r\n").next().unwrap_or("").to_string(),
+                )
+            })
+        })
+        .collect();
+    let pages: Vec<String> = fetches
+        .into_iter()
+        .filter_map(|h| h.wait().ok().and_then(Result::ok))
+        .collect();
+    println!(
+        "fetched {} pages from the local server in {:?}, e.g. {:?}",
+        pages.len(),
+        start.elapsed(),
+        pages.first()
+    );
+    println!("stopping the server: cancelled = {}", server.cancel());
+
+    // 9. Graceful exit: dropping a pool finishes what it accepted and joins its threads.
     let last = pool.spawn(|| async {
         sleep(Duration::from_millis(30)).await;
         "finished before the pool went away"
