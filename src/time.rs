@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::runtime::executor::with_current;
-use crate::runtime::reactor::{fallback_reactor, Reactor, TimerKey};
+use crate::runtime::reactor::{fallback_reactor, Reactor};
 
 /// Waits until `duration` has passed.
 ///
@@ -60,8 +60,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub struct Sleep {
     /// `None`: never (the deadline overflowed `Instant`).
     deadline: Option<Instant>,
-    /// Where the timer is registered, while it is.
-    timer: Option<(Arc<Reactor>, TimerKey)>,
+    /// Where the timer is registered, and its id there, while it is.
+    timer: Option<(Arc<Reactor>, u64)>,
 }
 
 impl Sleep {
@@ -93,8 +93,8 @@ impl Sleep {
     }
 
     fn unregister(&mut self) {
-        if let Some((reactor, key)) = self.timer.take() {
-            reactor.remove_timer(key);
+        if let (Some((reactor, id)), Some(deadline)) = (self.timer.take(), self.deadline) {
+            reactor.remove_timer(deadline, id);
         }
     }
 }
@@ -124,8 +124,8 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let (fallback, home) = home_reactor();
-        if let Some((reactor, key)) = &self.timer {
-            if Arc::as_ptr(reactor) == home && reactor.update_timer(*key, cx.waker()) {
+        if let Some((reactor, id)) = &self.timer {
+            if Arc::as_ptr(reactor) == home && reactor.update_timer(deadline, *id, cx.waker()) {
                 return Poll::Pending;
             }
         }
@@ -137,11 +137,11 @@ impl Future for Sleep {
             None => with_current(|local| local.shared.reactor.clone())
                 .expect("an executor runs on this thread: it was seen just above"),
         };
-        let key = reactor.insert_timer(deadline, cx.waker().clone());
+        let id = reactor.insert_timer(deadline, cx.waker().clone());
         if on_fallback {
             reactor.notify(); // the timer thread may sleep past this deadline
         }
-        self.timer = Some((reactor, key));
+        self.timer = Some((reactor, id));
         Poll::Pending
     }
 }

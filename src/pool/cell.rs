@@ -21,7 +21,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -50,6 +50,8 @@ struct Slot<T> {
 /// State and result of one work, shared by its handle and its worker.
 pub(crate) struct Completion<T> {
     state: AtomicU8,
+    /// The handle cancels the work when it is dropped (kept here: it fits in padding).
+    cancel_on_drop: AtomicBool,
     slot: Mutex<Slot<T>>,
 }
 
@@ -57,6 +59,7 @@ impl<T> Completion<T> {
     pub(crate) fn new() -> Completion<T> {
         Completion {
             state: AtomicU8::new(QUEUED),
+            cancel_on_drop: AtomicBool::new(false),
             slot: Mutex::new(Slot {
                 result: None,
                 waiter: None,
@@ -124,6 +127,16 @@ impl<T> Completion<T> {
             }
         }
         false
+    }
+
+    /// Makes dropping the handle cancel the work.
+    pub(crate) fn set_cancel_on_drop(&self) {
+        self.cancel_on_drop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether dropping the handle cancels the work.
+    pub(crate) fn cancels_on_drop(&self) -> bool {
+        self.cancel_on_drop.load(Ordering::Relaxed)
     }
 
     /// True once the outcome is decided.
@@ -234,9 +247,15 @@ where
 /// `Send`.
 pub(crate) struct AsyncJob<F, T> {
     completion: Completion<T>,
-    closure: Mutex<Option<F>>,
+    parts: Mutex<AsyncParts<F>>,
+}
+
+/// What an async work holds besides its outcome, under one lock.
+struct AsyncParts<F> {
+    /// The closure, until the work starts (or is cancelled).
+    closure: Option<F>,
     /// The local task running the future, woken by a cancel so that it drops the future.
-    task: Mutex<Option<Waker>>,
+    task: Option<Waker>,
 }
 
 impl<F, Fut> AsyncJob<F, Fut::Output>
@@ -248,8 +267,10 @@ where
     pub(crate) fn new(closure: F) -> Arc<AsyncJob<F, Fut::Output>> {
         Arc::new(AsyncJob {
             completion: Completion::new(),
-            closure: Mutex::new(Some(closure)),
-            task: Mutex::new(None),
+            parts: Mutex::new(AsyncParts {
+                closure: Some(closure),
+                task: None,
+            }),
         })
     }
 }
@@ -264,7 +285,7 @@ where
         if !self.completion.start(true) {
             return; // cancelled while queued
         }
-        let Some(closure) = lock(&self.closure).take() else {
+        let Some(closure) = lock(&self.parts).closure.take() else {
             return;
         };
         let future = match catch_unwind(AssertUnwindSafe(closure)) {
@@ -287,7 +308,8 @@ where
 
     fn fail(&self, error: Error) {
         self.completion.fail(error);
-        drop(lock(&self.closure).take());
+        let closure = lock(&self.parts).closure.take();
+        drop(closure);
     }
 }
 
@@ -304,9 +326,13 @@ where
     fn cancel(&self) -> bool {
         let cancelled = self.completion.cancel();
         if cancelled {
-            drop(lock(&self.closure).take());
+            let (closure, task) = {
+                let mut parts = lock(&self.parts);
+                (parts.closure.take(), parts.task.take())
+            };
+            drop(closure);
             // A running task drops its future at this poll.
-            if let Some(task) = lock(&self.task).take() {
+            if let Some(task) = task {
                 task.wake();
             }
         }
@@ -337,7 +363,7 @@ impl<F, Fut: Future> Future for RunAsync<F, Fut> {
         if !this.registered {
             // Register before looking at the state: a cancel that swaps the state after this
             // look finds the waker, one that swapped before is seen by the look.
-            *lock(&this.job.task) = Some(cx.waker().clone());
+            lock(&this.job.parts).task = Some(cx.waker().clone());
             this.registered = true;
         }
         if completion.is_done() {
@@ -366,6 +392,7 @@ impl<F, Fut: Future> Drop for RunAsync<F, Fut> {
         self.job.completion.fail(Error::Cancelled);
         // The task is ending: let go of its waker, so the task's memory goes now rather than
         // with the handle.
-        drop(lock(&self.job.task).take());
+        let task = lock(&self.job.parts).task.take();
+        drop(task);
     }
 }

@@ -32,7 +32,6 @@ const WAIT_SPIN: Duration = Duration::from_micros(20);
 #[must_use = "a dropped Handle lets its work run on unobserved; keep it to get the result"]
 pub struct Handle<T> {
     outcome: Arc<dyn Outcome<T>>,
-    cancel_on_drop: bool,
 }
 
 impl<T> std::fmt::Debug for Handle<T> {
@@ -45,10 +44,7 @@ impl<T> std::fmt::Debug for Handle<T> {
 
 impl<T> Handle<T> {
     pub(crate) fn new(outcome: Arc<dyn Outcome<T>>) -> Handle<T> {
-        Handle {
-            outcome,
-            cancel_on_drop: false,
-        }
+        Handle { outcome }
     }
 
     /// Blocks the calling thread until the work ends, and returns its outcome.
@@ -143,8 +139,8 @@ impl<T> Handle<T> {
     /// drop(pool); // waits for accepted works
     /// assert!(!ran.load(Ordering::SeqCst));
     /// ```
-    pub fn cancel_on_drop(mut self) -> Handle<T> {
-        self.cancel_on_drop = true;
+    pub fn cancel_on_drop(self) -> Handle<T> {
+        self.outcome.completion().set_cancel_on_drop();
         self
     }
 }
@@ -159,7 +155,7 @@ impl<T> Future for Handle<T> {
 
 impl<T> Drop for Handle<T> {
     fn drop(&mut self) {
-        if self.cancel_on_drop {
+        if self.outcome.completion().cancels_on_drop() {
             self.outcome.cancel();
         }
     }

@@ -26,11 +26,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A key in the timer map: deadline first, then a unique id to tell equal deadlines apart.
-pub(crate) type TimerKey = (Instant, u64);
+/// A key in the timer map: the deadline in nanoseconds since the reactor's epoch, then a unique
+/// id to tell equal deadlines apart (16 bytes where `(Instant, u64)` takes 24).
+type TimerKey = (u64, u64);
 
 /// Timers, fd sources and the wake pipe of one runtime thread.
 pub(crate) struct Reactor {
+    /// Timer deadlines are kept as nanoseconds since this instant.
+    epoch: Instant,
     timers: Mutex<BTreeMap<TimerKey, Waker>>,
     next_timer_id: AtomicU64,
     sources: Mutex<Sources>,
@@ -64,6 +67,7 @@ impl Reactor {
         wake_rx.set_nonblocking(true)?;
         wake_tx.set_nonblocking(true)?;
         Ok(Reactor {
+            epoch: Instant::now(),
             timers: Mutex::new(BTreeMap::new()),
             next_timer_id: AtomicU64::new(0),
             sources: Mutex::new(Sources::default()),
@@ -82,17 +86,22 @@ impl Reactor {
         let _ = (&self.wake_tx).write(&[1]);
     }
 
-    /// Registers a timer that wakes `waker` at `deadline`; returns its key.
-    pub(crate) fn insert_timer(&self, deadline: Instant, waker: Waker) -> TimerKey {
+    fn key(&self, deadline: Instant, id: u64) -> TimerKey {
+        let nanos = deadline.saturating_duration_since(self.epoch).as_nanos();
+        (nanos.min(u64::MAX as u128) as u64, id)
+    }
+
+    /// Registers a timer that wakes `waker` at `deadline`; returns its id.
+    pub(crate) fn insert_timer(&self, deadline: Instant, waker: Waker) -> u64 {
         let id = self.next_timer_id.fetch_add(1, Ordering::Relaxed);
-        let key = (deadline, id);
+        let key = self.key(deadline, id);
         lock(&self.timers).insert(key, waker);
-        key
+        id
     }
 
     /// Replaces the waker of a pending timer. Returns false if the timer already fired.
-    pub(crate) fn update_timer(&self, key: TimerKey, waker: &Waker) -> bool {
-        match lock(&self.timers).get_mut(&key) {
+    pub(crate) fn update_timer(&self, deadline: Instant, id: u64, waker: &Waker) -> bool {
+        match lock(&self.timers).get_mut(&self.key(deadline, id)) {
             Some(w) => {
                 if !w.will_wake(waker) {
                     w.clone_from(waker);
@@ -104,8 +113,8 @@ impl Reactor {
     }
 
     /// Removes a timer (fired or not).
-    pub(crate) fn remove_timer(&self, key: TimerKey) {
-        let removed = lock(&self.timers).remove(&key);
+    pub(crate) fn remove_timer(&self, deadline: Instant, id: u64) {
+        let removed = lock(&self.timers).remove(&self.key(deadline, id));
         drop(removed); // the waker is dropped outside the lock
     }
 
@@ -121,10 +130,12 @@ impl Reactor {
 
     /// Takes the wakers of every timer due at `now`; returns the next deadline still pending.
     fn take_due_timers(&self, now: Instant, due: &mut Vec<Waker>) -> Option<Instant> {
+        let now = self.key(now, 0).0;
         let mut timers = lock(&self.timers);
         while let Some(entry) = timers.first_entry() {
-            if entry.key().0 > now {
-                return Some(entry.key().0);
+            let at = entry.key().0;
+            if at > now {
+                return Some(self.epoch + Duration::from_nanos(at));
             }
             due.push(entry.remove());
         }

@@ -7,8 +7,8 @@
 //!
 //! - the executor's slab entry, on the owner thread, while the task is unfinished;
 //! - the `LocalTask<T>` returned by `spawn_local`, which is `!Send`, so also on the owner thread;
-//! - the task's own `Waker` (stored in `self_waker` while the task is unfinished, a reference
-//!   cycle that `finish` and `close` break) and any clones of it, which may be on any thread.
+//! - clones of the task's `Waker`, which may be on any thread. The waker a poll is given is
+//!   borrowed from the slab's reference for the length of that poll (see `run`).
 //!
 //! The future `F` and the output `F::Output` need not be `Send`. They sit in `stage`, which is
 //! touched **only on the owner thread**: by the executor (`run`, `close`) and by the `LocalTask`.
@@ -28,9 +28,10 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -44,6 +45,9 @@ pub(crate) const MAIN: u32 = u32::MAX;
 pub(crate) struct Header {
     pub(crate) index: u32,
     pub(crate) queued: AtomicBool,
+    /// `DETACHED`, `CANCEL`, `CLOSED`: read and written on the owner thread only (an atomic so
+    /// that the header stays `Sync`; it sits in what would be padding).
+    flags: AtomicU8,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -52,6 +56,7 @@ impl Header {
         Header {
             index,
             queued: AtomicBool::new(queued),
+            flags: AtomicU8::new(0),
             shared,
         }
     }
@@ -93,16 +98,13 @@ enum Stage<F: Future> {
 pub(crate) struct Task<F: Future> {
     header: Header,
     stage: RefCell<Stage<F>>,
-    flags: Cell<u8>,
     /// Who awaits the `LocalTask`.
     awaiter: Cell<Option<Waker>>,
-    /// This task's own waker, made once at spawn; taken out while polling and when finished.
-    self_waker: Cell<Option<Waker>>,
 }
 
 // SAFETY: other threads reach a `Task` only through its `Waker`, and waking touches only
-// `header`, which is `Send + Sync`. The `!Send` parts (`stage`, `flags`, `awaiter`,
-// `self_waker`) are touched only on the owner thread, as the module's ownership rules say, and
+// `header`, which is `Send + Sync`. The `!Send` parts (`stage`, `awaiter`) are touched only on
+// the owner thread, as the module's ownership rules say, and
 // `stage` is empty before the last reference can be dropped elsewhere.
 unsafe impl<F: Future> Send for Task<F> {}
 // SAFETY: as for `Send`: the only shared access from other threads is `Header::wake`.
@@ -127,25 +129,22 @@ pub(crate) trait Runnable {
 }
 
 impl<F: Future + 'static> Task<F> {
-    /// Allocates a queued task at slab `index` and makes its waker.
+    /// Allocates a queued task at slab `index`.
     pub(crate) fn new(index: u32, shared: Arc<Shared>, future: F) -> Arc<Task<F>> {
-        let task = Arc::new(Task {
+        Arc::new(Task {
             header: Header::new(index, true, shared),
             stage: RefCell::new(Stage::Running(future)),
-            flags: Cell::new(0),
             awaiter: Cell::new(None),
-            self_waker: Cell::new(None),
-        });
-        task.self_waker.set(Some(Waker::from(task.clone())));
-        task
+        })
     }
 
     fn has(&self, flag: u8) -> bool {
-        self.flags.get() & flag != 0
+        // ORDERING: Relaxed: flags are read and written on the owner thread only.
+        self.header.flags.load(Ordering::Relaxed) & flag != 0
     }
 
     fn set(&self, flag: u8) {
-        self.flags.set(self.flags.get() | flag);
+        self.header.flags.fetch_or(flag, Ordering::Relaxed);
     }
 
     /// Ends the task with `outcome` (or with nothing, for a closed one), then wakes the awaiter.
@@ -162,11 +161,9 @@ impl<F: Future + 'static> Task<F> {
         // Drop the future (or an unwanted output) with no borrow held: its destructor may touch
         // other tasks. A panic there must not take the executor down.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
-        let cycle = self.self_waker.take();
         if let Some(awaiter) = self.awaiter.take() {
             awaiter.wake();
         }
-        drop(cycle);
     }
 }
 
@@ -176,16 +173,18 @@ impl<F: Future + 'static> Runnable for Task<F> {
             self.close();
             return true;
         }
-        let Some(waker) = self.self_waker.take() else {
-            return true; // already finished: a stale queue entry
-        };
         self.header.start_poll();
         let mut stage = self.stage.borrow_mut();
         let Stage::Running(future) = &mut *stage else {
-            drop(stage);
-            self.self_waker.set(Some(waker));
-            return true;
+            return true; // already finished: a stale queue entry
         };
+        // SAFETY: every `Task` is made by `Task::new` inside an `Arc`, so `self` points at the
+        // data of a live `Arc<Task<F>>`: the run loop holds a reference to it for the whole of
+        // this call. `from_raw` makes a second handle to it without touching the count, and
+        // the `ManuallyDrop` around the waker built from it keeps that handle from ever
+        // decrementing it; a waker cloned from this one takes a count of its own. So the waker
+        // is a borrow of the run loop's reference that ends with this call.
+        let waker = ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(self as *const Self) }));
         // SAFETY: the future lives inside this task's `Arc` allocation and is never moved out of
         // it: the stage is only ever replaced in place, which drops the future where it lies, as
         // the pinning contract allows.
@@ -193,7 +192,6 @@ impl<F: Future + 'static> Runnable for Task<F> {
         let mut cx = Context::from_waker(&waker);
         let result = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
         drop(stage);
-        self.self_waker.set(Some(waker));
         match result {
             Ok(Poll::Pending) => false,
             Ok(Poll::Ready(output)) => {
