@@ -69,7 +69,9 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod balance;
+mod conn_pool;
 mod error;
+mod helpers;
 pub mod io;
 mod pool;
 mod runtime;
@@ -78,8 +80,18 @@ mod sys;
 pub mod time;
 pub mod wire;
 
+pub use conn_pool::{ConnectionPool, ConnectionPoolBuilder, ConnectionPoolStats, Pooled};
 pub use error::Error;
-pub use pool::{Handle, Map, ThreadPool, ThreadPoolBuilder};
+pub use helpers::global;
+pub use helpers::{
+    collect, generate_in_thread, in_thread, resolve, Collect, Group, GroupHandle, OrderedYielder,
+    OrderedYielderIter, RateLimitAcquire, RateLimiter, Resolve, Yielder, YielderIter,
+    GENERATE_CAPACITY,
+};
+pub use pool::{
+    Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Handle, Map, Priority, ShutdownOptions,
+    ShutdownReport, ThreadPool, ThreadPoolBuilder,
+};
 pub use runtime::{block_on, spawn_local, yield_now, LocalTask, YieldNow};
 
 /// The README's examples, run as doc tests.

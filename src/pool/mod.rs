@@ -1,12 +1,16 @@
 //! Pools of workers: the thread pool, and what every pool shares (handles, work cells, maps).
 
 mod cell;
+mod elastic;
 mod handle;
 mod map;
 mod picker;
 mod thread;
 mod worker;
 
+pub use elastic::{
+    Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Priority, ShutdownOptions, ShutdownReport,
+};
 pub use handle::Handle;
 pub use map::Map;
 pub use thread::{Builder as ThreadPoolBuilder, ThreadPool};

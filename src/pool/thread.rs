@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::io;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -11,11 +10,10 @@ use std::time::Duration;
 use super::cell::{AsyncJob, Job, Outcome, PlainJob};
 use super::map::Map;
 use super::picker::Picker;
-use super::worker::{dispatch, WorkerShared};
+use super::worker::{dispatch, start_thread, ThreadStart, WorkerShared};
 use super::Handle;
 use crate::balance::{Balancer, Load, RoundRobin};
 use crate::runtime::reactor::lock;
-use crate::runtime::task::panic_message;
 use crate::Error;
 
 /// Default limit of works running at once on one worker.
@@ -429,25 +427,18 @@ impl Builder {
         let mut failure = None;
         for (i, shared) in workers.iter().enumerate() {
             let shared = shared.clone();
-            let ready = ready_tx.clone();
-            let on_start = self.on_start.clone();
-            let (max, spin) = (self.max_works, self.spin);
-            let spawned = std::thread::Builder::new()
-                .name(format!("{}-{i}", self.name))
-                .spawn(move || {
-                    crate::runtime::set_thread_spin(spin);
-                    crate::block_on(async move {
-                        if let Some(f) = on_start {
-                            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(i))) {
-                                let _ = ready.send(Err(panic_message(&*p)));
-                                return;
-                            }
-                        }
-                        let _ = ready.send(Ok(()));
-                        drop(ready);
-                        dispatch(shared, max).await;
-                    });
-                });
+            let max = self.max_works;
+            let start = ThreadStart {
+                name: format!("{}-{i}", self.name),
+                index: i,
+                spin: self.spin,
+                on_start: self.on_start.clone(),
+                ready: Some(ready_tx.clone()),
+            };
+            let spawned = start_thread(start, move || {
+                let counts = shared.counts.clone();
+                dispatch(shared, (), max, counts)
+            });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {

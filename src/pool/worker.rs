@@ -52,9 +52,18 @@ pub(crate) struct WorkerShared {
     queue: Mutex<Queue>,
     /// Works waiting in this worker's queue (counted by the pool when it picks this worker).
     pub(crate) queued: AtomicUsize,
-    /// Works running on this worker (async works in flight, or a plain closure).
-    pub(crate) running: AtomicUsize,
+    /// Works running on this worker (async works in flight, or a plain closure), and ended.
+    pub(crate) counts: Arc<WorkCounts>,
     capacity: usize,
+}
+
+/// A worker's running and ended works, published for other threads (loads, stats, join).
+#[derive(Debug, Default)]
+pub(crate) struct WorkCounts {
+    /// Works running on the worker now.
+    pub(crate) running: AtomicUsize,
+    /// Works the worker has finished (with any outcome).
+    pub(crate) ended: AtomicUsize,
 }
 
 impl std::fmt::Debug for WorkerShared {
@@ -74,7 +83,7 @@ impl WorkerShared {
                 intake: Intake::Open,
             }),
             queued: AtomicUsize::new(0),
-            running: AtomicUsize::new(0),
+            counts: Arc::default(),
             capacity,
         }
     }
@@ -83,7 +92,7 @@ impl WorkerShared {
     pub(crate) fn load(&self) -> Load {
         // ORDERING: Relaxed: loads are a hint for balancing, read without synchronizing.
         Load {
-            running: self.running.load(Ordering::Relaxed),
+            running: self.counts.running.load(Ordering::Relaxed),
             queued: self.queued.load(Ordering::Relaxed),
             capacity: self.capacity,
         }
@@ -122,10 +131,30 @@ impl WorkerShared {
             w.wake();
         }
     }
+}
 
-    /// What the dispatcher does next: take a batch of jobs, stop, or wait.
+/// Where a worker's dispatcher takes its jobs from.
+pub(crate) trait JobSource {
+    /// What one worker keeps between steps (an idle timer, say).
+    type Worker;
+
+    /// What the dispatcher does next: take a batch of at most `room.free()` jobs into `batch`,
+    /// stop, or register `cx` to be woken when there is something to do.
     fn next_step(
         &self,
+        me: &mut Self::Worker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Step>;
+}
+
+impl JobSource for WorkerShared {
+    type Worker = ();
+
+    fn next_step(
+        &self,
+        _me: &mut (),
         room: &Room,
         batch: &mut Vec<Arc<dyn Job>>,
         cx: &mut Context<'_>,
@@ -148,7 +177,7 @@ impl WorkerShared {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             return Poll::Ready(Step::Run);
         }
-        if q.intake == Intake::Closing && q.jobs.is_empty() && room.running.get() == 0 {
+        if q.intake == Intake::Closing && q.jobs.is_empty() && room.running() == 0 {
             return Poll::Ready(Step::Stop);
         }
         match &q.waker {
@@ -156,16 +185,16 @@ impl WorkerShared {
             _ => q.waker = Some(cx.waker().clone()),
         }
         drop(q);
-        if free == 0 || room.running.get() > 0 {
-            // Woken also when a running work ends: it frees room, or it was the last one.
-            room.waiting.set(Some(cx.waker().clone()));
-        }
+        room.wait_for_ends(cx);
         Poll::Pending
     }
 }
 
-enum Step {
+/// The dispatcher's next move.
+pub(crate) enum Step {
+    /// Start the jobs taken into the batch.
     Run,
+    /// The worker is done: leave.
     Stop,
 }
 
@@ -175,18 +204,32 @@ pub(crate) struct Room {
     max: usize,
     /// The dispatcher, when it waits for a running work to end.
     waiting: Cell<Option<Waker>>,
-    shared: Arc<WorkerShared>,
+    /// Where the counts are published for other threads (loads, stats).
+    published: Arc<WorkCounts>,
 }
 
 impl Room {
-    fn free(&self) -> usize {
+    /// How many more works may start now.
+    pub(crate) fn free(&self) -> usize {
         self.max.saturating_sub(self.running.get())
+    }
+
+    /// How many works run on this worker now.
+    pub(crate) fn running(&self) -> usize {
+        self.running.get()
+    }
+
+    /// Asks to be woken (through `cx`) when a running work ends, if any runs.
+    pub(crate) fn wait_for_ends(&self, cx: &Context<'_>) {
+        if self.running.get() > 0 {
+            self.waiting.set(Some(cx.waker().clone()));
+        }
     }
 
     /// Counts one more running work until the guard drops.
     pub(crate) fn take(self: &Rc<Room>) -> RoomGuard {
         self.running.set(self.running.get() + 1);
-        self.shared.running.fetch_add(1, Ordering::Relaxed);
+        self.published.running.fetch_add(1, Ordering::Relaxed);
         RoomGuard(self.clone())
     }
 }
@@ -198,24 +241,32 @@ impl Drop for RoomGuard {
     fn drop(&mut self) {
         let room = &self.0;
         room.running.set(room.running.get() - 1);
-        room.shared.running.fetch_sub(1, Ordering::Relaxed);
+        room.published.running.fetch_sub(1, Ordering::Relaxed);
+        room.published.ended.fetch_add(1, Ordering::Relaxed);
         if let Some(w) = room.waiting.take() {
             w.wake();
         }
     }
 }
 
-/// The dispatcher: the life of a worker thread, run under `block_on`.
-pub(crate) async fn dispatch(shared: Arc<WorkerShared>, max: usize) {
+/// The dispatcher: the life of a worker thread, run under `block_on`. Takes jobs from `source`
+/// while this worker has room (at most `max` works at once), starts them, and waits when there
+/// is nothing to take. `counts` is where the worker's counts are published.
+pub(crate) async fn dispatch<S: JobSource>(
+    source: Arc<S>,
+    mut me: S::Worker,
+    max: usize,
+    counts: Arc<WorkCounts>,
+) {
     let room = Rc::new(Room {
         running: Cell::new(0),
         max,
         waiting: Cell::new(None),
-        shared: shared.clone(),
+        published: counts,
     });
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        match poll_fn(|cx| shared.next_step(&room, &mut batch, cx)).await {
+        match poll_fn(|cx| source.next_step(&mut me, &room, &mut batch, cx)).await {
             Step::Stop => break,
             Step::Run => {
                 for job in batch.drain(..) {
@@ -226,4 +277,55 @@ pub(crate) async fn dispatch(shared: Arc<WorkerShared>, max: usize) {
             }
         }
     }
+}
+
+/// How to start one worker thread.
+pub(crate) struct ThreadStart {
+    /// The thread's name.
+    pub(crate) name: String,
+    /// The worker's index, passed to `on_start`.
+    pub(crate) index: usize,
+    /// How long the idle executor spins before it parks.
+    pub(crate) spin: std::time::Duration,
+    /// The user's start hook.
+    pub(crate) on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    /// Told `Ok` once the hook ran (or the hook's panic), if someone waits for it.
+    pub(crate) ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
+}
+
+/// Starts a worker thread: it runs the start hook, says it is ready, then runs the future that
+/// `body` makes, under `block_on`. The future is made on the new thread, so it need not be `Send`.
+pub(crate) fn start_thread<B, Fut>(
+    start: ThreadStart,
+    body: B,
+) -> std::io::Result<std::thread::JoinHandle<()>>
+where
+    B: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let ThreadStart {
+        name,
+        index,
+        spin,
+        on_start,
+        ready,
+    } = start;
+    std::thread::Builder::new().name(name).spawn(move || {
+        crate::runtime::set_thread_spin(spin);
+        crate::block_on(async move {
+            if let Some(f) = on_start {
+                let hook = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(index)));
+                if let Err(p) = hook {
+                    if let Some(ready) = ready {
+                        let _ = ready.send(Err(crate::runtime::task::panic_message(&*p)));
+                    }
+                    return;
+                }
+            }
+            if let Some(ready) = ready {
+                let _ = ready.send(Ok(()));
+            }
+            body().await;
+        });
+    })
 }

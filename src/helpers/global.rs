@@ -1,0 +1,200 @@
+//! The global pool behind [`in_thread`](crate::in_thread) and
+//! [`generate_in_thread`](crate::generate_in_thread): started lazily on first use, configurable
+//! once before that, shut down on request.
+//!
+//! ```
+//! use aplex::global::{self, GlobalConfig};
+//!
+//! // Before first use: size the pool (default: 10 threads per core, for blocking I/O).
+//! global::configure(GlobalConfig { threads: Some(4), ..Default::default() }).unwrap();
+//! assert_eq!(aplex::in_thread(|| 6 * 7).wait(), Ok(42));
+//! // Too late now: it has started.
+//! assert!(global::configure(GlobalConfig::default()).is_err());
+//! global::shutdown();
+//! assert_eq!(aplex::in_thread(|| 1).wait(), Err(aplex::Error::ShutDown));
+//! ```
+//!
+//! # At process exit
+//!
+//! Like any global, the pool is not dropped when `main` returns: its threads are not joined,
+//! and a closure still running is cut off when the process exits. Call [`shutdown`] at the end
+//! of `main` to let accepted closures finish first.
+//!
+//! # Ownership rules
+//!
+//! `GLOBAL` holds the configuration until the pool starts, then the pool (an `Arc`, so a caller
+//! submits without holding the lock). The lock is held to read or change that state and to
+//! build the pool (which runs no user code); never while a closure runs or while the pool shuts
+//! down, so a closure may itself call [`in_thread`](crate::in_thread) or [`shutdown`].
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use crate::balance::LeastLoaded;
+use crate::runtime::reactor::lock;
+use crate::ThreadPool;
+
+/// How many threads per core the global pool has by default: its closures mostly wait on I/O.
+const THREADS_PER_CORE: usize = 10;
+
+/// The settings of the global pool; fields left out with `..Default::default()` keep their
+/// defaults (always write it that way: more fields may come).
+///
+/// ```
+/// let config = aplex::global::GlobalConfig { threads: Some(8), ..Default::default() };
+/// assert_eq!(config.threads, Some(8));
+/// assert_eq!(config.thread_name, "aplex-global");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalConfig {
+    /// Threads of the pool behind `in_thread` (default `None`: 10 per core).
+    pub threads: Option<usize>,
+    /// The prefix of those threads' names (default `"aplex-global"`).
+    pub thread_name: String,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> GlobalConfig {
+        GlobalConfig {
+            threads: None,
+            thread_name: "aplex-global".to_string(),
+        }
+    }
+}
+
+/// Why [`configure`] refused a configuration.
+///
+/// ```
+/// use aplex::global::{configure, ConfigureError, GlobalConfig};
+/// let zero = GlobalConfig { threads: Some(0), ..Default::default() };
+/// assert_eq!(configure(zero), Err(ConfigureError::ZeroThreads));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigureError {
+    /// The global pool has started already (or was shut down): it can no longer be changed.
+    AlreadyStarted,
+    /// `threads` was `Some(0)`.
+    ZeroThreads,
+}
+
+impl fmt::Display for ConfigureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigureError::AlreadyStarted => f.write_str("the global pool has already started"),
+            ConfigureError::ZeroThreads => f.write_str("the global pool needs at least one thread"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigureError {}
+
+enum Global {
+    /// Not started; the configuration to start with.
+    Idle(Option<GlobalConfig>),
+    Running(Arc<ThreadPool>),
+    /// Shut down; kept so that later submissions resolve `Error::ShutDown`.
+    Stopped(Arc<ThreadPool>),
+}
+
+static GLOBAL: Mutex<Global> = Mutex::new(Global::Idle(None));
+
+/// Sets the global pool's configuration. Call it before the first use of the pool (the first
+/// [`in_thread`](crate::in_thread) or [`generate_in_thread`](crate::generate_in_thread));
+/// calling it again before then replaces the configuration.
+///
+/// # Errors
+///
+/// [`ConfigureError::AlreadyStarted`] once the pool has started; [`ConfigureError::ZeroThreads`]
+/// for `threads: Some(0)`.
+///
+/// ```
+/// use aplex::global::{configure, GlobalConfig};
+/// configure(GlobalConfig { threads: Some(2), ..Default::default() }).unwrap();
+/// let name = aplex::in_thread(|| std::thread::current().name().map(String::from));
+/// assert!(name.wait().unwrap().unwrap().starts_with("aplex-global-"));
+/// ```
+pub fn configure(config: GlobalConfig) -> Result<(), ConfigureError> {
+    if config.threads == Some(0) {
+        return Err(ConfigureError::ZeroThreads);
+    }
+    let mut global = lock(&GLOBAL);
+    match &mut *global {
+        Global::Idle(slot) => {
+            *slot = Some(config);
+            Ok(())
+        }
+        Global::Running(_) | Global::Stopped(_) => Err(ConfigureError::AlreadyStarted),
+    }
+}
+
+/// Shuts the global pool down gracefully: the closures it accepted finish, its threads are
+/// joined. Later submissions resolve `Error::ShutDown`; the pool does not start again.
+/// Idempotent; before the pool ever started, it only keeps it from starting.
+///
+/// Called from inside one of the pool's own closures, it closes the pool and returns without
+/// joining (the threads finish their work and exit on their own).
+///
+/// # Blocking
+///
+/// Waits for the running closures to end.
+///
+/// ```
+/// aplex::global::shutdown();
+/// assert_eq!(aplex::in_thread(|| 1).wait(), Err(aplex::Error::ShutDown));
+/// ```
+pub fn shutdown() {
+    let pool = {
+        let mut global = lock(&GLOBAL);
+        match &*global {
+            Global::Running(pool) => {
+                let pool = Arc::clone(pool);
+                *global = Global::Stopped(Arc::clone(&pool));
+                pool
+            }
+            Global::Stopped(_) => return,
+            Global::Idle(_) => {
+                // Never started: keep it from starting with a pool already closed.
+                let pool = Arc::new(build(&GlobalConfig {
+                    threads: Some(1),
+                    ..GlobalConfig::default()
+                }));
+                *global = Global::Stopped(Arc::clone(&pool));
+                pool
+            }
+        }
+    };
+    pool.shutdown();
+}
+
+/// The global thread pool, started on first call.
+///
+/// # Panics
+///
+/// Panics if its threads cannot be started.
+pub(crate) fn thread_pool() -> Arc<ThreadPool> {
+    let mut global = lock(&GLOBAL);
+    match &mut *global {
+        Global::Running(pool) | Global::Stopped(pool) => Arc::clone(pool),
+        Global::Idle(config) => {
+            let config = config.take().unwrap_or_default();
+            let pool = Arc::new(build(&config));
+            *global = Global::Running(Arc::clone(&pool));
+            pool
+        }
+    }
+}
+
+fn build(config: &GlobalConfig) -> ThreadPool {
+    let threads = config.threads.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        cores.saturating_mul(THREADS_PER_CORE)
+    });
+    ThreadPool::builder()
+        .workers(threads)
+        // Blocking closures hold their thread: send each one where nothing else runs.
+        .balancer(LeastLoaded::new())
+        .thread_name(config.thread_name.clone())
+        .build()
+        .unwrap_or_else(|e| panic!("aplex: cannot start the global thread pool: {e}"))
+}

@@ -1,0 +1,46 @@
+//! `in_thread`: run a blocking closure on the global pool (aioextensions' `in_thread`).
+
+use crate::Handle;
+
+/// Runs a blocking closure on the global thread pool and returns its [`Handle`]
+/// (aioextensions' `in_thread`).
+///
+/// The pool starts on first use with 10 threads per core — it is meant for blocking I/O, where
+/// threads mostly wait — and can be sized beforehand with
+/// [`global::configure`](crate::global::configure). Each closure is sent to the least loaded
+/// thread. Await the handle from async code (the caller's executor keeps running) or
+/// [`wait`](Handle::wait) on it.
+///
+/// After [`global::shutdown`](crate::global::shutdown) the handle resolves
+/// `Err(Error::ShutDown)`. A panic in the closure resolves it `Err(Error::Panicked(..))`.
+///
+/// # Panics
+///
+/// Panics if the global pool has to start and its threads cannot be started.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// let sleeps: Vec<_> = (0..4)
+///     .map(|i| aplex::in_thread(move || {
+///         std::thread::sleep(Duration::from_millis(50)); // a blocking call
+///         i
+///     }))
+///     .collect();
+/// let sum = aplex::block_on(async {
+///     let mut sum = 0;
+///     for handle in sleeps {
+///         sum += handle.await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 6);
+/// assert!(start.elapsed() < Duration::from_millis(190)); // side by side, not 4 × 50 ms
+/// ```
+pub fn in_thread<F, T>(f: F) -> Handle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    super::global::thread_pool().submit(f)
+}

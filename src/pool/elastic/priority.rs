@@ -1,0 +1,165 @@
+//! Submitting at a priority, and applying a function to a tuple of arguments (`starmap`).
+
+use std::future::Future;
+
+use super::ElasticPool;
+use crate::pool::Handle;
+use crate::sync::SemaphoreGuardArc;
+use crate::Error;
+
+/// A view of an [`ElasticPool`] that submits at one priority (higher runs first), from
+/// [`ElasticPool::priority`]. It has the pool's six submit methods.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
+/// let order = Arc::new(Mutex::new(Vec::new()));
+/// let gate = pool.try_submit(|| std::thread::sleep(std::time::Duration::from_millis(50))).unwrap();
+/// let (a, b) = (order.clone(), order.clone());
+/// let low = pool.priority(1).try_submit(move || a.lock().unwrap().push("low")).unwrap();
+/// let high = pool.priority(9).try_submit(move || b.lock().unwrap().push("high")).unwrap();
+/// for h in [gate, low, high] {
+///     h.wait().unwrap();
+/// }
+/// assert_eq!(*order.lock().unwrap(), vec!["high", "low"]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Priority<'a> {
+    pool: &'a ElasticPool,
+    priority: i32,
+}
+
+impl<'a> Priority<'a> {
+    pub(super) fn new(pool: &'a ElasticPool, priority: i32) -> Priority<'a> {
+        Priority { pool, priority }
+    }
+
+    /// Queue room now, or `Err(Error::QueueFull)`.
+    fn try_permit(&self) -> Result<Option<SemaphoreGuardArc>, Error> {
+        match &self.pool.capacity {
+            None => Ok(None),
+            Some(sem) => sem.try_acquire_arc().map(Some).ok_or(Error::QueueFull),
+        }
+    }
+
+    async fn permit(&self) -> Option<SemaphoreGuardArc> {
+        match &self.pool.capacity {
+            None => None,
+            Some(sem) => Some(sem.acquire_arc().await),
+        }
+    }
+
+    fn permit_blocking(&self) -> Option<SemaphoreGuardArc> {
+        self.pool
+            .capacity
+            .as_ref()
+            .map(|sem| crate::sync::blocking::wait(sem.acquire_arc()))
+    }
+
+    /// Queues a plain closure at this priority, or `Err(Error::QueueFull)` at once.
+    pub fn try_submit<F, T>(&self, f: F) -> Result<Handle<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.try_permit()?;
+        let (job, outcome) = ElasticPool::plain(f);
+        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+    }
+
+    /// Queues a plain closure at this priority, waiting for room.
+    pub async fn submit<F, T>(&self, f: F) -> Result<Handle<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.permit().await;
+        let (job, outcome) = ElasticPool::plain(f);
+        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+    }
+
+    /// Queues a plain closure at this priority, blocking for room.
+    pub fn submit_blocking<F, T>(&self, f: F) -> Result<Handle<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.permit_blocking();
+        let (job, outcome) = ElasticPool::plain(f);
+        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+    }
+
+    /// Queues an async work at this priority, or `Err(Error::QueueFull)` at once.
+    pub fn try_spawn<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let permit = self.try_permit()?;
+        let (job, outcome) = ElasticPool::asynchronous(f);
+        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+    }
+
+    /// Queues an async work at this priority, waiting for room.
+    pub async fn spawn<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let permit = self.permit().await;
+        let (job, outcome) = ElasticPool::asynchronous(f);
+        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+    }
+
+    /// Queues an async work at this priority, blocking for room.
+    pub fn spawn_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let permit = self.permit_blocking();
+        let (job, outcome) = ElasticPool::asynchronous(f);
+        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+    }
+}
+
+/// A function that takes its arguments as a tuple: what [`ElasticPool::starmap`] applies.
+///
+/// Implemented for `Fn` closures and functions of one to six arguments.
+///
+/// ```
+/// use aplex::Apply;
+/// let add = |a: i32, b: i32| a + b;
+/// assert_eq!(add.apply((2, 3)), 5);
+/// ```
+pub trait Apply<Args>: Send + Sync + 'static {
+    /// What the function returns.
+    type Output;
+    /// Calls the function with the tuple's elements as its arguments.
+    fn apply(&self, args: Args) -> Self::Output;
+}
+
+macro_rules! impl_apply {
+    ($($arg:ident),+) => {
+        impl<Func, Out, $($arg),+> Apply<($($arg,)+)> for Func
+        where
+            Func: Fn($($arg),+) -> Out + Send + Sync + 'static,
+        {
+            type Output = Out;
+            #[allow(non_snake_case)]
+            fn apply(&self, ($($arg,)+): ($($arg,)+)) -> Out {
+                self($($arg),+)
+            }
+        }
+    };
+}
+
+impl_apply!(A);
+impl_apply!(A, B);
+impl_apply!(A, B, C);
+impl_apply!(A, B, C, D);
+impl_apply!(A, B, C, D, E);
+impl_apply!(A, B, C, D, E, G);
