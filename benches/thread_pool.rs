@@ -72,7 +72,24 @@ fn submit_throughput() {
             })
             .collect(),
     );
+    let elastic = aplex::ElasticPool::builder().workers(2).build().unwrap();
+    let elastic_rate = median(
+        (0..RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                let handles: Vec<_> = (0..N)
+                    .map(|i| elastic.try_submit(move || i).unwrap())
+                    .collect();
+                for h in handles {
+                    h.wait().unwrap();
+                }
+                N as f64 / start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    drop(elastic);
     println!("pool_submit_1m_noop_2w {aplex_rate:.0} works/s");
+    println!("elastic_submit_1m_noop_2w {elastic_rate:.0} works/s");
     println!("naive_pool_submit_1m_noop_2w {naive_rate:.0} works/s");
     println!("pool_submit_vs_naive {:.2} x", aplex_rate / naive_rate);
 }

@@ -93,8 +93,8 @@ impl Sleep {
     }
 
     fn unregister(&mut self) {
-        if let (Some((reactor, id)), Some(deadline)) = (self.timer.take(), self.deadline) {
-            reactor.remove_timer(deadline, id);
+        if let Some((reactor, id)) = self.timer.take() {
+            reactor.remove_timer(id);
         }
     }
 }
@@ -125,7 +125,7 @@ impl Future for Sleep {
         }
         let (fallback, home) = home_reactor();
         if let Some((reactor, id)) = &self.timer {
-            if Arc::as_ptr(reactor) == home && reactor.update_timer(deadline, *id, cx.waker()) {
+            if Arc::as_ptr(reactor) == home && reactor.update_timer(*id, cx.waker()) {
                 return Poll::Pending;
             }
         }

@@ -7,6 +7,7 @@ mod block_on;
 pub(crate) mod executor;
 pub(crate) mod reactor;
 pub(crate) mod task;
+mod timers;
 
 pub use block_on::block_on;
 pub(crate) use executor::set_thread_spin;

@@ -9,15 +9,14 @@
 //! - Any thread may call [`Reactor::notify`]; a written byte makes the owner's `poll` return.
 //! - No lock is held while a waker runs: `turn` collects wakers first, unlocks, then wakes.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::timers::{TimerId, Timers};
 use crate::sys::{self, PollFd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
 
 /// Locks `m`, recovering the data if a panicking thread poisoned it: every critical section in
@@ -26,16 +25,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A key in the timer map: the deadline in nanoseconds since the reactor's epoch, then a unique
-/// id to tell equal deadlines apart (16 bytes where `(Instant, u64)` takes 24).
-type TimerKey = (u64, u64);
-
 /// Timers, fd sources and the wake pipe of one runtime thread.
 pub(crate) struct Reactor {
     /// Timer deadlines are kept as nanoseconds since this instant.
     epoch: Instant,
-    timers: Mutex<BTreeMap<TimerKey, Waker>>,
-    next_timer_id: AtomicU64,
+    timers: Mutex<Timers>,
     sources: Mutex<Sources>,
     /// Reused `pollfd` array and the source each entry belongs to (owner thread only).
     scratch: Mutex<(Vec<PollFd>, Vec<Arc<Source>>)>,
@@ -68,8 +62,7 @@ impl Reactor {
         wake_tx.set_nonblocking(true)?;
         Ok(Reactor {
             epoch: Instant::now(),
-            timers: Mutex::new(BTreeMap::new()),
-            next_timer_id: AtomicU64::new(0),
+            timers: Mutex::new(Timers::default()),
             sources: Mutex::new(Sources::default()),
             scratch: Mutex::new((Vec::new(), Vec::new())),
             wake_rx,
@@ -86,35 +79,25 @@ impl Reactor {
         let _ = (&self.wake_tx).write(&[1]);
     }
 
-    fn key(&self, deadline: Instant, id: u64) -> TimerKey {
+    fn nanos(&self, deadline: Instant) -> u64 {
         let nanos = deadline.saturating_duration_since(self.epoch).as_nanos();
-        (nanos.min(u64::MAX as u128) as u64, id)
+        nanos.min(u64::MAX as u128) as u64
     }
 
     /// Registers a timer that wakes `waker` at `deadline`; returns its id.
-    pub(crate) fn insert_timer(&self, deadline: Instant, waker: Waker) -> u64 {
-        let id = self.next_timer_id.fetch_add(1, Ordering::Relaxed);
-        let key = self.key(deadline, id);
-        lock(&self.timers).insert(key, waker);
-        id
+    pub(crate) fn insert_timer(&self, deadline: Instant, waker: Waker) -> TimerId {
+        let nanos = self.nanos(deadline);
+        lock(&self.timers).insert(nanos, waker)
     }
 
     /// Replaces the waker of a pending timer. Returns false if the timer already fired.
-    pub(crate) fn update_timer(&self, deadline: Instant, id: u64, waker: &Waker) -> bool {
-        match lock(&self.timers).get_mut(&self.key(deadline, id)) {
-            Some(w) => {
-                if !w.will_wake(waker) {
-                    w.clone_from(waker);
-                }
-                true
-            }
-            None => false,
-        }
+    pub(crate) fn update_timer(&self, id: TimerId, waker: &Waker) -> bool {
+        lock(&self.timers).update(id, waker)
     }
 
     /// Removes a timer (fired or not).
-    pub(crate) fn remove_timer(&self, deadline: Instant, id: u64) {
-        let removed = lock(&self.timers).remove(&self.key(deadline, id));
+    pub(crate) fn remove_timer(&self, id: TimerId) {
+        let removed = lock(&self.timers).remove(id);
         drop(removed); // the waker is dropped outside the lock
     }
 
@@ -130,16 +113,9 @@ impl Reactor {
 
     /// Takes the wakers of every timer due at `now`; returns the next deadline still pending.
     fn take_due_timers(&self, now: Instant, due: &mut Vec<Waker>) -> Option<Instant> {
-        let now = self.key(now, 0).0;
-        let mut timers = lock(&self.timers);
-        while let Some(entry) = timers.first_entry() {
-            let at = entry.key().0;
-            if at > now {
-                return Some(self.epoch + Duration::from_nanos(at));
-            }
-            due.push(entry.remove());
-        }
-        None
+        let now = self.nanos(now);
+        let next = lock(&self.timers).pop_due(now, due)?;
+        Some(self.epoch + Duration::from_nanos(next))
     }
 
     /// Wakes every due timer without blocking. Returns true if a waker was woken.
