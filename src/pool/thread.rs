@@ -318,7 +318,8 @@ pub struct Builder {
     balancer: Box<dyn Balancer>,
     name: String,
     on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
-    spin: Duration,
+    /// `None`: the default, which depends on the worker count.
+    spin: Option<Duration>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -340,7 +341,7 @@ impl Default for Builder {
             balancer: Box::new(RoundRobin::new()),
             name: "aplex".to_string(),
             on_start: None,
-            spin: DEFAULT_SPIN,
+            spin: None,
         }
     }
 }
@@ -392,13 +393,15 @@ impl Builder {
         self
     }
 
-    /// How long an idle worker spins, looking for work, before it parks (default 50 µs).
+    /// How long an idle worker spins, looking for work, before it parks (default 50 µs when
+    /// the pool has no more workers than cores, else 0: more spinners than cores would only
+    /// take turns on them).
     ///
     /// Spinning turns a ~10 µs wake-up into well under one for works that arrive one after the
     /// other, at the cost of that much CPU after each burst; an idle pool uses none.
     /// `Duration::ZERO` never spins.
     pub fn spin(mut self, spin: Duration) -> Builder {
-        self.spin = spin;
+        self.spin = Some(spin);
         self
     }
 
@@ -419,6 +422,12 @@ impl Builder {
         if self.max_works == 0 {
             return Err(invalid("max_works_per_worker must be at least 1"));
         }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let spin = self.spin.unwrap_or(if n <= cores {
+            DEFAULT_SPIN
+        } else {
+            Duration::ZERO
+        });
         let workers: Vec<Arc<WorkerShared>> = (0..n)
             .map(|_| Arc::new(WorkerShared::new(self.max_works)))
             .collect();
@@ -431,7 +440,7 @@ impl Builder {
             let start = ThreadStart {
                 name: format!("{}-{i}", self.name),
                 index: i,
-                spin: self.spin,
+                spin,
                 on_start: self.on_start.clone(),
                 ready: Some(ready_tx.clone()),
             };

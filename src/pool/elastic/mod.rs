@@ -649,9 +649,15 @@ impl ElasticPoolBuilder {
                 "queue_capacity and max_works_per_worker must be at least 1",
             ));
         }
+        // More spinners than cores would only take turns on them.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config = Config {
             name: self.name,
-            spin: self.spin,
+            spin: if max <= cores {
+                self.spin
+            } else {
+                Duration::ZERO
+            },
             max_works: self.max_works,
             idle_timeout: self.idle_timeout,
             scaling: self.scaling,
