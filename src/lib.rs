@@ -89,9 +89,17 @@ pub use helpers::{
     GENERATE_CAPACITY,
 };
 pub use pool::{
+    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, Work, WORKER_ENV, WORKER_ENV_VALUE,
+};
+pub use pool::{
     Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Handle, Map, Priority, ShutdownOptions,
     ShutdownReport, ThreadPool, ThreadPoolBuilder,
 };
+/// What [`works!`] expands to uses; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::pool::process_private::{index_of, run_plain, start_async, Entry, Running};
+}
 pub use runtime::{block_on, spawn_local, yield_now, LocalTask, YieldNow};
 
 /// The README's examples, run as doc tests.

@@ -357,3 +357,84 @@ pub(crate) mod net {
         native::tcp_connect(addr)
     }
 }
+
+/// Process plumbing for the process pool's worker side: duplicating the protocol's stdout,
+/// pointing fd 1 at stderr, and asking to die with the parent.
+///
+/// A module of its own, so that its names cannot clash with the rest of `sys`.
+pub(crate) mod process {
+    use std::io;
+    use std::os::raw::c_int;
+    use std::os::unix::io::RawFd;
+
+    /// `fcntl`'s command to set the descriptor flags, and the close-on-exec flag: the same
+    /// values on Linux, the BSDs and macOS.
+    const F_SETFD: c_int = 2;
+    const FD_CLOEXEC: c_int = 1;
+
+    extern "C" {
+        fn dup(fd: c_int) -> c_int;
+        fn dup2(old: c_int, new: c_int) -> c_int;
+        fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+        fn getppid() -> c_int;
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    extern "C" {
+        fn prctl(option: c_int, arg2: std::os::raw::c_ulong, ...) -> c_int;
+    }
+
+    /// A new descriptor for the open file behind `fd`, marked close-on-exec so that programs
+    /// a work starts do not inherit it, owned by the returned `File`.
+    pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<std::fs::File> {
+        use std::os::unix::io::FromRawFd;
+        // SAFETY: `dup` takes an integer and touches no memory of ours; an invalid `fd` makes
+        // it fail with `EBADF`, which is reported.
+        let new = unsafe { dup(fd) };
+        if new < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `dup` just returned `new`: it is open and nothing else owns it. The `File`
+        // takes it over, so it is closed on every path below.
+        let file = unsafe { std::fs::File::from_raw_fd(new) };
+        // SAFETY: `F_SETFD` takes one `int` argument, passed as a `c_int`; it changes only the
+        // descriptor flags of `new`, which `dup` just returned.
+        if unsafe { fcntl(new, F_SETFD, FD_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(file)
+    }
+
+    /// Makes `new` a descriptor for the open file behind `old` (closing what `new` was).
+    pub(crate) fn redirect(old: RawFd, new: RawFd) -> io::Result<()> {
+        // SAFETY: `dup2` takes two integers and touches no memory of ours; an invalid fd makes
+        // it fail with `EBADF`, which is reported.
+        if unsafe { dup2(old, new) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The process id of this process's parent.
+    pub(crate) fn parent_pid() -> u32 {
+        // SAFETY: `getppid` takes nothing, cannot fail, and touches no memory.
+        unsafe { getppid() as u32 }
+    }
+
+    /// Asks the kernel to SIGKILL this process when the thread that started it exits (Linux's
+    /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`). Returns false where there is no such call.
+    pub(crate) fn die_with_parent() -> bool {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            const PR_SET_PDEATHSIG: c_int = 1;
+            const SIGKILL: std::os::raw::c_ulong = 9;
+            // SAFETY: `PR_SET_PDEATHSIG` takes one integer argument (the signal) and touches
+            // no memory of ours.
+            unsafe { prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            false
+        }
+    }
+}

@@ -5,6 +5,9 @@ mod elastic;
 mod handle;
 mod map;
 mod picker;
+mod process;
+#[doc(hidden)]
+pub use process::works as process_private;
 mod thread;
 mod worker;
 
@@ -13,4 +16,7 @@ pub use elastic::{
 };
 pub use handle::Handle;
 pub use map::Map;
+pub use process::{
+    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, Work, WORKER_ENV, WORKER_ENV_VALUE,
+};
 pub use thread::{Builder as ThreadPoolBuilder, ThreadPool};

@@ -1,0 +1,308 @@
+//! Frames: the envelope of every message between a parent and a worker process.
+//!
+//! ```text
+//! u32 LE length (of what follows) | u8 kind | u64 LE job id | payload (Wire-encoded)
+//! ```
+//!
+//! | kind | direction | job id | payload |
+//! |---|---|---|---|
+//! | `HELLO_PARENT` | parent → worker | 0 | [`Hello`] (with `max_works`, `max_frame`) |
+//! | `HELLO_WORKER` | worker → parent | 0 | [`Hello`] |
+//! | `CALL` | parent → worker | the job | `u32` work index, the argument |
+//! | `CHUNK` | parent → worker | the job | `u32` work index, `u64` count, the arguments |
+//! | `CANCEL` | parent → worker | the job | nothing |
+//! | `RESULT` | worker → parent | the job | a status byte and value or message; for a chunk, `u64` count, then that per item |
+//! | `SHUTDOWN` | parent → worker | 0 | nothing: finish what you have, then exit |
+//!
+//! The two hellos have different kinds and magic strings, so a program that echoes its input
+//! (`cat`) is told apart from a worker. A length over the receiver's maximum is an error before
+//! anything is allocated for it.
+#![forbid(unsafe_code)]
+
+use std::io::{self, Read};
+
+use crate::wire::{Wire, WireError};
+
+/// The protocol's version; both hellos carry it and must agree.
+pub(crate) const VERSION: u32 = 1;
+/// Bytes of the header after the length: the kind and the job id.
+const HEADER: usize = 1 + 8;
+
+pub(crate) const HELLO_PARENT: u8 = 1;
+pub(crate) const HELLO_WORKER: u8 = 2;
+pub(crate) const CALL: u8 = 3;
+pub(crate) const CHUNK: u8 = 4;
+pub(crate) const CANCEL: u8 = 5;
+pub(crate) const RESULT: u8 = 6;
+pub(crate) const SHUTDOWN: u8 = 7;
+
+pub(crate) const PARENT_MAGIC: &str = "aplex-parent";
+pub(crate) const WORKER_MAGIC: &str = "aplex-worker";
+
+/// Starts a frame in `out`; returns where it starts, for [`finish`].
+pub(crate) fn begin(out: &mut Vec<u8>, kind: u8, id: u64) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.push(kind);
+    out.extend_from_slice(&id.to_le_bytes());
+    start
+}
+
+/// Writes the length of the frame begun at `start`. Errors if it is over `max` (the frame is
+/// then removed from `out`).
+pub(crate) fn finish(out: &mut Vec<u8>, start: usize, max: usize) -> Result<(), String> {
+    let len = out.len() - start - 4;
+    if len > max || u32::try_from(len).is_err() {
+        out.truncate(start);
+        return Err(format!(
+            "a frame of {len} bytes is over the maximum of {max} bytes"
+        ));
+    }
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
+}
+
+/// A whole frame with no payload.
+pub(crate) fn empty(out: &mut Vec<u8>, kind: u8, id: u64) {
+    let start = begin(out, kind, id);
+    let _ = finish(out, start, usize::MAX); // 9 bytes: always fits
+}
+
+/// The hello both sides send first.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Hello {
+    pub(crate) magic: String,
+    pub(crate) version: u32,
+    pub(crate) pid: u32,
+    pub(crate) names: Vec<String>,
+    /// Parent only: how many works run at once in the worker.
+    pub(crate) max_works: u64,
+    /// Parent only: the largest frame either side may send.
+    pub(crate) max_frame: u64,
+}
+
+impl Wire for Hello {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.magic.encode(out);
+        self.version.encode(out);
+        self.pid.encode(out);
+        self.names.encode(out);
+        self.max_works.encode(out);
+        self.max_frame.encode(out);
+    }
+
+    fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
+        Ok(Hello {
+            magic: String::decode(input)?,
+            version: u32::decode(input)?,
+            pid: u32::decode(input)?,
+            names: Vec::decode(input)?,
+            max_works: u64::decode(input)?,
+            max_frame: u64::decode(input)?,
+        })
+    }
+}
+
+impl Hello {
+    /// Checks the other side's hello against ours: magic, version, work names.
+    pub(crate) fn check(&self, magic: &str, names: &[&str]) -> Result<(), String> {
+        if self.magic != magic {
+            return Err(format!(
+                "expected a hello from {magic:?}, got {:?}",
+                self.magic
+            ));
+        }
+        if self.version != VERSION {
+            return Err(format!(
+                "protocol version {} on the other side, {VERSION} here",
+                self.version
+            ));
+        }
+        if self
+            .names
+            .iter()
+            .map(String::as_str)
+            .ne(names.iter().copied())
+        {
+            return Err(format!(
+                "the works differ: {:?} on the other side, {names:?} here",
+                self.names
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One frame, borrowed from the reader's buffer.
+#[derive(Debug)]
+pub(crate) struct Frame<'a> {
+    pub(crate) kind: u8,
+    pub(crate) id: u64,
+    pub(crate) payload: &'a [u8],
+}
+
+/// Reads frames from a byte stream in large reads, and cuts them out of its buffer.
+///
+/// The buffer is zeroed once when it grows and then reused, so a read costs no clearing.
+pub(crate) struct FrameReader {
+    buf: Vec<u8>,
+    /// Start of the bytes not yet handed out.
+    start: usize,
+    /// End of the bytes read.
+    end: usize,
+    /// Largest frame accepted (the length field's value).
+    max: usize,
+}
+
+/// The most a reader asks for in one read when no large frame is pending.
+const READ_SIZE: usize = 64 * 1024;
+/// The most a reader grows its buffer by ahead of the data of a large frame.
+const GROW_AHEAD: usize = 16 << 20;
+
+impl FrameReader {
+    pub(crate) fn new(max: usize) -> FrameReader {
+        FrameReader {
+            buf: vec![0; READ_SIZE],
+            start: 0,
+            end: 0,
+            max,
+        }
+    }
+
+    pub(crate) fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
+    /// Reads once from `r` into the buffer. `Ok(0)` is end of file.
+    pub(crate) fn fill(&mut self, r: &mut impl Read) -> io::Result<usize> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.start > self.buf.len() / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        // Room for the rest of a pending large frame (but never more than GROW_AHEAD beyond
+        // the data), or one ordinary read.
+        let pending = self
+            .pending_len()
+            .filter(|&len| len <= self.max + 4)
+            .unwrap_or(0);
+        let missing = pending.saturating_sub(self.end - self.start);
+        let want = missing.clamp(READ_SIZE, GROW_AHEAD);
+        if self.buf.len() - self.end < want {
+            let size = (self.end + want).max(self.buf.len() * 2);
+            let mut bigger = vec![0; size]; // zeroed by the allocator
+            bigger[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
+            self.end -= self.start;
+            self.start = 0;
+            self.buf = bigger;
+        } else if self.buf.len() > 2 * GROW_AHEAD && pending == 0 && self.start == self.end {
+            self.buf = vec![0; READ_SIZE]; // do not keep a large frame's buffer
+            (self.start, self.end) = (0, 0);
+        }
+        let n = loop {
+            match r.read(&mut self.buf[self.end..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        self.end += n;
+        Ok(n)
+    }
+
+    /// The whole size (with the length field) of the frame at the front, if its length is in.
+    fn pending_len(&self) -> Option<usize> {
+        let head = self.buf[..self.end].get(self.start..self.start + 4)?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        Some(len + 4)
+    }
+
+    /// The next whole frame in the buffer, `Ok(None)` if it is not all in yet.
+    ///
+    /// # Errors
+    ///
+    /// A text saying what was wrong: a length over the maximum, or too short for a header.
+    pub(crate) fn next(&mut self) -> Result<Option<Frame<'_>>, String> {
+        Ok(self.next_at()?.map(|(kind, id, at)| Frame {
+            kind,
+            id,
+            payload: &self.buf[at],
+        }))
+    }
+
+    /// The bytes at `at`, a payload range from [`next_at`](FrameReader::next_at); valid
+    /// until the next [`fill`](FrameReader::fill).
+    pub(crate) fn slice(&self, at: std::ops::Range<usize>) -> &[u8] {
+        &self.buf[at]
+    }
+
+    /// Like [`next`](FrameReader::next), with the payload as a range of the buffer.
+    pub(crate) fn next_at(&mut self) -> Result<Option<(u8, u64, std::ops::Range<usize>)>, String> {
+        let Some(total) = self.pending_len() else {
+            return Ok(None);
+        };
+        let len = total - 4;
+        if len > self.max {
+            return Err(format!(
+                "a frame of {len} bytes is over the maximum of {} bytes",
+                self.max
+            ));
+        }
+        if len < HEADER {
+            return Err(format!(
+                "a frame of {len} bytes is too short for its header"
+            ));
+        }
+        if self.end - self.start < total {
+            return Ok(None);
+        }
+        let at = self.start + 4;
+        self.start += total;
+        let mut id = [0; 8];
+        id.copy_from_slice(&self.buf[at + 1..at + HEADER]);
+        Ok(Some((
+            self.buf[at],
+            u64::from_le_bytes(id),
+            at + HEADER..at + len,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_in_one_read() {
+        let mut bytes = Vec::new();
+        for id in 0..3u64 {
+            let start = begin(&mut bytes, CALL, id);
+            (id as u32).encode(&mut bytes);
+            finish(&mut bytes, start, 1024).unwrap();
+        }
+        empty(&mut bytes, SHUTDOWN, 0);
+        let mut reader = FrameReader::new(1024);
+        assert_eq!(reader.fill(&mut &bytes[..]).unwrap(), bytes.len());
+        for id in 0..3u64 {
+            let f = reader.next().unwrap().unwrap();
+            assert_eq!((f.kind, f.id), (CALL, id));
+            assert_eq!(u32::from_bytes(f.payload), Ok(id as u32));
+        }
+        assert_eq!(reader.next().unwrap().unwrap().kind, SHUTDOWN);
+        assert!(reader.next().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_length_over_the_maximum_is_an_error_not_an_allocation() {
+        let bytes = u32::MAX.to_le_bytes();
+        let mut reader = FrameReader::new(1024);
+        reader.fill(&mut &bytes[..]).unwrap();
+        assert!(reader.next().unwrap_err().contains("over the maximum"));
+        let mut out = vec![1, 2];
+        let start = begin(&mut out, CALL, 1);
+        out.extend_from_slice(&[0; 100]);
+        assert!(finish(&mut out, start, 50).is_err());
+        assert_eq!(out, [1, 2]);
+    }
+}

@@ -1,0 +1,165 @@
+//! A remote work as the parent sees it: its completion, and how to decode its result.
+//!
+//! # Ownership rules
+//!
+//! A `RemoteJob` is shared by the caller's [`Handle`](crate::Handle) and, while it is in
+//! flight, by the in-flight table of the worker connection it was sent to (or by a slot's
+//! backlog while that slot waits for a replacement worker). The outcome is decided by one
+//! swap in its [`Completion`]: the reader thread's result, a cancel, and a worker's death race
+//! there, and exactly one wins. The job knows its connection only weakly, to send a cancel
+//! frame or to kill the worker; the connection owns the job, not the other way round.
+#![forbid(unsafe_code)]
+
+use std::sync::{Arc, Mutex, Weak};
+
+use super::conn::Conn;
+use super::works::status;
+use crate::pool::cell::{Completion, Outcome};
+use crate::runtime::reactor::lock;
+use crate::wire::Wire;
+use crate::Error;
+
+/// The parent's view of any remote job, whatever its result type.
+pub(crate) trait Pending: Send + Sync {
+    /// Decodes the result payload and ends the job with it (unless it already ended).
+    fn deliver(&self, payload: &[u8]);
+    /// Ends the job with `error` unless it already ended. True if this decided the outcome.
+    fn fail(&self, error: Error) -> bool;
+    fn is_done(&self) -> bool;
+    /// Records the connection the job was sent to.
+    fn sent_to(&self, conn: &Arc<Conn>);
+}
+
+/// One call (or one chunk of a map) sent to a worker process.
+pub(crate) struct RemoteJob<T> {
+    completion: Completion<T>,
+    id: u64,
+    decode: fn(&[u8]) -> Result<T, Error>,
+    /// An async work or a chunk: a cancel frame stops it in the worker.
+    cancellable: bool,
+    /// A plain work: cancelling it kills its worker.
+    kill_on_cancel: bool,
+    conn: Mutex<Weak<Conn>>,
+}
+
+impl<T: Send + 'static> RemoteJob<T> {
+    pub(crate) fn new(
+        id: u64,
+        decode: fn(&[u8]) -> Result<T, Error>,
+        cancellable: bool,
+        kill_on_cancel: bool,
+    ) -> Arc<RemoteJob<T>> {
+        let completion = Completion::new();
+        // Sent at once: a remote work is running from the caller's point of view.
+        completion.start(cancellable);
+        Arc::new(RemoteJob {
+            completion,
+            id,
+            decode,
+            cancellable,
+            kill_on_cancel,
+            conn: Mutex::new(Weak::new()),
+        })
+    }
+
+    fn conn(&self) -> Option<Arc<Conn>> {
+        lock(&self.conn).upgrade()
+    }
+
+    /// Ends the job with `error` and, if it won, kills the worker running it (a plain work
+    /// cannot be stopped otherwise). The worker's other works end `WorkerLost`.
+    pub(crate) fn kill(&self, error: Error, why: &str) -> bool {
+        if !self.completion.fail(error) {
+            return false;
+        }
+        if let Some(conn) = self.conn() {
+            conn.forget(self.id);
+            conn.kill(format!("killed {why} (job {})", self.id));
+        }
+        true
+    }
+}
+
+impl<T: Send + 'static> Pending for RemoteJob<T> {
+    fn deliver(&self, payload: &[u8]) {
+        self.completion.finish((self.decode)(payload));
+    }
+
+    fn fail(&self, error: Error) -> bool {
+        self.completion.fail(error)
+    }
+
+    fn is_done(&self) -> bool {
+        self.completion.is_done()
+    }
+
+    fn sent_to(&self, conn: &Arc<Conn>) {
+        *lock(&self.conn) = Arc::downgrade(conn);
+    }
+}
+
+impl<T: Send + 'static> Outcome<T> for RemoteJob<T> {
+    fn completion(&self) -> &Completion<T> {
+        &self.completion
+    }
+
+    fn cancel(&self) -> bool {
+        if self.cancellable {
+            if !self.completion.cancel() {
+                return false;
+            }
+            if let Some(conn) = self.conn() {
+                conn.cancel(self.id);
+            }
+            return true;
+        }
+        self.kill_on_cancel && self.kill(Error::Cancelled, "to cancel a running plain work")
+    }
+}
+
+/// Reads one outcome (status byte, then value or message) from the front of `input`.
+/// The outer error means the bytes are malformed.
+fn decode_outcome<R: Wire>(input: &mut &[u8]) -> Result<Result<R, Error>, Error> {
+    let wire = |e: crate::wire::WireError| Error::Wire(format!("bad result from the worker: {e}"));
+    let text = |input: &mut &[u8]| String::decode(input).map_err(wire);
+    Ok(match u8::decode(input).map_err(wire)? {
+        status::OK => Ok(R::decode(input).map_err(wire)?),
+        status::REMOTE => Err(Error::Remote(text(input)?)),
+        status::PANIC => Err(Error::Panicked(text(input)?)),
+        status::WIRE => Err(Error::Wire(text(input)?)),
+        other => return Err(Error::Wire(format!("unknown result status {other}"))),
+    })
+}
+
+/// The decoder of one call's result.
+pub(crate) fn decode_one<R: Wire>(payload: &[u8]) -> Result<R, Error> {
+    let mut input = payload;
+    let outcome = decode_outcome::<R>(&mut input)?;
+    if !input.is_empty() && outcome.is_ok() {
+        return Err(Error::Wire(format!(
+            "{} trailing bytes after a result",
+            input.len()
+        )));
+    }
+    outcome
+}
+
+/// The decoder of one chunk's results: `OK`, a count, then an outcome per item; or a whole
+/// chunk's error.
+pub(crate) fn decode_chunk<R: Wire>(payload: &[u8]) -> Result<Vec<Result<R, Error>>, Error> {
+    let mut input = payload;
+    let wire = |e: crate::wire::WireError| Error::Wire(format!("bad chunk result: {e}"));
+    if input.first() != Some(&status::OK) {
+        return decode_outcome::<()>(&mut input)?.map(|()| Vec::new());
+    }
+    input = &input[1..];
+    let count = u64::decode(&mut input).map_err(wire)?;
+    if count > input.len() as u64 {
+        return Err(Error::Wire(format!("a chunk result claims {count} items")));
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        out.push(decode_outcome::<R>(&mut input)?);
+    }
+    Ok(out)
+}

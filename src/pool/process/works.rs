@@ -1,0 +1,387 @@
+//! Named works: [`works!`](crate::works), the typed handle [`Work`] and the [`Registry`].
+//!
+//! A registry is a static list of entries, one per work, in declaration order: its name and a
+//! type-erased runner that decodes the argument, calls the function and encodes the outcome.
+//! Parent and worker are the same program (or two builds of the same `works!`), so a work is
+//! named on the wire by its index; the hello exchange checks that both sides list the same
+//! names in the same order.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+
+use crate::runtime::task::panic_message;
+use crate::wire::Wire;
+
+/// The outcome byte in front of each encoded result.
+pub(crate) mod status {
+    /// The work returned; its encoded value follows.
+    pub(crate) const OK: u8 = 0;
+    /// The worker could not run the work; a message follows.
+    pub(crate) const REMOTE: u8 = 1;
+    /// The work panicked; the panic's message follows.
+    pub(crate) const PANIC: u8 = 2;
+    /// The argument could not be decoded; a message follows.
+    pub(crate) const WIRE: u8 = 3;
+}
+
+/// A typed handle to one work of a [`Registry`]: what [`ProcessPool::call`] takes, so that the
+/// argument and result types are checked at compile time.
+///
+/// [`works!`](crate::works) declares one constant of this type per function.
+///
+/// [`ProcessPool::call`]: crate::ProcessPool::call
+///
+/// ```
+/// aplex::works! {
+///     pub mod works {
+///         pub fn double(x: u64) -> u64 { x * 2 }
+///     }
+/// }
+/// let work: aplex::Work<u64, u64> = works::double;
+/// assert_eq!(work.name(), "double");
+/// ```
+pub struct Work<A, R> {
+    index: usize,
+    name: &'static str,
+    _types: PhantomData<fn(A) -> R>,
+}
+
+impl<A, R> Work<A, R> {
+    #[doc(hidden)]
+    pub const fn __new(index: usize, name: &'static str) -> Work<A, R> {
+        Work {
+            index,
+            name,
+            _types: PhantomData,
+        }
+    }
+
+    /// The work's name: the name of its function.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl<A, R> Clone for Work<A, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A, R> Copy for Work<A, R> {}
+
+impl<A, R> fmt::Debug for Work<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Work")
+            .field("name", &self.name)
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+/// A future of one async work's encoded outcome (status byte, then payload).
+#[doc(hidden)]
+pub type Running = Pin<Box<dyn Future<Output = Vec<u8>>>>;
+
+/// How a worker runs one work, whatever its types.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum Runner {
+    /// Decodes one argument from the input, runs the function and appends the encoded
+    /// outcome. False if the argument could not be decoded (the input is then unusable).
+    Plain(fn(&mut &[u8], &mut Vec<u8>) -> bool),
+    /// Decodes one argument and returns the work's future, or the encoded decode error.
+    Async(fn(&mut &[u8]) -> Result<Running, Vec<u8>>),
+}
+
+/// One work of a registry.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub(crate) name: &'static str,
+    pub(crate) runner: Runner,
+}
+
+impl Entry {
+    #[doc(hidden)]
+    pub const fn plain(name: &'static str, run: fn(&mut &[u8], &mut Vec<u8>) -> bool) -> Entry {
+        Entry {
+            name,
+            runner: Runner::Plain(run),
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn spawn(
+        name: &'static str,
+        run: fn(&mut &[u8]) -> Result<Running, Vec<u8>>,
+    ) -> Entry {
+        Entry {
+            name,
+            runner: Runner::Async(run),
+        }
+    }
+}
+
+/// The works a program offers to its worker processes, declared by [`works!`](crate::works)
+/// as `WORKS`.
+///
+/// ```
+/// aplex::works! {
+///     pub mod works {
+///         pub fn double(x: u64) -> u64 { x * 2 }
+///         pub async fn echo(s: String) -> String { s }
+///     }
+/// }
+/// assert_eq!(works::WORKS.names(), vec!["double", "echo"]);
+/// ```
+pub struct Registry {
+    entries: &'static [Entry],
+}
+
+impl Registry {
+    #[doc(hidden)]
+    pub const fn __new(entries: &'static [Entry]) -> Registry {
+        Registry { entries }
+    }
+
+    /// The names of the works, in declaration order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|e| e.name).collect()
+    }
+
+    pub(crate) fn entries(&self) -> &'static [Entry] {
+        self.entries
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("works", &self.names())
+            .finish()
+    }
+}
+
+/// The position of `name` in `names` (for the indexes [`works!`](crate::works) gives).
+#[doc(hidden)]
+pub const fn index_of(names: &[&str], name: &str) -> usize {
+    let mut i = 0;
+    while i < names.len() {
+        let (a, b) = (names[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("aplex::works!: unknown work name")
+}
+
+/// Appends a status byte and a message.
+fn encode_message(status: u8, message: &str, out: &mut Vec<u8>) {
+    out.push(status);
+    crate::wire::encode_str(message, out);
+}
+
+/// The runner of a plain work `f`.
+#[doc(hidden)]
+pub fn run_plain<A: Wire, R: Wire, F: FnOnce(A) -> R>(
+    input: &mut &[u8],
+    out: &mut Vec<u8>,
+    f: F,
+) -> bool {
+    let arg = match A::decode(input) {
+        Ok(arg) => arg,
+        Err(e) => {
+            encode_message(
+                status::WIRE,
+                &format!("could not decode the argument: {e}"),
+                out,
+            );
+            return false;
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| f(arg))) {
+        Ok(value) => {
+            out.push(status::OK);
+            value.encode(out);
+        }
+        Err(panic) => encode_message(status::PANIC, &panic_message(&*panic), out),
+    }
+    true
+}
+
+/// The runner of an async work `f`. A panic while the future is polled is caught by the
+/// worker, which polls it.
+#[doc(hidden)]
+pub fn start_async<A, R, F, Fut>(input: &mut &[u8], f: F) -> Result<Running, Vec<u8>>
+where
+    A: Wire,
+    R: Wire,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = R> + 'static,
+{
+    let arg = A::decode(input).map_err(|e| {
+        let mut out = Vec::new();
+        encode_message(
+            status::WIRE,
+            &format!("could not decode the argument: {e}"),
+            &mut out,
+        );
+        out
+    })?;
+    let future = catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|panic| {
+        let mut out = Vec::new();
+        encode_message(status::PANIC, &panic_message(&*panic), &mut out);
+        out
+    })?;
+    Ok(Box::pin(async move {
+        let value = future.await;
+        let mut out = vec![status::OK];
+        value.encode(&mut out);
+        out
+    }))
+}
+
+/// Declares named works — plain and async functions a [`ProcessPool`](crate::ProcessPool)
+/// runs in its worker processes — and their registry.
+///
+/// ```
+/// aplex::works! {
+///     /// The works of this program.
+///     pub mod works {
+///         /// Doubles a number.
+///         pub fn double(x: u64) -> u64 { x * 2 }
+///         /// Several arguments travel as one tuple.
+///         pub fn add(pair: (i32, i32)) -> i32 { pair.0 + pair.1 }
+///         /// Async works run concurrently inside one worker.
+///         pub async fn nap(ms: u64) -> u64 {
+///             aplex::time::sleep(std::time::Duration::from_millis(ms)).await;
+///             ms
+///         }
+///     }
+/// }
+///
+/// let typed: aplex::Work<(i32, i32), i32> = works::add;
+/// assert_eq!(typed.name(), "add");
+/// assert_eq!(works::WORKS.names(), vec!["double", "add", "nap"]);
+/// ```
+///
+/// The module expands to `pub mod works { use super::*; pub const double: Work<u64, u64>;
+/// …; pub static WORKS: Registry; }`: one [`Work`] constant per function (named like it) and the
+/// registry `WORKS` to pass to [`serve_if_worker`](crate::serve_if_worker) and
+/// [`ProcessPoolBuilder::build`](crate::ProcessPoolBuilder::build). The functions themselves
+/// live in a private inner module and see the items of the enclosing scope.
+///
+/// Each function takes exactly one argument, a plain identifier whose type implements
+/// [`Wire`](crate::wire::Wire) (a tuple for several values), and returns a `Wire` value (or
+/// nothing). Doc comments on a function document its constant; other attributes stay on the
+/// function. Works are identified on the wire by their order, so parent and workers must be
+/// built from the same declaration (the handshake checks the names).
+#[macro_export]
+macro_rules! works {
+    // Everything parsed: emit the bodies, the typed constants and the registry.
+    (@munch [$(
+        {[$($kw:tt)*] [$($doc:tt)*] [$($meta:tt)*] $name:ident $arg:ident [$aty:ty] [$($ret:ty)?] $body:block}
+    )*] [] []) => {
+        #[allow(non_snake_case, unused_imports, clippy::all)]
+        mod __aplex_bodies {
+            use super::*;
+            $(
+                $($meta)*
+                pub(super) $($kw)* fn $name($arg: $aty) -> $crate::works!(@ret $($ret)?) $body
+            )*
+        }
+
+        const __APLEX_NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        $(
+            $crate::works!(@const [$($doc)*] $name [$aty] [$crate::works!(@ret $($ret)?)]);
+        )*
+
+        /// The registry of the works declared in this module.
+        pub static WORKS: $crate::Registry = $crate::Registry::__new(&[
+            $( $crate::works!(@entry [$($kw)*] $name) ),*
+        ]);
+    };
+
+    // Doc comments go to the work's constant, other attributes to its function.
+    (@munch [$($done:tt)*] [$($docs:tt)*] [$($attrs:tt)*] #[doc = $doc:expr] $($rest:tt)*) => {
+        $crate::works!(@munch [$($done)*] [$($docs)* #[doc = $doc]] [$($attrs)*] $($rest)*);
+    };
+    (@munch [$($done:tt)*] [$($docs:tt)*] [$($attrs:tt)*] #[$meta:meta] $($rest:tt)*) => {
+        $crate::works!(@munch [$($done)*] [$($docs)*] [$($attrs)* #[$meta]] $($rest)*);
+    };
+
+    // Normalize each function to `{[async?] [docs] [attrs] name arg [type] [return?] body}`.
+    (@munch [$($done:tt)*] [$($docs:tt)*] [$($attrs:tt)*]
+        $vis:vis async fn $name:ident ($arg:ident : $aty:ty $(,)?) $(-> $ret:ty)? $body:block
+        $($rest:tt)*
+    ) => {
+        $crate::works!(@munch [$($done)*
+            {[async] [$($docs)*] [$($attrs)*] $name $arg [$aty] [$($ret)?] $body}
+        ] [] [] $($rest)*);
+    };
+    (@munch [$($done:tt)*] [$($docs:tt)*] [$($attrs:tt)*]
+        $vis:vis fn $name:ident ($arg:ident : $aty:ty $(,)?) $(-> $ret:ty)? $body:block
+        $($rest:tt)*
+    ) => {
+        $crate::works!(@munch [$($done)*
+            {[] [$($docs)*] [$($attrs)*] $name $arg [$aty] [$($ret)?] $body}
+        ] [] [] $($rest)*);
+    };
+
+    // A work's constant, with the function's doc comments or a line of its own.
+    (@const [] $name:ident [$aty:ty] [$ret:ty]) => {
+        $crate::works!(@const
+            [#[doc = concat!("The work `", stringify!($name), "`.")]] $name [$aty] [$ret]);
+    };
+    (@const [$($doc:tt)+] $name:ident [$aty:ty] [$ret:ty]) => {
+        $($doc)+
+        #[allow(non_upper_case_globals)]
+        pub const $name: $crate::Work<$aty, $ret> = $crate::Work::__new(
+            $crate::__private::index_of(__APLEX_NAMES, stringify!($name)),
+            stringify!($name),
+        );
+    };
+
+    (@ret) => { () };
+    (@ret $ret:ty) => { $ret };
+
+    (@entry [async] $name:ident) => {
+        $crate::__private::Entry::spawn(stringify!($name), |input| {
+            $crate::__private::start_async(input, __aplex_bodies::$name)
+        })
+    };
+    (@entry [] $name:ident) => {
+        $crate::__private::Entry::plain(stringify!($name), |input, out| {
+            $crate::__private::run_plain(input, out, __aplex_bodies::$name)
+        })
+    };
+
+    (
+        $(#[$mmeta:meta])*
+        $mvis:vis mod $module:ident { $($items:tt)* }
+    ) => {
+        $(#[$mmeta])*
+        $mvis mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::works!(@munch [] [] [] $($items)*);
+        }
+    };
+}
