@@ -63,6 +63,24 @@ impl std::error::Error for Error {
     }
 }
 
+impl Error {
+    /// A copy of this error, for when one failure ends many works (an `Io` error is copied as
+    /// its kind and message).
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Panicked(m) => Error::Panicked(m.clone()),
+            Error::Cancelled => Error::Cancelled,
+            Error::TimedOut => Error::TimedOut,
+            Error::WorkerLost(m) => Error::WorkerLost(m.clone()),
+            Error::ShutDown => Error::ShutDown,
+            Error::QueueFull => Error::QueueFull,
+            Error::Remote(m) => Error::Remote(m.clone()),
+            Error::Wire(m) => Error::Wire(m.clone()),
+            Error::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::Io(e)

@@ -234,7 +234,7 @@ impl<T> Map<T> {
             // The whole chunk failed (cancelled, shut down): every item says so.
             Err(e) => {
                 let mut all = Vec::with_capacity(len);
-                all.extend((1..len).map(|_| Err(duplicate(&e))));
+                all.extend((1..len).map(|_| Err(e.duplicate())));
                 all.push(Err(e));
                 all.into_iter()
             }
@@ -345,20 +345,5 @@ impl<T> Drop for Map<T> {
         for pending in self.in_flight.drain(..) {
             pending.cancel();
         }
-    }
-}
-
-/// A copy of an error, for every item of a chunk that failed as a whole.
-fn duplicate(e: &Error) -> Error {
-    match e {
-        Error::Panicked(m) => Error::Panicked(m.clone()),
-        Error::Cancelled => Error::Cancelled,
-        Error::TimedOut => Error::TimedOut,
-        Error::WorkerLost(m) => Error::WorkerLost(m.clone()),
-        Error::ShutDown => Error::ShutDown,
-        Error::QueueFull => Error::QueueFull,
-        Error::Remote(m) => Error::Remote(m.clone()),
-        Error::Wire(m) => Error::Wire(m.clone()),
-        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
     }
 }
