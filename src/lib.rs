@@ -84,9 +84,9 @@ pub use conn_pool::{ConnectionPool, ConnectionPoolBuilder, ConnectionPoolStats, 
 pub use error::Error;
 pub use helpers::global;
 pub use helpers::{
-    collect, generate_in_thread, in_thread, resolve, Collect, Group, GroupHandle, OrderedYielder,
-    OrderedYielderIter, RateLimitAcquire, RateLimiter, Resolve, Yielder, YielderIter,
-    GENERATE_CAPACITY,
+    collect, generate_in_thread, in_process, in_thread, resolve, Collect, Group, GroupHandle,
+    OrderedYielder, OrderedYielderIter, RateLimitAcquire, RateLimiter, Resolve, Yielder,
+    YielderIter, GENERATE_CAPACITY,
 };
 pub use pool::{
     serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, Work, WORKER_ENV, WORKER_ENV_VALUE,

@@ -509,6 +509,30 @@ fn helper_parent() {
     std::thread::sleep(Duration::from_secs(30));
 }
 
+fn in_process_runs_a_registered_work_on_the_global_pool() {
+    let config = aplex::global::GlobalConfig {
+        processes: Some(2),
+        ..Default::default()
+    };
+    aplex::global::configure(config).unwrap();
+    assert_eq!(aplex::in_process(&works::double, 21).wait(), Ok(42));
+    // Async works too, awaited from block_on; both run in other processes.
+    let (nap, pid) = aplex::block_on(async {
+        let nap = aplex::in_process(&works::nap, 5).await;
+        let pid = aplex::in_process(&works::pid, ()).await;
+        (nap, pid)
+    });
+    assert_eq!(nap, Ok(5));
+    assert_ne!(pid, Ok(std::process::id()));
+    // Configuring after the start is refused; shutting down reaps the workers.
+    assert!(aplex::global::configure(aplex::global::GlobalConfig::default()).is_err());
+    aplex::global::shutdown();
+    assert_eq!(
+        aplex::in_process(&works::double, 1).wait(),
+        Err(Error::ShutDown)
+    );
+}
+
 fn main() {
     aplex::serve_if_worker(&works::WORKS);
     if std::env::var_os("APLEX_TEST_ROLE").is_some_and(|r| r == "parent") {
@@ -582,6 +606,11 @@ fn main() {
         (
             "workers_die_with_a_killed_parent",
             workers_die_with_a_killed_parent,
+        ),
+        // Last: it starts the global process pool, and shuts it down at its end.
+        (
+            "in_process_runs_a_registered_work_on_the_global_pool",
+            in_process_runs_a_registered_work_on_the_global_pool,
         ),
     ];
     let filter: Vec<String> = std::env::args()

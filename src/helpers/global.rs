@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::balance::LeastLoaded;
 use crate::runtime::reactor::lock;
-use crate::ThreadPool;
+use crate::{Error, ProcessPool, Registry, ThreadPool};
 
 /// How many threads per core the global pool has by default: its closures mostly wait on I/O.
 const THREADS_PER_CORE: usize = 10;
@@ -51,6 +51,8 @@ pub struct GlobalConfig {
     pub threads: Option<usize>,
     /// The prefix of those threads' names (default `"aplex-global"`).
     pub thread_name: String,
+    /// Worker processes of the pool behind `in_process` (default `None`: one per core).
+    pub processes: Option<usize>,
 }
 
 impl Default for GlobalConfig {
@@ -58,6 +60,7 @@ impl Default for GlobalConfig {
         GlobalConfig {
             threads: None,
             thread_name: "aplex-global".to_string(),
+            processes: None,
         }
     }
 }
@@ -74,7 +77,7 @@ impl Default for GlobalConfig {
 pub enum ConfigureError {
     /// The global pool has started already (or was shut down): it can no longer be changed.
     AlreadyStarted,
-    /// `threads` was `Some(0)`.
+    /// `threads` or `processes` was `Some(0)`.
     ZeroThreads,
 }
 
@@ -115,9 +118,13 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global::Idle(None));
 /// assert!(name.wait().unwrap().unwrap().starts_with("aplex-global-"));
 /// ```
 pub fn configure(config: GlobalConfig) -> Result<(), ConfigureError> {
-    if config.threads == Some(0) {
+    if config.threads == Some(0) || config.processes == Some(0) {
         return Err(ConfigureError::ZeroThreads);
     }
+    if !matches!(*lock(&PROCESSES), Processes::Idle) {
+        return Err(ConfigureError::AlreadyStarted);
+    }
+    *lock(&PROCESS_COUNT) = config.processes;
     let mut global = lock(&GLOBAL);
     match &mut *global {
         Global::Idle(slot) => {
@@ -128,8 +135,9 @@ pub fn configure(config: GlobalConfig) -> Result<(), ConfigureError> {
     }
 }
 
-/// Shuts the global pool down gracefully: the closures it accepted finish, its threads are
-/// joined. Later submissions resolve `Error::ShutDown`; the pool does not start again.
+/// Shuts the global pools down gracefully: the closures it accepted finish, its threads are
+/// joined, and the worker processes of [`in_process`](crate::in_process) finish their works and
+/// are reaped. Later submissions resolve `Error::ShutDown`; the pool does not start again.
 /// Idempotent; before the pool ever started, it only keeps it from starting.
 ///
 /// Called from inside one of the pool's own closures, it closes the pool and returns without
@@ -144,6 +152,10 @@ pub fn configure(config: GlobalConfig) -> Result<(), ConfigureError> {
 /// assert_eq!(aplex::in_thread(|| 1).wait(), Err(aplex::Error::ShutDown));
 /// ```
 pub fn shutdown() {
+    let processes = std::mem::replace(&mut *lock(&PROCESSES), Processes::Stopped);
+    if let Processes::Running(pool, _) = processes {
+        pool.shutdown(); // reaps every worker process
+    }
     let pool = {
         let mut global = lock(&GLOBAL);
         match &*global {
@@ -181,6 +193,46 @@ pub(crate) fn thread_pool() -> Arc<ThreadPool> {
             let pool = Arc::new(build(&config));
             *global = Global::Running(Arc::clone(&pool));
             pool
+        }
+    }
+}
+
+/// The global process pool behind `in_process`.
+enum Processes {
+    Idle,
+    /// Serving the works of one registry.
+    Running(Arc<ProcessPool>, &'static Registry),
+    Stopped,
+}
+
+static PROCESSES: Mutex<Processes> = Mutex::new(Processes::Idle);
+/// `GlobalConfig::processes`, kept apart from the thread pool's state.
+static PROCESS_COUNT: Mutex<Option<usize>> = Mutex::new(None);
+
+/// The global process pool for `registry`, started on first call.
+///
+/// # Errors
+///
+/// `ShutDown` after [`shutdown`]; `Wire` if the pool serves another registry (one program
+/// declares one `works!` registry for `in_process`); the pool's build error.
+pub(crate) fn process_pool(registry: &'static Registry) -> Result<Arc<ProcessPool>, Error> {
+    let mut processes = lock(&PROCESSES);
+    match &*processes {
+        Processes::Running(pool, serving) if std::ptr::eq(*serving, registry) => Ok(pool.clone()),
+        Processes::Running(..) => Err(Error::Wire(
+            "in_process: this work belongs to another registry than the one the global process \
+             pool serves"
+                .to_string(),
+        )),
+        Processes::Stopped => Err(Error::ShutDown),
+        Processes::Idle => {
+            let workers = lock(&PROCESS_COUNT)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            // Built under the lock, so racing first calls start one pool; building runs no
+            // user code, only launches the workers.
+            let pool = Arc::new(ProcessPool::builder().workers(workers).build(registry)?);
+            *processes = Processes::Running(pool.clone(), registry);
+            Ok(pool)
         }
     }
 }

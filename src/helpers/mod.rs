@@ -7,6 +7,7 @@
 //! | `rate_limit.rs` | [`RateLimiter`] |
 //! | `global.rs` | the lazily started global pool, [`global::configure`], [`global::shutdown`] |
 //! | `in_thread.rs`, `generate.rs` | [`in_thread`], [`generate_in_thread`] on the global pool |
+//! | `in_process.rs` | [`in_process`] on the global process pool |
 //! | `group.rs`, `yielder.rs` | [`Group`], [`Yielder`], [`OrderedYielder`]: async work driven from sync code |
 //!
 //! This module has no `unsafe` code.
@@ -17,6 +18,7 @@ mod collect;
 mod generate;
 pub mod global;
 mod group;
+mod in_process;
 mod in_thread;
 mod rate_limit;
 mod resolve;
@@ -26,6 +28,7 @@ mod yielder;
 pub use collect::{collect, Collect};
 pub use generate::{generate_in_thread, GENERATE_CAPACITY};
 pub use group::{Group, GroupHandle};
+pub use in_process::in_process;
 pub use in_thread::in_thread;
 pub use rate_limit::{RateLimitAcquire, RateLimiter};
 pub use resolve::{resolve, Resolve};

@@ -47,6 +47,18 @@ impl<T> Handle<T> {
         Handle { outcome }
     }
 
+    /// A handle that has already failed with `error` (a work that could not be submitted).
+    pub(crate) fn failed(error: Error) -> Handle<T>
+    where
+        T: Send + 'static,
+    {
+        let job = super::cell::PlainJob::new(|| -> T {
+            unreachable!("a failed handle's work never runs")
+        });
+        super::cell::Job::fail(&*job, error);
+        Handle { outcome: job }
+    }
+
     /// Blocks the calling thread until the work ends, and returns its outcome.
     ///
     /// # Blocking

@@ -47,17 +47,29 @@ pub(crate) mod status {
 pub struct Work<A, R> {
     index: usize,
     name: &'static str,
+    /// The registry that declares this work (what `in_process` builds its pool from).
+    registry: &'static Registry,
     _types: PhantomData<fn(A) -> R>,
 }
 
 impl<A, R> Work<A, R> {
     #[doc(hidden)]
-    pub const fn __new(index: usize, name: &'static str) -> Work<A, R> {
+    pub const fn __new(
+        index: usize,
+        name: &'static str,
+        registry: &'static Registry,
+    ) -> Work<A, R> {
         Work {
             index,
             name,
+            registry,
             _types: PhantomData,
         }
+    }
+
+    /// The registry that declares this work.
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
     }
 
     /// The work's name: the name of its function.
@@ -356,6 +368,7 @@ macro_rules! works {
         pub const $name: $crate::Work<$aty, $ret> = $crate::Work::__new(
             $crate::__private::index_of(__APLEX_NAMES, stringify!($name)),
             stringify!($name),
+            &WORKS,
         );
     };
 
