@@ -102,10 +102,10 @@ pub(crate) struct Task<F: Future> {
     awaiter: Cell<Option<Waker>>,
 }
 
+// The `!Send` parts (`stage`, `awaiter`) are touched only on the owner thread, as the module's
+// ownership rules say, and `stage` is empty before the last reference can be dropped elsewhere.
 // SAFETY: other threads reach a `Task` only through its `Waker`, and waking touches only
-// `header`, which is `Send + Sync`. The `!Send` parts (`stage`, `awaiter`) are touched only on
-// the owner thread, as the module's ownership rules say, and
-// `stage` is empty before the last reference can be dropped elsewhere.
+// `header`, which is `Send + Sync`; the rest stays on the owner thread (above).
 unsafe impl<F: Future> Send for Task<F> {}
 // SAFETY: as for `Send`: the only shared access from other threads is `Header::wake`.
 unsafe impl<F: Future> Sync for Task<F> {}
@@ -178,13 +178,14 @@ impl<F: Future + 'static> Runnable for Task<F> {
         let Stage::Running(future) = &mut *stage else {
             return true; // already finished: a stale queue entry
         };
+        // The waker is a borrow of the run loop's reference that ends with this call:
+        // `from_raw` makes a second handle to the task without touching the count, and the
+        // `ManuallyDrop` around the waker built from it keeps that handle from ever
+        // decrementing it; a waker cloned from this one takes a count of its own.
         // SAFETY: every `Task` is made by `Task::new` inside an `Arc`, so `self` points at the
-        // data of a live `Arc<Task<F>>`: the run loop holds a reference to it for the whole of
-        // this call. `from_raw` makes a second handle to it without touching the count, and
-        // the `ManuallyDrop` around the waker built from it keeps that handle from ever
-        // decrementing it; a waker cloned from this one takes a count of its own. So the waker
-        // is a borrow of the run loop's reference that ends with this call.
-        let waker = ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(self as *const Self) }));
+        // data of a live `Arc<Task<F>>`, which the run loop holds for the whole of this call.
+        let this = unsafe { Arc::from_raw(self as *const Self) };
+        let waker = ManuallyDrop::new(Waker::from(this));
         // SAFETY: the future lives inside this task's `Arc` allocation and is never moved out of
         // it: the stage is only ever replaced in place, which drops the future where it lies, as
         // the pinning contract allows.
