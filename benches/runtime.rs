@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-const CASE_ENV: &str = "APLEX_BENCH_CASE";
+mod common;
+use common::*;
 
 fn main() {
     if let Ok(case) = std::env::var(CASE_ENV) {
@@ -26,23 +27,6 @@ fn main() {
     spawn_local_joined();
     cross_thread_wake();
     in_child("sleeps");
-}
-
-/// Runs one case in a child process and passes its lines through.
-fn in_child(case: &str) {
-    let exe = std::env::current_exe().expect("the bench knows its own path");
-    let out = std::process::Command::new(exe)
-        .env(CASE_ENV, case)
-        .output()
-        .expect("the bench can run itself");
-    assert!(out.status.success(), "bench case {case} failed: {out:?}");
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-}
-
-fn median_of<F: FnMut() -> f64>(runs: usize, mut f: F) -> f64 {
-    let mut v: Vec<f64> = (0..runs).map(|_| f()).collect();
-    v.sort_by(f64::total_cmp);
-    v[runs / 2]
 }
 
 /// 1,000,000 detached no-op tasks spawned and run to completion.
@@ -167,14 +151,4 @@ fn sleeps_100k() {
         wall.as_secs_f64() * 1e3
     );
     println!("runtime_100k_sleeps_peak_rss {:.1} MiB", peak_rss_mib());
-}
-
-/// VmHWM of this process, from /proc/self/status.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

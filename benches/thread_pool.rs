@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use aplex::ThreadPool;
 
-const CASE_ENV: &str = "APLEX_BENCH_CASE";
 const RUNS: usize = 5;
+
+mod common;
+use common::*;
 
 fn main() {
     if let Ok(case) = std::env::var(CASE_ENV) {
@@ -25,21 +27,6 @@ fn main() {
     in_child("sleeps");
     cpu_scaling();
     map_throughput();
-}
-
-fn in_child(case: &str) {
-    let exe = std::env::current_exe().expect("the bench knows its own path");
-    let out = std::process::Command::new(exe)
-        .env(CASE_ENV, case)
-        .output()
-        .expect("the bench can run itself");
-    assert!(out.status.success(), "bench case {case} failed: {out:?}");
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// 1,000,000 no-op works on 2 workers, every handle kept and waited.
@@ -196,25 +183,6 @@ fn map_throughput() {
         );
         println!("pool_map_1m_chunk{chunk} {rate:.0} items/s");
     }
-}
-
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return f64::NAN;
-    };
-    let f: Vec<&str> = rest.split(' ').collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0);
-    ticks / 100.0 // USER_HZ is 100 on Linux
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// The naive pool's queue and its "closed" flag, with the condvar its workers wait on.
