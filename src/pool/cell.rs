@@ -300,7 +300,6 @@ where
         crate::spawn_local(RunAsync {
             future,
             job: self,
-            registered: false,
             room: Some(guard),
         })
         .detach();
@@ -346,8 +345,6 @@ where
 struct RunAsync<F, Fut: Future> {
     future: Fut,
     job: Arc<AsyncJob<F, Fut::Output>>,
-    /// The task's waker is in the completion (an executor's task waker never changes).
-    registered: bool,
     /// Released before the outcome is published, so the caller never sees a stale load.
     room: Option<super::worker::RoomGuard>,
 }
@@ -360,11 +357,14 @@ impl<F, Fut: Future> Future for RunAsync<F, Fut> {
         // only reads `job`), and `RunAsync` is `Unpin` only if `Fut` is.
         let this = unsafe { self.get_unchecked_mut() };
         let completion = &this.job.completion;
-        if !this.registered {
+        {
             // Register before looking at the state: a cancel that swaps the state after this
-            // look finds the waker, one that swapped before is seen by the look.
-            lock(&this.job.parts).task = Some(cx.waker().clone());
-            this.registered = true;
+            // look finds the waker, one that swapped before is seen by the look. (An
+            // executor's task waker never changes, so the first poll stores it.)
+            let mut parts = lock(&this.job.parts);
+            if parts.task.is_none() {
+                parts.task = Some(cx.waker().clone());
+            }
         }
         if completion.is_done() {
             return Poll::Ready(()); // cancelled: the task ends and drops the future
