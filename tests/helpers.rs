@@ -78,20 +78,30 @@ fn collect_two_workers_over_five_100ms_tasks_takes_three_rounds_in_order() {
 
 #[test]
 fn collect_refills_a_slot_as_soon_as_one_ends_not_in_waves() {
-    // Rolling: the long one runs 150 ms while the three short ones follow each other in the
-    // other slot (150 ms). In waves it would take 150 + 50 = 200 ms.
+    // Rolling: while the long one runs 300 ms, the three short ones follow each other in the
+    // other slot, starting at ~0, ~50 and ~100 ms. In waves, items 2 and 3 could only start
+    // once both of the first two ended, at 300 ms.
     let start = Instant::now();
+    let starts = std::cell::RefCell::new(Vec::new());
     let out = aplex::block_on(collect(
-        [150u64, 50, 50, 50].map(|ms| async move {
-            sleep(ms_(ms)).await;
-            ms
+        [300u64, 50, 50, 50].into_iter().enumerate().map(|(i, ms)| {
+            let starts = &starts;
+            async move {
+                starts.borrow_mut().push((i, start.elapsed()));
+                sleep(ms_(ms)).await;
+                ms
+            }
         }),
         2,
     ));
-    let took = start.elapsed();
-    assert_eq!(out, vec![150, 50, 50, 50]);
-    assert!(took >= 150 * MS, "took {took:?}");
-    assert!(took < 190 * MS, "took {took:?}");
+    assert_eq!(out, vec![300, 50, 50, 50]);
+    let starts = starts.into_inner();
+    for (i, at) in &starts[2..] {
+        assert!(
+            *at < 250 * MS,
+            "item {i} started at {at:?}: slots refill in waves"
+        );
+    }
 }
 
 #[test]
