@@ -64,6 +64,19 @@
 //! assert_eq!(got, vec![0, 1, 2, 3, 4]);
 //! ```
 //!
+//! **The rest of the crate:**
+//!
+//! - [`ProcessPool`]: works declared with [`works!`] run in worker processes over stdin/stdout
+//!   pipes ([`serve_if_worker`] first in `main`); a crashed worker is replaced and its works
+//!   end [`Error::WorkerLost`]. The [`wire`] format carries arguments and results.
+//! - [`ElasticPool`]: one priority queue, workers between a minimum and a maximum, a bounded
+//!   queue, `drain`, `resize` and a shutdown report.
+//! - [`ConnectionPool`]: connections with a max size, max life, health check and clean-up.
+//! - Helpers from aioextensions and aioutils: [`collect`], [`resolve`], [`RateLimiter`],
+//!   [`in_thread`], [`in_process`], [`generate_in_thread`], [`Group`], [`Yielder`],
+//!   [`OrderedYielder`], and the [`global`] pools behind them.
+//! - [`balance`]: how a pool picks a worker for each work.
+//!
 //! Every submitted work ends in exactly one outcome: its value or an [`Error`] (`Panicked`,
 //! `Cancelled`, `TimedOut`, `WorkerLost`, `ShutDown`). A panic in a work never kills its worker.
 #![warn(missing_docs, missing_debug_implementations)]
