@@ -37,35 +37,53 @@ const RUNNING: u8 = 1;
 const BLOCKING: u8 = 2;
 /// The outcome is decided (and written, or about to be, by the winner of the swap).
 const DONE: u8 = 3;
+/// The handle took the outcome (set under the slot's lock, only from `DONE`).
+const TAKEN: u8 = 4;
 
-/// The result slot and the wakers around it.
-struct Slot<T> {
+/// The result slot, the waker around it, and what the job keeps under the same lock (`extra`:
+/// its closure until it starts, say).
+struct Slot<T, X: ?Sized> {
     result: Option<Result<T, Error>>,
     /// The caller waiting on the handle.
     waiter: Option<Waker>,
-    /// The handle took the result.
-    taken: bool,
+    /// Last, so that a `Completion<T, X>` can be seen as a `Completion<T, dyn Send>`.
+    extra: X,
 }
 
-/// State and result of one work, shared by its handle and its worker.
-pub(crate) struct Completion<T> {
+/// State and result of one work, shared by its handle and its worker, with the job's own
+/// `extra` state under the same lock (one lock per work, one allocation with the job).
+pub(crate) struct Completion<T, X: ?Sized = ()> {
     state: AtomicU8,
     /// The handle cancels the work when it is dropped (kept here: it fits in padding).
     cancel_on_drop: AtomicBool,
-    slot: Mutex<Slot<T>>,
+    slot: Mutex<Slot<T, X>>,
 }
 
 impl<T> Completion<T> {
     pub(crate) fn new() -> Completion<T> {
+        Completion::with_extra(())
+    }
+}
+
+impl<T, X> Completion<T, X> {
+    /// A completion whose slot also holds `extra`.
+    pub(crate) fn with_extra(extra: X) -> Completion<T, X> {
         Completion {
             state: AtomicU8::new(QUEUED),
             cancel_on_drop: AtomicBool::new(false),
             slot: Mutex::new(Slot {
                 result: None,
                 waiter: None,
-                taken: false,
+                extra,
             }),
         }
+    }
+}
+
+impl<T, X: ?Sized> Completion<T, X> {
+    /// Runs `f` on the job's extra state, under the slot's lock (call no user code in `f`).
+    pub(crate) fn extra<R>(&self, f: impl FnOnce(&mut X) -> R) -> R {
+        f(&mut lock(&self.slot).extra)
     }
 
     fn swap_state(&self, from: u8, to: u8) -> bool {
@@ -141,18 +159,20 @@ impl<T> Completion<T> {
 
     /// True once the outcome is decided.
     pub(crate) fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
+        self.state.load(Ordering::Acquire) >= DONE
     }
 
     /// Takes the outcome, or registers `waker` to hear when it comes.
     pub(crate) fn poll_result(&self, waker: &Waker) -> Poll<Result<T, Error>> {
         let mut slot = lock(&self.slot);
         if let Some(result) = slot.result.take() {
-            slot.taken = true;
+            // ORDERING: Relaxed: only this lock's holders read TAKEN, and nothing swaps from
+            // DONE, so this store cannot undo a decision.
+            self.state.store(TAKEN, Ordering::Relaxed);
             return Poll::Ready(result);
         }
         assert!(
-            !slot.taken,
+            self.state.load(Ordering::Relaxed) != TAKEN,
             "aplex::Handle polled after it returned its result"
         );
         match &slot.waiter {
@@ -174,15 +194,15 @@ pub(crate) trait Job: Send + Sync {
 
 /// The outcome side of a work, as its handle sees it.
 pub(crate) trait Outcome<T>: Send + Sync {
-    fn completion(&self) -> &Completion<T>;
+    fn completion(&self) -> &Completion<T, dyn Send>;
     /// Cancels; also drops the closure of a queued work at once.
     fn cancel(&self) -> bool;
 }
 
 /// A plain closure `FnOnce() -> T`.
 pub(crate) struct PlainJob<F, T> {
-    completion: Completion<T>,
-    closure: Mutex<Option<F>>,
+    /// The closure waits in the completion's slot until the work starts (or is cancelled).
+    completion: Completion<T, Option<F>>,
 }
 
 impl<F, T> PlainJob<F, T>
@@ -192,8 +212,7 @@ where
 {
     pub(crate) fn new(closure: F) -> Arc<PlainJob<F, T>> {
         Arc::new(PlainJob {
-            completion: Completion::new(),
-            closure: Mutex::new(Some(closure)),
+            completion: Completion::with_extra(Some(closure)),
         })
     }
 }
@@ -207,7 +226,7 @@ where
         if !self.completion.start(false) {
             return; // cancelled while queued
         }
-        let Some(closure) = lock(&self.closure).take() else {
+        let Some(closure) = self.completion.extra(Option::take) else {
             return;
         };
         // Counted as running while it runs, so balancers see a worker busy with a long closure;
@@ -221,7 +240,8 @@ where
 
     fn fail(&self, error: Error) {
         self.completion.fail(error);
-        drop(lock(&self.closure).take());
+        let closure = self.completion.extra(Option::take);
+        drop(closure); // outside the lock
     }
 }
 
@@ -230,14 +250,15 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    fn completion(&self) -> &Completion<T> {
+    fn completion(&self) -> &Completion<T, dyn Send> {
         &self.completion
     }
 
     fn cancel(&self) -> bool {
         let cancelled = self.completion.cancel();
         if cancelled {
-            drop(lock(&self.closure).take());
+            let closure = self.completion.extra(Option::take);
+            drop(closure); // outside the lock
         }
         cancelled
     }
@@ -246,12 +267,11 @@ where
 /// An async work: a `Send` closure called on the worker, returning a future that need not be
 /// `Send`.
 pub(crate) struct AsyncJob<F, T> {
-    completion: Completion<T>,
-    parts: Mutex<AsyncParts<F>>,
+    completion: Completion<T, AsyncParts<F>>,
 }
 
-/// What an async work holds besides its outcome, under one lock.
-struct AsyncParts<F> {
+/// What an async work keeps in its completion's slot, under the slot's lock.
+pub(crate) struct AsyncParts<F> {
     /// The closure, until the work starts (or is cancelled).
     closure: Option<F>,
     /// The local task running the future, woken by a cancel so that it drops the future.
@@ -266,8 +286,7 @@ where
 {
     pub(crate) fn new(closure: F) -> Arc<AsyncJob<F, Fut::Output>> {
         Arc::new(AsyncJob {
-            completion: Completion::new(),
-            parts: Mutex::new(AsyncParts {
+            completion: Completion::with_extra(AsyncParts {
                 closure: Some(closure),
                 task: None,
             }),
@@ -285,7 +304,7 @@ where
         if !self.completion.start(true) {
             return; // cancelled while queued
         }
-        let Some(closure) = lock(&self.parts).closure.take() else {
+        let Some(closure) = self.completion.extra(|p| p.closure.take()) else {
             return;
         };
         let future = match catch_unwind(AssertUnwindSafe(closure)) {
@@ -307,8 +326,8 @@ where
 
     fn fail(&self, error: Error) {
         self.completion.fail(error);
-        let closure = lock(&self.parts).closure.take();
-        drop(closure);
+        let closure = self.completion.extra(|p| p.closure.take());
+        drop(closure); // outside the lock
     }
 }
 
@@ -318,17 +337,14 @@ where
     Fut: Future + 'static,
     Fut::Output: Send + 'static,
 {
-    fn completion(&self) -> &Completion<Fut::Output> {
+    fn completion(&self) -> &Completion<Fut::Output, dyn Send> {
         &self.completion
     }
 
     fn cancel(&self) -> bool {
         let cancelled = self.completion.cancel();
         if cancelled {
-            let (closure, task) = {
-                let mut parts = lock(&self.parts);
-                (parts.closure.take(), parts.task.take())
-            };
+            let (closure, task) = self.completion.extra(|p| (p.closure.take(), p.task.take()));
             drop(closure);
             // A running task drops its future at this poll.
             if let Some(task) = task {
@@ -361,10 +377,11 @@ impl<F, Fut: Future> Future for RunAsync<F, Fut> {
             // Register before looking at the state: a cancel that swaps the state after this
             // look finds the waker, one that swapped before is seen by the look. (An
             // executor's task waker never changes, so the first poll stores it.)
-            let mut parts = lock(&this.job.parts);
-            if parts.task.is_none() {
-                parts.task = Some(cx.waker().clone());
-            }
+            this.job.completion.extra(|p| {
+                if p.task.is_none() {
+                    p.task = Some(cx.waker().clone());
+                }
+            });
         }
         if completion.is_done() {
             return Poll::Ready(()); // cancelled: the task ends and drops the future
@@ -392,7 +409,7 @@ impl<F, Fut: Future> Drop for RunAsync<F, Fut> {
         self.job.completion.fail(Error::Cancelled);
         // The task is ending: let go of its waker, so the task's memory goes now rather than
         // with the handle.
-        let task = lock(&self.job.parts).task.take();
-        drop(task);
+        let task = self.job.completion.extra(|p| p.task.take());
+        drop(task); // outside the lock
     }
 }

@@ -99,7 +99,7 @@ impl<T: Send + 'static> Pending for RemoteJob<T> {
 }
 
 impl<T: Send + 'static> Outcome<T> for RemoteJob<T> {
-    fn completion(&self) -> &Completion<T> {
+    fn completion(&self) -> &Completion<T, dyn Send> {
         &self.completion
     }
 
