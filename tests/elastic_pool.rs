@@ -307,3 +307,35 @@ fn the_pool_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<ElasticPool>();
 }
+
+#[test]
+fn workers_that_come_and_go_still_count_in_join() {
+    let pool = ElasticPool::builder()
+        .min_workers(0)
+        .max_workers(3)
+        .idle_timeout(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let mut total = 0;
+    for round in 0..2 {
+        let gate = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..6)
+            .map(|_| pool.try_submit(blocker(&gate)).unwrap())
+            .collect();
+        eventually("the pool grows", || pool.stats().workers == 3);
+        gate.store(true, Ordering::SeqCst);
+        handles.into_iter().for_each(|h| h.wait().unwrap());
+        total += 6;
+        eventually("the workers retire", || pool.stats().workers == 0);
+        assert_eq!(pool.stats().completed, total, "round {round}");
+    }
+    let counts = pool.join();
+    assert!(
+        counts.len() >= 6,
+        "every worker that ever ran is reported: {counts:?}"
+    );
+    assert_eq!(
+        counts.iter().map(|c| *c.as_ref().unwrap()).sum::<usize>(),
+        total
+    );
+}

@@ -370,17 +370,12 @@ impl ElasticPool {
     /// ```
     pub fn join(&self) -> Vec<Result<usize, Error>> {
         self.shutdown(ShutdownOptions::default());
-        let mut st = lock(&self.shared.state);
+        let st = lock(&self.shared.state);
         st.records
-            .iter_mut()
-            .map(|r| {
-                let ended = r.counts.ended.load(Ordering::Relaxed);
-                match r.thread.take().map(std::thread::JoinHandle::join) {
-                    Some(Err(p)) => {
-                        Err(Error::WorkerLost(crate::runtime::task::panic_message(&*p)))
-                    }
-                    _ => Ok(ended),
-                }
+            .iter()
+            .map(|r| match &r.lost {
+                Some(why) => Err(Error::WorkerLost(why.clone())),
+                None => Ok(r.counts.ended.load(Ordering::Relaxed)),
             })
             .collect()
     }
@@ -457,7 +452,7 @@ impl ElasticPool {
             unfinished = self.stats().running;
             cancelled += running_before.saturating_sub(unfinished);
         }
-        self.reap(timed_out);
+        self.shared.reap(timed_out);
         ShutdownReport {
             completed: self.stats().completed.saturating_sub(ended_before),
             cancelled,
@@ -483,23 +478,6 @@ impl ElasticPool {
             .iter()
             .filter(|r| r.thread.as_ref().is_some_and(|t| !t.is_finished()))
             .count()
-    }
-
-    /// Joins the finished worker threads; detaches the rest if `detach`.
-    fn reap(&self, detach: bool) {
-        let threads: Vec<_> = {
-            let mut st = lock(&self.shared.state);
-            st.records
-                .iter_mut()
-                .filter(|r| detach || r.thread.as_ref().is_some_and(|t| t.is_finished()))
-                .filter_map(|r| r.thread.take())
-                .collect()
-        };
-        for t in threads {
-            if t.is_finished() {
-                let _ = t.join();
-            }
-        }
     }
 }
 

@@ -74,7 +74,10 @@ pub(crate) enum Intake {
 /// A worker thread the pool started, and what it counted.
 pub(crate) struct WorkerRecord {
     pub(crate) counts: Arc<WorkCounts>,
+    /// Until the thread is joined (or detached).
     pub(crate) thread: Option<JoinHandle<()>>,
+    /// The panic that ended the thread outside any work, once it was joined.
+    pub(crate) lost: Option<String>,
 }
 
 /// Settings that do not change after `build`.
@@ -231,12 +234,39 @@ impl Shared {
                 lock(&self.state).records.push(WorkerRecord {
                     counts,
                     thread: Some(thread),
+                    lost: None,
                 });
+                // Workers that retired since the last start are joined now, so a pool that
+                // grows and shrinks all day keeps no finished thread's stack around.
+                self.reap(false);
                 Ok(())
             }
             Err(e) => {
                 lock(&self.state).workers -= 1;
                 Err(e)
+            }
+        }
+    }
+
+    /// Joins the worker threads that have finished, noting a panic in the worker's record;
+    /// with `detach`, lets go of the unfinished ones too.
+    pub(crate) fn reap(&self, detach: bool) {
+        let threads: Vec<(usize, JoinHandle<()>)> = {
+            let mut st = lock(&self.state);
+            st.records
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, r)| detach || r.thread.as_ref().is_some_and(JoinHandle::is_finished))
+                .filter_map(|(i, r)| r.thread.take().map(|t| (i, t)))
+                .collect()
+        };
+        for (i, thread) in threads {
+            if !thread.is_finished() {
+                continue; // detached
+            }
+            if let Err(panic) = thread.join() {
+                let why = crate::runtime::task::panic_message(&*panic);
+                lock(&self.state).records[i].lost = Some(why);
             }
         }
     }
