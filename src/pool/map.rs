@@ -29,6 +29,20 @@ enum InFlight<T> {
     Chunk(usize, Handle<ChunkResults<T>>),
 }
 
+/// What `advance` found.
+enum Step<T> {
+    /// The next item (or `None`: the map ended).
+    Done(Option<Result<T, Error>>),
+    /// Wait for this work first.
+    Wait(InFlight<T>),
+}
+
+/// The outcome of a waited-for work.
+enum Landed<T> {
+    One(Result<T, Error>),
+    Chunk(usize, Result<ChunkResults<T>, Error>),
+}
+
 impl<T> InFlight<T> {
     fn cancel(&self) -> bool {
         match self {
@@ -227,6 +241,35 @@ impl<T> Map<T> {
         }
     }
 
+    /// The non-blocking part of both `next`s: a result that is ready (or the end), or the oldest
+    /// work in flight to wait for.
+    fn advance(&mut self) -> Step<T> {
+        if let Some(r) = self.ready.next() {
+            return Step::Done(Some(r));
+        }
+        if self.ended {
+            return Step::Done(None);
+        }
+        self.fill();
+        match self.in_flight.pop_front() {
+            Some(pending) => Step::Wait(pending),
+            None => Step::Done(None),
+        }
+    }
+
+    /// Takes in what the wait for the oldest work gave (`None`: the deadline passed first).
+    /// Returns the item to hand out, if that decides one.
+    fn land(&mut self, landed: Option<Landed<T>>) -> Option<Option<Result<T, Error>>> {
+        match landed {
+            None => Some(self.expire()),
+            Some(Landed::One(outcome)) => Some(Some(outcome)),
+            Some(Landed::Chunk(len, outcome)) => {
+                self.accept(len, outcome);
+                None
+            }
+        }
+    }
+
     /// Takes in the outcome of the oldest chunk.
     fn accept(&mut self, len: usize, outcome: Result<ChunkResults<T>, Error>) {
         self.ready = match outcome {
@@ -269,22 +312,18 @@ impl<T> Map<T> {
     #[allow(clippy::should_implement_trait)] // it does implement Iterator; this is the async twin
     pub async fn next(&mut self) -> Option<Result<T, Error>> {
         loop {
-            if let Some(r) = self.ready.next() {
-                return Some(r);
-            }
-            if self.ended {
-                return None;
-            }
-            self.fill();
-            match self.in_flight.pop_front()? {
-                InFlight::One(mut handle) => match self.await_deadline(&mut handle).await {
-                    Some(outcome) => return Some(outcome),
-                    None => return self.expire(),
-                },
-                InFlight::Chunk(len, mut handle) => match self.await_deadline(&mut handle).await {
-                    Some(outcome) => self.accept(len, outcome),
-                    None => return self.expire(),
-                },
+            let landed = match self.advance() {
+                Step::Done(item) => return item,
+                Step::Wait(InFlight::One(mut h)) => {
+                    self.await_deadline(&mut h).await.map(Landed::One)
+                }
+                Step::Wait(InFlight::Chunk(len, mut h)) => self
+                    .await_deadline(&mut h)
+                    .await
+                    .map(|o| Landed::Chunk(len, o)),
+            };
+            if let Some(item) = self.land(landed) {
+                return item;
             }
         }
     }
@@ -318,22 +357,15 @@ impl<T> Iterator for Map<T> {
 
     fn next(&mut self) -> Option<Result<T, Error>> {
         loop {
-            if let Some(r) = self.ready.next() {
-                return Some(r);
-            }
-            if self.ended {
-                return None;
-            }
-            self.fill();
-            match self.in_flight.pop_front()? {
-                InFlight::One(mut handle) => match self.wait_deadline(&mut handle) {
-                    Some(outcome) => return Some(outcome),
-                    None => return self.expire(),
-                },
-                InFlight::Chunk(len, mut handle) => match self.wait_deadline(&mut handle) {
-                    Some(outcome) => self.accept(len, outcome),
-                    None => return self.expire(),
-                },
+            let landed = match self.advance() {
+                Step::Done(item) => return item,
+                Step::Wait(InFlight::One(mut h)) => self.wait_deadline(&mut h).map(Landed::One),
+                Step::Wait(InFlight::Chunk(len, mut h)) => {
+                    self.wait_deadline(&mut h).map(|o| Landed::Chunk(len, o))
+                }
+            };
+            if let Some(item) = self.land(landed) {
+                return item;
             }
         }
     }
