@@ -125,6 +125,22 @@ impl<'a, T> Opening<'a, T> {
         state.opening -= 1;
         self.counted = false;
     }
+
+    /// Runs the factory for this call. Returns the connection with the state locked, or
+    /// `Ok(None)` if the pool was closed meanwhile (the connection is cleaned then). A factory
+    /// error uncounts the call as `self` drops.
+    async fn open(self) -> io::Result<Option<(T, MutexGuard<'a, State<T>>)>> {
+        let inner = self.inner;
+        let conn = inner.open().await?;
+        let mut state = lock(&inner.state);
+        self.land(&mut state);
+        if state.closed {
+            drop(state);
+            inner.clean(conn);
+            return Ok(None);
+        }
+        Ok(Some((conn, state)))
+    }
 }
 
 impl<T> Drop for Opening<'_, T> {
@@ -271,14 +287,9 @@ impl<T> Inner<T> {
             let (pooled, fresh) = match next {
                 Next::Idle(idle) => (Pooled::new(self, idle.conn, idle.created, slot), false),
                 Next::Open(opening) => {
-                    let conn = self.open().await?;
-                    let mut state = lock(&self.state);
-                    opening.land(&mut state);
-                    if state.closed {
-                        drop(state);
-                        self.clean(conn);
+                    let Some((conn, mut state)) = opening.open().await? else {
                         return Err(Error::ShutDown);
-                    }
+                    };
                     state.in_use += 1;
                     drop(state);
                     (Pooled::new(self, conn, Instant::now(), slot), true)
@@ -330,14 +341,9 @@ impl<T> Inner<T> {
                 }
                 Opening::start(self, &mut state)
             };
-            let conn = self.open().await?;
-            let mut state = lock(&self.state);
-            opening.land(&mut state);
-            if state.closed {
-                drop(state);
-                self.clean(conn);
+            let Some((conn, mut state)) = opening.open().await? else {
                 break;
-            }
+            };
             let created = Instant::now();
             state.idle.push(Idle { conn, created });
             drop(state);
