@@ -16,11 +16,7 @@ mod common;
 use common::*;
 
 fn main() {
-    if let Ok(case) = std::env::var(CASE_ENV) {
-        match case.as_str() {
-            "sleeps" => sleeps_100k(),
-            other => panic!("unknown bench case {other}"),
-        }
+    if run_child_case(&[("sleeps", sleeps_100k)]) {
         return;
     }
     spawn_local_tasks();

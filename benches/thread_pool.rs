@@ -15,11 +15,7 @@ mod common;
 use common::*;
 
 fn main() {
-    if let Ok(case) = std::env::var(CASE_ENV) {
-        match case.as_str() {
-            "sleeps" => sleeps_100k(),
-            other => panic!("unknown bench case {other}"),
-        }
+    if run_child_case(&[("sleeps", sleeps_100k)]) {
         return;
     }
     submit_throughput();

@@ -17,6 +17,19 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// In a child started by [`in_child`], runs the case it names (from `cases`) and returns true;
+/// returns false in the parent.
+pub fn run_child_case(cases: &[(&str, fn())]) -> bool {
+    let Ok(name) = std::env::var(CASE_ENV) else {
+        return false;
+    };
+    match cases.iter().find(|(n, _)| *n == name) {
+        Some((_, run)) => run(),
+        None => panic!("unknown bench case {name}"),
+    }
+    true
+}
+
 /// Runs one case of this bench in a child process (so its peak memory is its own) and passes
 /// its lines through.
 pub fn in_child(case: &str) {
