@@ -199,6 +199,18 @@ pub(crate) trait Outcome<T>: Send + Sync {
     fn cancel(&self) -> bool;
 }
 
+/// A bare completion is the outcome of a work that never ran anywhere (one that could not be
+/// submitted): its handle resolves to the error it was failed with.
+impl<T: Send> Outcome<T> for Completion<T> {
+    fn completion(&self) -> &Completion<T, dyn Send> {
+        self
+    }
+
+    fn cancel(&self) -> bool {
+        Completion::cancel(self)
+    }
+}
+
 /// A plain closure `FnOnce() -> T`.
 pub(crate) struct PlainJob<F, T> {
     /// The closure waits in the completion's slot until the work starts (or is cancelled).

@@ -52,11 +52,11 @@ impl<T> Handle<T> {
     where
         T: Send + 'static,
     {
-        let job = super::cell::PlainJob::new(|| -> T {
-            unreachable!("a failed handle's work never runs")
-        });
-        super::cell::Job::fail(&*job, error);
-        Handle { outcome: job }
+        let completion = Arc::new(super::cell::Completion::new());
+        completion.fail(error);
+        Handle {
+            outcome: completion,
+        }
     }
 
     /// Blocks the calling thread until the work ends, and returns its outcome.
