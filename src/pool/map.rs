@@ -241,12 +241,9 @@ impl<T> Map<T> {
         }
     }
 
-    /// The non-blocking part of both `next`s: a result that is ready (or the end), or the oldest
+    /// The non-blocking part of both `next`s once no result is ready: the end, or the oldest
     /// work in flight to wait for.
     fn advance(&mut self) -> Step<T> {
-        if let Some(r) = self.ready.next() {
-            return Step::Done(Some(r));
-        }
         if self.ended {
             return Step::Done(None);
         }
@@ -357,6 +354,10 @@ impl<T> Iterator for Map<T> {
 
     fn next(&mut self) -> Option<Result<T, Error>> {
         loop {
+            // The hot path: the results of a finished chunk.
+            if let Some(r) = self.ready.next() {
+                return Some(r);
+            }
             let landed = match self.advance() {
                 Step::Done(item) => return item,
                 Step::Wait(InFlight::One(mut h)) => self.wait_deadline(&mut h).map(Landed::One),
