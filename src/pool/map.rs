@@ -1,12 +1,16 @@
 //! `Map<T>`: a function applied over an iterator on a pool, results in input order.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::Handle;
 use crate::runtime::task::panic_message;
+use crate::time::{sleep_until, Sleep};
 use crate::Error;
 
 /// Items in flight, at most, across the pool (as chunks of `chunk_size`).
@@ -27,14 +31,6 @@ enum InFlight<T> {
     One(Handle<T>),
     /// A chunk of `len` items in one work, with a result per item.
     Chunk(usize, Handle<ChunkResults<T>>),
-}
-
-/// What `advance` found.
-enum Step<T> {
-    /// The next item (or `None`: the map ended).
-    Done(Option<Result<T, Error>>),
-    /// Wait for this work first.
-    Wait(InFlight<T>),
 }
 
 /// The outcome of a waited-for work.
@@ -82,6 +78,8 @@ pub struct Map<T> {
     ready: std::vec::IntoIter<Result<T, Error>>,
     chunk_size: usize,
     deadline: Option<Instant>,
+    /// The async side's timer for `deadline`, made when it first waits.
+    timer: Option<Sleep>,
     /// The time ran out: everything left was cancelled; nothing more comes.
     ended: bool,
 }
@@ -156,6 +154,7 @@ impl<T: Send + 'static> Map<T> {
             ready: Vec::new().into_iter(),
             chunk_size: 1,
             deadline: None,
+            timer: None,
             ended: false,
         }
     }
@@ -224,6 +223,7 @@ impl<T> Map<T> {
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Map<T> {
         self.deadline = Instant::now().checked_add(timeout);
+        self.timer = None;
         self
     }
 
@@ -241,41 +241,46 @@ impl<T> Map<T> {
         }
     }
 
-    /// The non-blocking part of both `next`s once no result is ready: the end, or the oldest
-    /// work in flight to wait for.
-    fn advance(&mut self) -> Step<T> {
+    /// The oldest work in flight, after refilling the window; `None` at the end of the map.
+    fn oldest(&mut self) -> Option<&mut InFlight<T>> {
         if self.ended {
-            return Step::Done(None);
+            return None;
         }
         self.fill();
-        match self.in_flight.pop_front() {
-            Some(pending) => Step::Wait(pending),
-            None => Step::Done(None),
-        }
+        self.in_flight.front_mut()
     }
 
-    /// Takes in what the wait for the oldest work gave (`None`: the deadline passed first).
-    /// Returns the item to hand out, if that decides one.
-    fn land(&mut self, landed: Option<Landed<T>>) -> Option<Option<Result<T, Error>>> {
+    /// Takes in the outcome of the oldest work (just popped): the item to hand out, if one.
+    fn land(&mut self, landed: Landed<T>) -> Option<Result<T, Error>> {
         match landed {
-            None => Some(self.expire()),
-            Some(Landed::One(outcome)) => Some(Some(outcome)),
-            Some(Landed::Chunk(len, outcome)) => {
+            Landed::One(outcome) => Some(outcome),
+            Landed::Chunk(len, outcome) => {
                 self.accept(len, outcome);
-                None
+                self.ready.next()
             }
         }
     }
 
-    /// Takes in the outcome of the oldest chunk.
+    /// Takes in the outcome of the oldest chunk, of `len` items. A chunk that came back with
+    /// another count of results (a worker that broke the protocol) fails every one of its
+    /// items, rather than shifting or dropping any.
     fn accept(&mut self, len: usize, outcome: Result<ChunkResults<T>, Error>) {
+        let outcome = match outcome {
+            Ok(results) if results.len() != len => Err(Error::Wire(format!(
+                "a chunk of {len} items came back with {} results",
+                results.len()
+            ))),
+            other => other,
+        };
         self.ready = match outcome {
             Ok(results) => results.into_iter(),
             // The whole chunk failed (cancelled, shut down): every item says so.
             Err(e) => {
                 let mut all = Vec::with_capacity(len);
                 all.extend((1..len).map(|_| Err(e.duplicate())));
-                all.push(Err(e));
+                if len > 0 {
+                    all.push(Err(e));
+                }
                 all.into_iter()
             }
         };
@@ -285,6 +290,7 @@ impl<T> Map<T> {
     fn expire(&mut self) -> Option<Result<T, Error>> {
         self.ended = true;
         self.source = None;
+        self.timer = None;
         for pending in self.in_flight.drain(..) {
             pending.cancel();
         }
@@ -294,10 +300,15 @@ impl<T> Map<T> {
 
     /// The next result in input order, waiting for it without blocking the thread.
     ///
+    /// Cancel-safe: dropping this future before it resolves loses no item (the next call picks
+    /// up where it stopped). The future is `Send` when `T` is, so it can be awaited inside
+    /// another runtime's spawned task. The async and the blocking `next` may be mixed on one
+    /// map: they share one sequence.
+    ///
     /// ```
     /// let pool = aplex::ThreadPool::new(2);
     /// let total = aplex::block_on(async {
-    ///     let mut results = pool.map(|x: u32| x * 10, 1..=3);
+    ///     let mut results = pool.map(|x: u32| x * 10, 1..=3).chunk_size(2);
     ///     let mut total = 0;
     ///     while let Some(r) = results.next().await {
     ///         total += r.unwrap();
@@ -308,44 +319,53 @@ impl<T> Map<T> {
     /// ```
     #[allow(clippy::should_implement_trait)] // it does implement Iterator; this is the async twin
     pub async fn next(&mut self) -> Option<Result<T, Error>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Polls for the next result in input order: the core of [`next`](Map::next), for
+    /// adapting a `Map` into another crate's stream type without a dependency, e.g.
+    /// `futures::stream::poll_fn(move |cx| map.poll_next(cx))`.
+    ///
+    /// `Ready(None)` once the map has ended (and at every poll after that).
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// let pool = aplex::ThreadPool::new(2);
+    /// let mut squares = pool.map(|x: u64| x * x, 1..=4).chunk_size(3);
+    /// let first = aplex::block_on(poll_fn(|cx| squares.poll_next(cx)));
+    /// assert_eq!(first, Some(Ok(1)));
+    /// ```
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Error>>> {
         loop {
-            let landed = match self.advance() {
-                Step::Done(item) => return item,
-                Step::Wait(InFlight::One(mut h)) => {
-                    self.await_deadline(&mut h).await.map(Landed::One)
-                }
-                Step::Wait(InFlight::Chunk(len, mut h)) => self
-                    .await_deadline(&mut h)
-                    .await
-                    .map(|o| Landed::Chunk(len, o)),
+            if let Some(r) = self.ready.next() {
+                return Poll::Ready(Some(r));
+            }
+            let Some(oldest) = self.oldest() else {
+                return Poll::Ready(None);
             };
-            if let Some(item) = self.land(landed) {
-                return item;
+            let landed = match oldest {
+                InFlight::One(h) => Pin::new(h).poll(cx).map(Landed::One),
+                InFlight::Chunk(len, h) => {
+                    let len = *len;
+                    Pin::new(h).poll(cx).map(|o| Landed::Chunk(len, o))
+                }
+            };
+            if let Poll::Ready(landed) = landed {
+                self.in_flight.pop_front();
+                match self.land(landed) {
+                    Some(item) => return Poll::Ready(Some(item)),
+                    None => continue, // an empty chunk
+                }
             }
+            let Some(deadline) = self.deadline else {
+                return Poll::Pending;
+            };
+            let timer = self.timer.get_or_insert_with(|| sleep_until(deadline));
+            return match Pin::new(timer).poll(cx) {
+                Poll::Ready(()) => Poll::Ready(self.expire()),
+                Poll::Pending => Poll::Pending,
+            };
         }
-    }
-
-    /// Awaits one handle until the map's deadline; `None` (and the work cancelled) past it.
-    async fn await_deadline<R>(&self, handle: &mut Handle<R>) -> Option<Result<R, Error>> {
-        let Some(deadline) = self.deadline else {
-            return Some(handle.await);
-        };
-        match crate::time::timeout_at(deadline, &mut *handle).await {
-            Ok(outcome) => Some(outcome),
-            Err(_) => {
-                handle.cancel();
-                None
-            }
-        }
-    }
-
-    /// Waits for one handle until the map's deadline; `None` (and the work cancelled) past it.
-    fn wait_deadline<R>(&self, handle: &mut Handle<R>) -> Option<Result<R, Error>> {
-        let outcome = handle.wait_until(self.deadline);
-        if outcome.is_none() {
-            handle.cancel();
-        }
-        outcome
     }
 }
 
@@ -358,15 +378,20 @@ impl<T> Iterator for Map<T> {
             if let Some(r) = self.ready.next() {
                 return Some(r);
             }
-            let landed = match self.advance() {
-                Step::Done(item) => return item,
-                Step::Wait(InFlight::One(mut h)) => self.wait_deadline(&mut h).map(Landed::One),
-                Step::Wait(InFlight::Chunk(len, mut h)) => {
-                    self.wait_deadline(&mut h).map(|o| Landed::Chunk(len, o))
+            let deadline = self.deadline;
+            let landed = match self.oldest()? {
+                InFlight::One(h) => h.wait_until(deadline).map(Landed::One),
+                InFlight::Chunk(len, h) => {
+                    let len = *len;
+                    h.wait_until(deadline).map(|o| Landed::Chunk(len, o))
                 }
             };
+            let Some(landed) = landed else {
+                return self.expire();
+            };
+            self.in_flight.pop_front();
             if let Some(item) = self.land(landed) {
-                return item;
+                return Some(item);
             }
         }
     }
