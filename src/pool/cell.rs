@@ -9,8 +9,15 @@
 //! ```text
 //! QUEUED ──start──▶ RUNNING (async: cancellable) ──finish──▶ DONE
 //!    │             BLOCKING (plain closure: not) ──finish──▶ DONE
-//!    └──cancel / fail──▶ DONE (with the error)     RUNNING ──cancel──▶ DONE (Cancelled)
+//!    └──cancel / fail──▶ DONE (with the error)
+//!                       RUNNING ──request_cancel──▶ RUNNING|CANCELLED ──future dropped──▶ DONE|CANCELLED
 //! ```
+//!
+//! The `CANCELLED` bit is set by the same swap that decides a `Cancelled` outcome and stays set
+//! (through `TAKEN`), so `cancel()` can report the outcome however often it is asked. A local
+//! async work that is cancelled while it runs is decided at once (`RUNNING|CANCELLED`) but its
+//! outcome is published only after its task has dropped the future: a handle that reports
+//! `Cancelled` never races with the work's destructors.
 //!
 //! Whoever wins the swap to `DONE` writes the result into `slot` and wakes the waiter. The
 //! loser writes nothing: a value that lost to a cancel is dropped by the worker. The job closure
@@ -39,6 +46,41 @@ const BLOCKING: u8 = 2;
 const DONE: u8 = 3;
 /// The handle took the outcome (set under the slot's lock, only from `DONE`).
 const TAKEN: u8 = 4;
+/// The low bits above: where the work is.
+const PHASE: u8 = 0b111;
+/// Set with the decision when the outcome is `Cancelled`; never cleared. With `RUNNING`: the
+/// cancel is decided, and the task has yet to drop the future and publish it.
+const CANCELLED: u8 = 0b1000;
+
+/// What a cancel request did.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// This call decided the cancel of a work that had not started: its closure can go.
+    Queued,
+    /// This call decided the cancel of a running work: whoever runs it must stop it (wake the
+    /// local task, send a cancel frame).
+    Running,
+    /// The outcome was already `Cancelled` (or is being made so).
+    Already,
+    /// The work has another outcome, or is a running plain closure: nothing to do.
+    TooLate,
+}
+
+impl Cancel {
+    /// Whether the work's outcome is `Cancelled` after this request.
+    pub(crate) fn cancelled(self) -> bool {
+        self != Cancel::TooLate
+    }
+}
+
+/// The state a decided outcome moves to: `DONE`, marked when it is a cancel.
+fn done_state<T>(result: &Result<T, Error>) -> u8 {
+    match result {
+        Err(Error::Cancelled) => DONE | CANCELLED,
+        _ => DONE,
+    }
+}
 
 /// The result slot, the waker around it, and what the job keeps under the same lock (`extra`:
 /// its closure until it starts, say).
@@ -86,6 +128,12 @@ impl<T, X: ?Sized> Completion<T, X> {
         f(&mut lock(&self.slot).extra)
     }
 
+    fn state(&self) -> u8 {
+        // ORDERING: Acquire pairs with the AcqRel swaps: whoever sees a decided state also sees
+        // what the decider did before it.
+        self.state.load(Ordering::Acquire)
+    }
+
     fn swap_state(&self, from: u8, to: u8) -> bool {
         // ORDERING: AcqRel: the winner's later writes to `slot` are published through the
         // mutex; the swap itself only has to be a single total decision.
@@ -112,34 +160,80 @@ impl<T, X: ?Sized> Completion<T, X> {
         }
     }
 
-    /// Ends a started work with its result. Returns false (and drops the result) if a cancel
-    /// won first.
+    /// Ends a started work with its result — or with `Cancelled` if a cancel was decided while
+    /// it ran (the caller has dropped the work's future by now). Returns false (and drops the
+    /// result) if the outcome was already published.
     pub(crate) fn finish(&self, result: Result<T, Error>) -> bool {
-        let won = self.swap_state(RUNNING, DONE) || self.swap_state(BLOCKING, DONE);
-        if won {
-            self.publish(result);
+        loop {
+            match self.state() {
+                from @ (RUNNING | BLOCKING) => {
+                    if self.swap_state(from, done_state(&result)) {
+                        self.publish(result);
+                        return true;
+                    }
+                }
+                from if from == RUNNING | CANCELLED => {
+                    if self.swap_state(from, DONE | CANCELLED) {
+                        self.publish(Err(Error::Cancelled));
+                        return true;
+                    }
+                }
+                _ => return false,
+            }
         }
-        won
     }
 
-    /// Ends a queued or running async work as cancelled. True if this call decided the outcome.
-    pub(crate) fn cancel(&self) -> bool {
-        if self.swap_state(QUEUED, DONE) {
-            self.publish(Err(Error::Cancelled));
-            return true;
+    /// Cancels a queued work, or a running one at once (a remote work: its worker is told
+    /// separately; nothing local has to be dropped first).
+    pub(crate) fn cancel(&self) -> Cancel {
+        self.cancel_from(DONE | CANCELLED)
+    }
+
+    /// Cancels a queued work at once; for a running local async work, decides the cancel and
+    /// leaves the publishing to its task, which drops the future first (`Cancel::Running`:
+    /// wake the task).
+    pub(crate) fn request_cancel(&self) -> Cancel {
+        self.cancel_from(RUNNING | CANCELLED)
+    }
+
+    /// The cancel transitions; a running work moves to `running_to`.
+    fn cancel_from(&self, running_to: u8) -> Cancel {
+        loop {
+            let state = self.state();
+            if state & CANCELLED != 0 {
+                return Cancel::Already;
+            }
+            match state {
+                QUEUED => {
+                    if self.swap_state(QUEUED, DONE | CANCELLED) {
+                        self.publish(Err(Error::Cancelled));
+                        return Cancel::Queued;
+                    }
+                }
+                RUNNING => {
+                    if self.swap_state(RUNNING, running_to) {
+                        if running_to & PHASE == DONE {
+                            self.publish(Err(Error::Cancelled));
+                        }
+                        return Cancel::Running;
+                    }
+                }
+                _ => return Cancel::TooLate,
+            }
         }
-        if self.swap_state(RUNNING, DONE) {
-            self.publish(Err(Error::Cancelled));
-            return true;
-        }
-        false
     }
 
     /// Ends a work that has not finished with `error`, whatever its state (pool shut down, worker
-    /// lost). True if this call decided the outcome.
+    /// lost). True if this call decided the outcome. A local cancel already decided is left to
+    /// the task that drops the future.
     pub(crate) fn fail(&self, error: Error) -> bool {
+        let to = if matches!(error, Error::Cancelled) {
+            DONE | CANCELLED
+        } else {
+            DONE
+        };
         for from in [QUEUED, RUNNING, BLOCKING] {
-            if self.swap_state(from, DONE) {
+            if self.swap_state(from, to) {
                 self.publish(Err(error));
                 return true;
             }
@@ -157,9 +251,20 @@ impl<T, X: ?Sized> Completion<T, X> {
         self.cancel_on_drop.load(Ordering::Relaxed)
     }
 
-    /// True once the outcome is decided.
+    /// True once the outcome is published or about to be (the handle will not wait long).
     pub(crate) fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) >= DONE
+        self.state() & PHASE >= DONE
+    }
+
+    /// True once the outcome is decided to be `Cancelled` (even while the work's future is
+    /// still being dropped).
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.state() & CANCELLED != 0
+    }
+
+    /// True once a cancel or another outcome is decided: a running task should stop.
+    fn is_decided(&self) -> bool {
+        self.state() & (PHASE | CANCELLED) >= DONE
     }
 
     /// Takes the outcome, or registers `waker` to hear when it comes.
@@ -167,12 +272,14 @@ impl<T, X: ?Sized> Completion<T, X> {
         let mut slot = lock(&self.slot);
         if let Some(result) = slot.result.take() {
             // ORDERING: Relaxed: only this lock's holders read TAKEN, and nothing swaps from
-            // DONE, so this store cannot undo a decision.
-            self.state.store(TAKEN, Ordering::Relaxed);
+            // DONE, so this store cannot undo a decision. The CANCELLED bit is kept.
+            let state = self.state.load(Ordering::Relaxed);
+            self.state
+                .store(TAKEN | (state & CANCELLED), Ordering::Relaxed);
             return Poll::Ready(result);
         }
         assert!(
-            self.state.load(Ordering::Relaxed) != TAKEN,
+            self.state.load(Ordering::Relaxed) & PHASE != TAKEN,
             "aplex::Handle polled after it returned its result"
         );
         match &slot.waiter {
@@ -195,7 +302,8 @@ pub(crate) trait Job: Send + Sync {
 /// The outcome side of a work, as its handle sees it.
 pub(crate) trait Outcome<T>: Send + Sync {
     fn completion(&self) -> &Completion<T, dyn Send>;
-    /// Cancels; also drops the closure of a queued work at once.
+    /// Cancels (a queued work's closure is dropped at once). True exactly when the outcome is
+    /// `Cancelled`, however often it is asked.
     fn cancel(&self) -> bool;
 }
 
@@ -207,7 +315,7 @@ impl<T: Send> Outcome<T> for Completion<T> {
     }
 
     fn cancel(&self) -> bool {
-        Completion::cancel(self)
+        Completion::cancel(self).cancelled()
     }
 }
 
@@ -267,12 +375,12 @@ where
     }
 
     fn cancel(&self) -> bool {
-        let cancelled = self.completion.cancel();
-        if cancelled {
+        let cancel = self.completion.cancel();
+        if cancel == Cancel::Queued {
             let closure = self.completion.extra(Option::take);
             drop(closure); // outside the lock
         }
-        cancelled
+        cancel.cancelled()
     }
 }
 
@@ -322,6 +430,7 @@ where
         let future = match catch_unwind(AssertUnwindSafe(closure)) {
             Ok(future) => future,
             Err(panic) => {
+                // (A cancel decided meanwhile makes this `Cancelled`: no future exists.)
                 self.completion
                     .finish(Err(Error::Panicked(panic_message(&*panic))));
                 return;
@@ -329,7 +438,7 @@ where
         };
         let guard = room.take();
         crate::spawn_local(RunAsync {
-            future,
+            future: Some(future),
             job: self,
             room: Some(guard),
         })
@@ -354,62 +463,99 @@ where
     }
 
     fn cancel(&self) -> bool {
-        let cancelled = self.completion.cancel();
-        if cancelled {
-            let (closure, task) = self.completion.extra(|p| (p.closure.take(), p.task.take()));
-            drop(closure);
-            // A running task drops its future at this poll.
-            if let Some(task) = task {
-                task.wake();
+        let cancel = self.completion.request_cancel();
+        match cancel {
+            Cancel::Queued => {
+                let closure = self.completion.extra(|p| p.closure.take());
+                drop(closure); // outside the lock
             }
+            Cancel::Running => {
+                // The task drops the future at its next poll, then publishes `Cancelled`. (Not
+                // yet spawned? Its first poll sees the cancel.)
+                let task = self.completion.extra(|p| p.task.clone());
+                if let Some(task) = task {
+                    task.wake();
+                }
+            }
+            Cancel::Already | Cancel::TooLate => {}
         }
-        cancelled
+        cancel.cancelled()
     }
 }
 
 /// The local task of an async work: polls the user's future and publishes its outcome.
 ///
-/// Dropped without finishing (the worker shut down now), it fails the work as `Cancelled`.
+/// The future is dropped before any outcome is published. Dropped without finishing (the
+/// worker shut down now), the task fails the work as `Cancelled`.
 struct RunAsync<F, Fut: Future> {
-    future: Fut,
+    /// `None` once dropped (it finished, panicked or was cancelled).
+    future: Option<Fut>,
     job: Arc<AsyncJob<F, Fut::Output>>,
     /// Released before the outcome is published, so the caller never sees a stale load.
     room: Option<super::worker::RoomGuard>,
 }
 
+impl<F, Fut: Future> RunAsync<F, Fut> {
+    /// Drops the future in place (a panic in its destructor is caught: the outcome stands).
+    fn drop_future(self: Pin<&mut Self>) {
+        // SAFETY: `future` is structurally pinned (see `poll`): it is dropped in place here and
+        // never moved; the pointer is used only within this call.
+        let slot: *mut Option<Fut> = unsafe { &mut self.get_unchecked_mut().future };
+        // SAFETY: `slot` points to a live `Option<Fut>`. After `drop_in_place` — even one that
+        // unwinds — the value counts as dropped, so it is overwritten with `None` without being
+        // dropped again.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            std::ptr::drop_in_place(slot)
+        }));
+        // SAFETY: as above: the old value is gone; this write drops nothing.
+        unsafe { std::ptr::write(slot, None) };
+    }
+
+    /// Drops the future, frees the room, and ends the work with `result` (or `Cancelled` if a
+    /// cancel was decided).
+    fn end(mut self: Pin<&mut Self>, result: Result<Fut::Output, Error>) {
+        self.as_mut().drop_future();
+        // SAFETY: `room` and `job` are not structurally pinned; nothing is moved out of `self`.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.room = None;
+        this.job.completion.finish(result);
+    }
+}
+
 impl<F, Fut: Future> Future for RunAsync<F, Fut> {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: `future` is structurally pinned: `RunAsync` never moves it out (its `Drop`
-        // only reads `job`), and `RunAsync` is `Unpin` only if `Fut` is.
-        let this = unsafe { self.get_unchecked_mut() };
-        let completion = &this.job.completion;
-        {
-            // Register before looking at the state: a cancel that swaps the state after this
-            // look finds the waker, one that swapped before is seen by the look. (An
-            // executor's task waker never changes, so the first poll stores it.)
-            this.job.completion.extra(|p| {
-                if p.task.is_none() {
-                    p.task = Some(cx.waker().clone());
-                }
-            });
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let job = self.job.clone();
+        let completion = &job.completion;
+        // Register before looking at the state: a cancel that swaps the state after this look
+        // finds the waker, one that swapped before is seen by the look. (An executor's task
+        // waker never changes, so the first poll stores it.)
+        completion.extra(|p| {
+            if p.task.is_none() {
+                p.task = Some(cx.waker().clone());
+            }
+        });
+        if completion.is_decided() {
+            // Cancelled: drop the future, then publish.
+            self.end(Err(Error::Cancelled));
+            return Poll::Ready(());
         }
-        if completion.is_done() {
-            return Poll::Ready(()); // cancelled: the task ends and drops the future
-        }
-        // SAFETY: see above.
-        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        // SAFETY: `future` is structurally pinned: `RunAsync` never moves it out (it is only
+        // dropped in place, by `Pin::set` or with `RunAsync`), and `RunAsync` is `Unpin` only if
+        // `Fut` is.
+        let future = unsafe { self.as_mut().map_unchecked_mut(|this| &mut this.future) };
+        let Some(future) = future.as_pin_mut() else {
+            return Poll::Ready(()); // already ended
+        };
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
-                this.room = None;
-                completion.finish(Ok(value));
+                self.end(Ok(value));
                 Poll::Ready(())
             }
             Err(panic) => {
-                this.room = None;
-                completion.finish(Err(Error::Panicked(panic_message(&*panic))));
+                self.end(Err(Error::Panicked(panic_message(&*panic))));
                 Poll::Ready(())
             }
         }
@@ -418,7 +564,13 @@ impl<F, Fut: Future> Future for RunAsync<F, Fut> {
 
 impl<F, Fut: Future> Drop for RunAsync<F, Fut> {
     fn drop(&mut self) {
-        self.job.completion.fail(Error::Cancelled);
+        if self.future.is_some() {
+            // Dropped before it ended: the worker shut down now.
+            // SAFETY: `self` is being dropped and is never moved again; the future is dropped
+            // in place, as pinning requires.
+            let this = unsafe { Pin::new_unchecked(&mut *self) };
+            this.end(Err(Error::Cancelled));
+        }
         // The task is ending: let go of its waker, so the task's memory goes now rather than
         // with the handle.
         let task = self.job.completion.extra(|p| p.task.take());

@@ -113,10 +113,16 @@ impl<T> Handle<T> {
         crate::sync::blocking::wait_deadline(&mut *self, deadline)
     }
 
-    /// Cancels the work. Returns true exactly when the outcome will be `Err(Error::Cancelled)`:
-    /// a queued work is removed and never runs; a running async work is dropped at its next
-    /// suspension point. A running plain closure cannot be interrupted, and a finished work has
-    /// its outcome already: `false` for both.
+    /// Cancels the work. Returns true exactly when the outcome is (or will be)
+    /// `Err(Error::Cancelled)`, whoever decided it — this call, an earlier one, `shutdown_now`:
+    /// asking again gives the same answer. A queued work is removed and never runs; a running
+    /// async work is stopped at its next suspension point. A running plain closure cannot be
+    /// interrupted, and a finished work has its outcome already: `false` for both.
+    ///
+    /// `cancel()` never blocks. When the handle then reports `Cancelled` for a work that had
+    /// started, the work's future **has already been dropped** on its worker: whatever it held
+    /// (a permit, a connection, a lock, a file) is released by then. If that worker is busy in a
+    /// long plain closure, the handle resolves once the worker gets to drop the future.
     ///
     /// ```
     /// use std::time::Duration;
@@ -125,13 +131,15 @@ impl<T> Handle<T> {
     ///     aplex::time::sleep(Duration::from_secs(60)).await;
     /// });
     /// assert!(h.cancel());
+    /// assert!(h.cancel()); // the same answer
     /// assert_eq!(h.wait(), Err(aplex::Error::Cancelled));
     /// ```
     pub fn cancel(&self) -> bool {
         self.outcome.cancel()
     }
 
-    /// True once the work has an outcome (the handle will not wait).
+    /// True once the work has an outcome (the handle will not wait). A running async work whose
+    /// cancel is decided is not finished until its worker has dropped its future.
     pub fn is_finished(&self) -> bool {
         self.outcome.completion().is_done()
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::conn::Conn;
 use super::works::status;
-use crate::pool::cell::{Completion, Outcome};
+use crate::pool::cell::{Cancel, Completion, Outcome};
 use crate::runtime::reactor::lock;
 use crate::wire::Wire;
 use crate::Error;
@@ -105,15 +105,16 @@ impl<T: Send + 'static> Outcome<T> for RemoteJob<T> {
 
     fn cancel(&self) -> bool {
         if self.cancellable {
-            if !self.completion.cancel() {
-                return false;
+            if self.completion.cancel() == Cancel::Running {
+                if let Some(conn) = self.conn() {
+                    conn.cancel(self.id);
+                }
             }
-            if let Some(conn) = self.conn() {
-                conn.cancel(self.id);
-            }
-            return true;
+        } else if self.kill_on_cancel {
+            self.kill(Error::Cancelled, "to cancel a running plain work");
         }
-        self.kill_on_cancel && self.kill(Error::Cancelled, "to cancel a running plain work")
+        // True exactly when the outcome is `Cancelled`, whoever decided it.
+        self.completion.is_cancelled()
     }
 }
 
