@@ -17,7 +17,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -55,6 +55,8 @@ pub(crate) struct WorkerShared {
     /// Works running on this worker (async works in flight, or a plain closure), and ended.
     pub(crate) counts: Arc<WorkCounts>,
     capacity: usize,
+    /// Set by `close(now)`: the dispatcher cancels what it took but has not started.
+    stopping: AtomicBool,
 }
 
 /// A worker's running and ended works, published for other threads (loads, stats, join).
@@ -85,6 +87,7 @@ impl WorkerShared {
             queued: AtomicUsize::new(0),
             counts: Arc::default(),
             capacity,
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -119,6 +122,10 @@ impl WorkerShared {
 
     /// Stops intake; `now` also cancels what is queued or running.
     pub(crate) fn close(&self, now: bool) {
+        if now {
+            // ORDERING: Relaxed: a hint read between two starts; the queue's lock orders the rest.
+            self.stopping.store(true, Ordering::Relaxed);
+        }
         let waker = {
             let mut q = lock(&self.queue);
             q.intake = match (q.intake, now) {
@@ -147,6 +154,12 @@ pub(crate) trait JobSource {
         batch: &mut Vec<Arc<dyn Job>>,
         cx: &mut Context<'_>,
     ) -> Poll<Step>;
+
+    /// True once the pool is shutting down now: works taken into a batch but not started yet
+    /// are cancelled rather than run.
+    fn stopping(&self) -> bool {
+        false
+    }
 }
 
 impl JobSource for WorkerShared {
@@ -187,6 +200,10 @@ impl JobSource for WorkerShared {
         drop(q);
         room.wait_for_ends(cx);
         Poll::Pending
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 }
 
@@ -270,7 +287,13 @@ pub(crate) async fn dispatch<S: JobSource>(
             Step::Stop => break,
             Step::Run => {
                 for job in batch.drain(..) {
-                    job.start(&room);
+                    // A plain closure before this one may have run long: a shutdown-now
+                    // called meanwhile cancels the rest of the batch, which has not started.
+                    if source.stopping() {
+                        job.fail(Error::Cancelled);
+                    } else {
+                        job.start(&room);
+                    }
                 }
                 // Let the works just started run before taking more.
                 crate::yield_now().await;
