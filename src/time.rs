@@ -5,6 +5,12 @@
 //! say — it registers with a small global timer thread started on first such use, so these
 //! futures work under any executor. Dropping a pending timer removes it from its reactor.
 //!
+//! **Durations saturate.** A duration too large to add to the clock (`Duration::MAX`, say) means
+//! "never": such a sleep never completes, such a timeout never fires, such an interval ticks
+//! once and then never again. The same holds for every duration the crate takes
+//! ([`Handle::wait_timeout`](crate::Handle::wait_timeout), [`Map::timeout`](crate::Map::timeout),
+//! pool and limiter settings): no duration a user passes makes aplex panic on overflow.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use aplex::time::{sleep, timeout};
@@ -270,14 +276,18 @@ impl Interval {
     pub async fn tick(&mut self) -> Instant {
         (&mut self.sleep).await;
         let scheduled = self.next;
+        // A period too long for the clock: the next tick never comes.
+        let Some(mut next) = scheduled.checked_add(self.period) else {
+            self.sleep = Sleep::new(None);
+            return scheduled;
+        };
         let now = Instant::now();
-        let mut next = scheduled + self.period;
         if next <= now {
             let behind = (now - next).as_nanos() / self.period.as_nanos() + 1;
             let skip = self
                 .period
                 .saturating_mul(behind.min(u32::MAX as u128) as u32);
-            next += skip;
+            next = next.checked_add(skip).unwrap_or(now);
         }
         self.next = next;
         self.sleep.reset(next);

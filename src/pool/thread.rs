@@ -399,7 +399,8 @@ impl Builder {
     ///
     /// Spinning turns a ~10 µs wake-up into well under one for works that arrive one after the
     /// other, at the cost of that much CPU after each burst; an idle pool uses none.
-    /// `Duration::ZERO` never spins.
+    /// `Duration::ZERO` never spins; a window longer than 1 ms (`Duration::MAX` included) is
+    /// taken as 1 ms, since a spinning worker does not look at its timers or fds.
     pub fn spin(mut self, spin: Duration) -> Builder {
         self.spin = Some(spin);
         self

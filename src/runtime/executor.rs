@@ -142,8 +142,12 @@ thread_local! {
 /// Makes this thread's executor spin up to `spin` for wakes from other threads before it parks
 /// (pool workers do; a plain `block_on` does not).
 pub(crate) fn set_thread_spin(spin: Duration) {
-    SPIN.with(|s| s.set(spin));
+    SPIN.with(|s| s.set(spin.min(MAX_SPIN)));
 }
+
+/// The longest spin window: past it, a spinner would starve the timers and fds it does not
+/// look at while it spins.
+pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
 
 /// Runs `f` with this thread's executor if a `block_on` is running on this thread.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
@@ -283,7 +287,7 @@ impl Local {
         if spin.is_zero() {
             return false;
         }
-        let end = Instant::now() + spin;
+        let end = Instant::now() + spin; // at most MAX_SPIN
         loop {
             for _ in 0..8 {
                 // ORDERING: Acquire pairs with the Release store in `schedule_remote`.
