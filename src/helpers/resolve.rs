@@ -187,7 +187,10 @@ where
 {
     /// At most `n` finished outputs may wait unread (default: no bound). Futures ahead of the
     /// reader are started only while fewer than `n + 1` are pulled and unread, so a slow reader
-    /// slows the work down instead of filling memory. `0` runs one future at a time.
+    /// slows the work down instead of filling memory.
+    ///
+    /// `0` means **no bound**, as aioextensions' `worker_greediness=0` does (and as the default).
+    /// For one future at a time, pass `workers = 1` to [`resolve`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -210,13 +213,27 @@ where
     /// });
     /// ```
     pub fn greediness(mut self, n: usize) -> Self {
-        self.core.greediness = n;
+        self.core.greediness = if n == 0 { usize::MAX } else { n };
         self
     }
 
     /// The next output in input order; `None` once every future's output has been handed out.
     pub async fn next(&mut self) -> Option<<I::Item as Future>::Output> {
         poll_fn(|cx| self.core.poll_next(cx)).await
+    }
+
+    /// Polls for the next output in input order: the core of [`next`](Resolve::next), for
+    /// adapting a `Resolve` into another crate's stream type without a dependency, e.g.
+    /// `futures::stream::poll_fn(move |cx| results.poll_next(cx))`.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// let mut results = aplex::resolve([async { 1 }, async { 2 }], 2);
+    /// let first = aplex::block_on(poll_fn(|cx| results.poll_next(cx)));
+    /// assert_eq!(first, Some(1));
+    /// ```
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<<I::Item as Future>::Output>> {
+        self.core.poll_next(cx)
     }
 
     /// How many finished outputs wait unread right now.
