@@ -673,3 +673,29 @@ fn yielder_spawns_from_many_threads() {
         .collect();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn resolve_greediness_zero_means_no_bound() {
+    let started = Rc::new(Cell::new(0usize));
+    aplex::block_on(async {
+        let mut results = resolve(
+            (0..5u32).map(|i| {
+                let started = started.clone();
+                async move {
+                    started.set(started.get() + 1);
+                    aplex::yield_now().await;
+                    i
+                }
+            }),
+            5,
+        )
+        .greediness(0);
+        assert_eq!(results.next().await, Some(0));
+        assert_eq!(started.get(), 5, "all five ran side by side");
+        let mut rest = Vec::new();
+        while let Some(i) = results.next().await {
+            rest.push(i);
+        }
+        assert_eq!(rest, vec![1, 2, 3, 4]);
+    });
+}
