@@ -145,11 +145,35 @@ pub trait Balancer: Send {
     /// assert_eq!(balancer.pick(&loads, Some(42)), first);
     /// ```
     fn pick(&mut self, loads: &[Load], hint: Option<u64>) -> usize;
+
+    /// Whether the pick for a work with this `hint` is binding: the work must run on the worker
+    /// picked for it. A thread pool lets an idle worker take works that have not started from a
+    /// busy worker's queue; a binding pick pins the work so that it is never moved. Asked once
+    /// per submission, right after [`pick`](Balancer::pick).
+    ///
+    /// The default is `false` (a pick is a placement, not a promise). [`KeyAffinity`] returns
+    /// `true` for every work with a hint, so the works of one key run on one worker, in order.
+    ///
+    /// ```
+    /// use aplex::balance::{Balancer, KeyAffinity, RoundRobin};
+    ///
+    /// assert!(!RoundRobin::new().is_binding(Some(7)));
+    /// assert!(KeyAffinity::new().is_binding(Some(7)));
+    /// assert!(!KeyAffinity::new().is_binding(None));
+    /// ```
+    fn is_binding(&self, hint: Option<u64>) -> bool {
+        let _ = hint;
+        false
+    }
 }
 
 impl<B: Balancer + ?Sized> Balancer for Box<B> {
     fn pick(&mut self, loads: &[Load], hint: Option<u64>) -> usize {
         (**self).pick(loads, hint)
+    }
+
+    fn is_binding(&self, hint: Option<u64>) -> bool {
+        (**self).is_binding(hint)
     }
 }
 
@@ -368,7 +392,9 @@ impl Balancer for LeastLoaded {
 /// The worker for a hint is a hash of the hint modulo the worker count: it depends only on the
 /// hint and the number of workers (not on the instance, the run or the loads), so works sharing
 /// a key run in submission order on one worker and find its caches warm. Stickiness beats load:
-/// a keyed work goes to its worker **even when that worker is full** and others are idle. Works
+/// a keyed work goes to its worker **even when that worker is full** and others are idle, and
+/// its pick is binding ([`Balancer::is_binding`]): no idle worker takes it from that worker's
+/// queue. Works
 /// without a hint are spread by an inner [`RoundRobin`], which does prefer workers with room.
 ///
 /// ```
@@ -414,6 +440,11 @@ impl Balancer for KeyAffinity {
             Some(key) => (mix64(key) % loads.len() as u64) as usize,
             None => self.unkeyed.pick(loads, None),
         }
+    }
+
+    /// A keyed work stays on its key's worker: no idle worker takes it.
+    fn is_binding(&self, hint: Option<u64>) -> bool {
+        hint.is_some()
     }
 }
 

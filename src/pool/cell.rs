@@ -351,7 +351,7 @@ where
         };
         // Counted as running while it runs, so balancers see a worker busy with a long closure;
         // uncounted before the result is published, so the caller never sees a stale load.
-        let running = room.take();
+        let running = room.take_blocking();
         let result = catch_unwind(AssertUnwindSafe(closure))
             .map_err(|panic| Error::Panicked(panic_message(&*panic)));
         drop(running);

@@ -6,6 +6,7 @@ mod handle;
 mod map;
 mod picker;
 mod process;
+mod queues;
 #[doc(hidden)]
 pub use process::works as process_private;
 mod thread;

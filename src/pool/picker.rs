@@ -47,19 +47,34 @@ impl Picker {
         hint: Option<u64>,
         chosen: impl FnOnce(usize),
     ) -> usize {
+        self.pick_binding(workers, load, hint, chosen).0
+    }
+
+    /// Like [`pick`](Picker::pick), and says whether the pick is binding (the balancer pinned
+    /// the work to that worker: no other worker may take it).
+    pub(crate) fn pick_binding(
+        &self,
+        workers: usize,
+        load: impl Fn(usize) -> Load,
+        hint: Option<u64>,
+        chosen: impl FnOnce(usize),
+    ) -> (usize, bool) {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
         inner.loads.clear();
         inner.loads.extend((0..workers).map(load));
         let (balancer, loads) = (&mut inner.balancer, &inner.loads);
-        let index = match catch_unwind(AssertUnwindSafe(|| balancer.pick(loads, hint))) {
-            Ok(i) => i % workers,
+        let picked = catch_unwind(AssertUnwindSafe(|| {
+            (balancer.pick(loads, hint), balancer.is_binding(hint))
+        }));
+        let (index, binding) = match picked {
+            Ok((i, binding)) => (i % workers, binding),
             Err(_) => {
                 inner.fallback = (inner.fallback + 1) % workers;
-                inner.fallback
+                (inner.fallback, false)
             }
         };
         chosen(index);
-        index
+        (index, binding)
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use super::cell::{AsyncJob, Job, Outcome, PlainJob};
 use super::map::Map;
 use super::picker::Picker;
-use super::worker::{dispatch, start_thread, ThreadStart, WorkerShared};
+use super::queues::Queues;
+use super::worker::{dispatch, start_thread, ThreadStart};
 use super::Handle;
 use crate::balance::{Balancer, Load, RoundRobin};
 use crate::runtime::reactor::lock;
@@ -65,7 +66,7 @@ impl std::fmt::Debug for ThreadPool {
 
 /// What the pool, its maps and its handles share.
 pub(crate) struct PoolInner {
-    workers: Vec<Arc<WorkerShared>>,
+    workers: Arc<Queues>,
     thread_ids: Vec<ThreadId>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     picker: Picker,
@@ -73,27 +74,23 @@ pub(crate) struct PoolInner {
 }
 
 impl PoolInner {
-    /// Picks a worker for one submission and counts the work as queued there.
-    fn pick(&self, hint: Option<u64>) -> &WorkerShared {
-        let workers = &self.workers;
-        let index = self.picker.pick(
-            workers.len(),
-            |i| workers[i].load(),
-            hint,
-            |i| {
-                workers[i].queued.fetch_add(1, Ordering::Relaxed);
-            },
-        );
-        &workers[index]
-    }
-
-    /// Sends a job to the worker the balancer picks, or fails it if the pool is shut down.
+    /// Picks a worker for one submission, counts the work as queued there, and queues it (or
+    /// fails it if the pool is shut down).
     pub(crate) fn submit_job(&self, hint: Option<u64>, job: Arc<dyn Job>) {
         if !self.open.load(Ordering::Acquire) {
             job.fail(Error::ShutDown);
             return;
         }
-        self.pick(hint).push(job);
+        let workers = &self.workers;
+        let (index, pinned) = self.picker.pick_binding(
+            workers.len(),
+            |i| workers.worker(i).load(),
+            hint,
+            |i| {
+                workers.worker(i).queued.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        workers.push(index, job, pinned);
     }
 
     pub(crate) fn worker_count(&self) -> usize {
@@ -102,9 +99,7 @@ impl PoolInner {
 
     fn close(&self, now: bool) {
         self.open.store(false, Ordering::Release);
-        for w in &self.workers {
-            w.close(now);
-        }
+        self.workers.close(now);
         let current = std::thread::current().id();
         if self.thread_ids.contains(&current) {
             // Called from one of our own works: joining would wait for ourselves. The workers
@@ -272,7 +267,7 @@ impl ThreadPool {
 
     /// Each worker's load (running and queued works), in worker order.
     pub fn loads(&self) -> Vec<Load> {
-        self.inner.workers.iter().map(|w| w.load()).collect()
+        self.inner.workers.loads()
     }
 
     /// How many workers the pool has.
@@ -429,14 +424,12 @@ impl Builder {
         } else {
             Duration::ZERO
         });
-        let workers: Vec<Arc<WorkerShared>> = (0..n)
-            .map(|_| Arc::new(WorkerShared::new(self.max_works)))
-            .collect();
+        let workers = Arc::new(Queues::new(n, self.max_works));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let mut threads = Vec::with_capacity(n);
         let mut failure = None;
-        for (i, shared) in workers.iter().enumerate() {
-            let shared = shared.clone();
+        for i in 0..n {
+            let queues = workers.clone();
             let max = self.max_works;
             let start = ThreadStart {
                 name: format!("{}-{i}", self.name),
@@ -446,8 +439,8 @@ impl Builder {
                 ready: Some(ready_tx.clone()),
             };
             let spawned = start_thread(start, move || {
-                let counts = shared.counts.clone();
-                dispatch(shared, (), max, counts)
+                let counts = queues.worker(i).counts.clone();
+                dispatch(queues, i, max, counts)
             });
             match spawned {
                 Ok(t) => threads.push(t),

@@ -1,11 +1,11 @@
-//! One worker thread: a queue other threads push works into, and the dispatcher that runs them
-//! on the thread's own executor.
+//! One worker thread: the dispatcher that takes works from a [`JobSource`] and runs them on the
+//! thread's own executor.
 //!
 //! # Ownership rules
 //!
-//! - [`WorkerShared`] is shared by the pool (which pushes, counts and closes) and the worker
-//!   thread (which takes). Its lock is held only to push or take jobs and to swap the
-//!   dispatcher's waker; no job runs and no waker is woken under it.
+//! - The [`JobSource`] is shared by the pool and its worker threads (the thread pool's per-worker
+//!   queues in `queues.rs`, the elastic pool's one queue); the dispatcher only asks it for the
+//!   next step.
 //! - [`Room`] lives on the worker thread only: how many works run there now, against the limit
 //!   `max_works_per_worker`. Every running work holds a [`RoomGuard`]; dropping the guard frees
 //!   the room and wakes the dispatcher if it waits for room.
@@ -14,50 +14,17 @@
 //!   local task), and parks on the queue when there is nothing to take.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::cell::Job;
-use crate::balance::Load;
-use crate::runtime::reactor::lock;
 use crate::Error;
 
 /// How many jobs the dispatcher takes from its queue in one go.
-const BATCH: usize = 64;
-
-/// Whether a worker takes new works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Intake {
-    /// Taking works.
-    Open,
-    /// Shutting down gracefully: finish what was accepted, take nothing new.
-    Closing,
-    /// Shutting down now: cancel what is queued or running.
-    Stopping,
-}
-
-struct Queue {
-    jobs: VecDeque<Arc<dyn Job>>,
-    /// The dispatcher, when it waits for jobs.
-    waker: Option<Waker>,
-    intake: Intake,
-}
-
-/// The part of a worker the pool and the worker thread share.
-pub(crate) struct WorkerShared {
-    queue: Mutex<Queue>,
-    /// Works waiting in this worker's queue (counted by the pool when it picks this worker).
-    pub(crate) queued: AtomicUsize,
-    /// Works running on this worker (async works in flight, or a plain closure), and ended.
-    pub(crate) counts: Arc<WorkCounts>,
-    capacity: usize,
-    /// Set by `close(now)`: the dispatcher cancels what it took but has not started.
-    stopping: AtomicBool,
-}
+pub(crate) const BATCH: usize = 64;
 
 /// A worker's running and ended works, published for other threads (loads, stats, join).
 #[derive(Debug, Default)]
@@ -66,78 +33,8 @@ pub(crate) struct WorkCounts {
     pub(crate) running: AtomicUsize,
     /// Works the worker has finished (with any outcome).
     pub(crate) ended: AtomicUsize,
-}
-
-impl std::fmt::Debug for WorkerShared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerShared")
-            .field("load", &self.load())
-            .finish()
-    }
-}
-
-impl WorkerShared {
-    pub(crate) fn new(capacity: usize) -> WorkerShared {
-        WorkerShared {
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                waker: None,
-                intake: Intake::Open,
-            }),
-            queued: AtomicUsize::new(0),
-            counts: Arc::default(),
-            capacity,
-            stopping: AtomicBool::new(false),
-        }
-    }
-
-    /// This worker's load, as balancers see it.
-    pub(crate) fn load(&self) -> Load {
-        // ORDERING: Relaxed: loads are a hint for balancing, read without synchronizing.
-        Load {
-            running: self.counts.running.load(Ordering::Relaxed),
-            queued: self.queued.load(Ordering::Relaxed),
-            capacity: self.capacity,
-        }
-    }
-
-    /// Queues a job (the caller already counted it in `queued`). A closed worker fails it with
-    /// `ShutDown` instead.
-    pub(crate) fn push(&self, job: Arc<dyn Job>) {
-        let waker = {
-            let mut q = lock(&self.queue);
-            if q.intake != Intake::Open {
-                drop(q);
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                job.fail(Error::ShutDown);
-                return;
-            }
-            q.jobs.push_back(job);
-            q.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Stops intake; `now` also cancels what is queued or running.
-    pub(crate) fn close(&self, now: bool) {
-        if now {
-            // ORDERING: Relaxed: a hint read between two starts; the queue's lock orders the rest.
-            self.stopping.store(true, Ordering::Relaxed);
-        }
-        let waker = {
-            let mut q = lock(&self.queue);
-            q.intake = match (q.intake, now) {
-                (_, true) | (Intake::Stopping, _) => Intake::Stopping,
-                _ => Intake::Closing,
-            };
-            q.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
+    /// The worker runs a plain closure now: it cannot get to its queue until the closure ends.
+    pub(crate) blocking: AtomicBool,
 }
 
 /// Where a worker's dispatcher takes its jobs from.
@@ -157,53 +54,14 @@ pub(crate) trait JobSource {
 
     /// True once the pool is shutting down now: works taken into a batch but not started yet
     /// are cancelled rather than run.
-    fn stopping(&self) -> bool {
+    fn stopping(&self, _me: &Self::Worker) -> bool {
         false
     }
-}
 
-impl JobSource for WorkerShared {
-    type Worker = ();
-
-    fn next_step(
-        &self,
-        _me: &mut (),
-        room: &Room,
-        batch: &mut Vec<Arc<dyn Job>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Step> {
-        let mut q = lock(&self.queue);
-        if q.intake == Intake::Stopping {
-            batch.extend(q.jobs.drain(..));
-            drop(q);
-            self.queued.store(0, Ordering::Relaxed);
-            for job in batch.drain(..) {
-                job.fail(Error::Cancelled);
-            }
-            return Poll::Ready(Step::Stop);
-        }
-        let free = room.free();
-        if free > 0 && !q.jobs.is_empty() {
-            let n = free.min(BATCH).min(q.jobs.len());
-            batch.extend(q.jobs.drain(..n));
-            drop(q);
-            self.queued.fetch_sub(n, Ordering::Relaxed);
-            return Poll::Ready(Step::Run);
-        }
-        if q.intake == Intake::Closing && q.jobs.is_empty() && room.running() == 0 {
-            return Poll::Ready(Step::Stop);
-        }
-        match &q.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => q.waker = Some(cx.waker().clone()),
-        }
-        drop(q);
-        room.wait_for_ends(cx);
-        Poll::Pending
-    }
-
-    fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+    /// What to run each time a plain closure is about to hold worker `me`'s thread (works
+    /// queued for it could go to an idle worker meanwhile). Asked once, when the worker starts.
+    fn on_blocking(self: &Arc<Self>, _me: &Self::Worker) -> Option<Box<dyn Fn()>> {
+        None
     }
 }
 
@@ -223,6 +81,8 @@ pub(crate) struct Room {
     waiting: Cell<Option<Waker>>,
     /// Where the counts are published for other threads (loads, stats).
     published: Arc<WorkCounts>,
+    /// Called when a plain closure is about to hold the thread (see [`JobSource::on_blocking`]).
+    on_blocking: Option<Box<dyn Fn()>>,
 }
 
 impl Room {
@@ -247,16 +107,35 @@ impl Room {
     pub(crate) fn take(self: &Rc<Room>) -> RoomGuard {
         self.running.set(self.running.get() + 1);
         self.published.running.fetch_add(1, Ordering::Relaxed);
-        RoomGuard(self.clone())
+        RoomGuard(self.clone(), false)
+    }
+
+    /// Like [`take`](Room::take), for a plain closure that holds the thread until it ends:
+    /// marks the worker blocking, and lets the source hand what waits here to an idle worker.
+    pub(crate) fn take_blocking(self: &Rc<Room>) -> RoomGuard {
+        let mut guard = self.take();
+        guard.1 = true;
+        // ORDERING: SeqCst store and fence, paired with the fence a pusher runs between
+        // queueing a work and reading this flag: one of the two sees the other.
+        self.published.blocking.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if let Some(hook) = &self.on_blocking {
+            hook();
+        }
+        guard
     }
 }
 
-/// A running work's place in its worker's [`Room`].
-pub(crate) struct RoomGuard(Rc<Room>);
+/// A running work's place in its worker's [`Room`] (and whether it blocks the worker).
+pub(crate) struct RoomGuard(Rc<Room>, bool);
 
 impl Drop for RoomGuard {
     fn drop(&mut self) {
         let room = &self.0;
+        if self.1 {
+            // ORDERING: Relaxed: stale "blocking" only makes a thief look at this queue.
+            room.published.blocking.store(false, Ordering::Relaxed);
+        }
         room.running.set(room.running.get() - 1);
         room.published.running.fetch_sub(1, Ordering::Relaxed);
         room.published.ended.fetch_add(1, Ordering::Relaxed);
@@ -280,6 +159,7 @@ pub(crate) async fn dispatch<S: JobSource>(
         max,
         waiting: Cell::new(None),
         published: counts,
+        on_blocking: source.on_blocking(&me),
     });
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -289,7 +169,7 @@ pub(crate) async fn dispatch<S: JobSource>(
                 for job in batch.drain(..) {
                     // A plain closure before this one may have run long: a shutdown-now
                     // called meanwhile cancels the rest of the batch, which has not started.
-                    if source.stopping() {
+                    if source.stopping(&me) {
                         job.fail(Error::Cancelled);
                     } else {
                         job.start(&room);

@@ -1,0 +1,393 @@
+//! The thread pool's per-worker queues, and how an idle worker takes works from a busy one.
+//!
+//! # Ownership rules
+//!
+//! - [`Queues`] is shared by the pool (which pushes, counts and closes) and every worker thread
+//!   (which takes from its own queue, and steals from the others). A queue's lock is held only
+//!   to push or take jobs and to swap its dispatcher's waker; no job runs and no waker is woken
+//!   under it, and no thread holds two queue locks at once.
+//! - A work the balancer pinned (its pick is binding: [`Balancer::is_binding`]) runs on the
+//!   worker it was pushed to. Any other work that has not started may be taken by an idle
+//!   worker, oldest first, up to half of what waits (at most one batch) per steal.
+//! - `queued` counts the works waiting in a queue; a stolen work leaves it at once and is
+//!   counted as running by the thief when it starts, so balancers always see true loads.
+//!
+//! # Not missing a steal
+//!
+//! Only a *busy* worker's queue is stolen from: one running a plain closure (it cannot get to
+//! its queue until the closure ends) or one with no room. A worker that is merely waking up
+//! keeps its works, so balancers' placements hold whenever they can be served in time.
+//!
+//! A dispatcher with room and nothing to take registers its waker, marks itself idle, and
+//! only then looks at the other queues one last time. The other side wakes an idle worker
+//! whenever works wait behind a busy worker: a push to a busy worker that is not waiting for
+//! jobs, a worker about to run a plain closure with works queued, a full worker with works
+//! queued, and a thief that left works behind. The idle and blocking flags and the queue
+//! counts are ordered by `SeqCst` fences, so either the thief's last look sees the work or the
+//! other side sees the idle thief.
+//!
+//! [`Balancer::is_binding`]: crate::balance::Balancer::is_binding
+
+use std::collections::VecDeque;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::cell::Job;
+use super::worker::{JobSource, Room, Step, WorkCounts, BATCH};
+use crate::balance::Load;
+use crate::runtime::reactor::lock;
+use crate::Error;
+
+/// How far into a victim's queue a thief looks for works it may take (past pinned ones).
+const STEAL_SCAN: usize = 2 * BATCH;
+
+/// Whether a worker takes new works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intake {
+    /// Taking works.
+    Open,
+    /// Shutting down gracefully: finish what was accepted, take nothing new.
+    Closing,
+    /// Shutting down now: cancel what is queued or running.
+    Stopping,
+}
+
+/// A work waiting in a queue.
+struct Queued {
+    job: Arc<dyn Job>,
+    /// Only this queue's worker may run it.
+    pinned: bool,
+}
+
+struct Queue {
+    jobs: VecDeque<Queued>,
+    /// The dispatcher, when it waits for jobs.
+    waker: Option<Waker>,
+    intake: Intake,
+}
+
+/// One worker's queue and counts.
+pub(crate) struct WorkerShared {
+    queue: Mutex<Queue>,
+    /// Works waiting in this worker's queue (counted by the pool when it picks this worker).
+    pub(crate) queued: AtomicUsize,
+    /// Works running on this worker (async works in flight, or a plain closure), and ended.
+    pub(crate) counts: Arc<WorkCounts>,
+    capacity: usize,
+    /// Set by `close(now)`: the dispatcher cancels what it took but has not started.
+    stopping: AtomicBool,
+    /// The dispatcher waits for jobs with room to spare: a steal target for pushes elsewhere.
+    idle: AtomicBool,
+}
+
+impl std::fmt::Debug for WorkerShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerShared")
+            .field("load", &self.load())
+            .finish()
+    }
+}
+
+impl WorkerShared {
+    fn new(capacity: usize) -> WorkerShared {
+        WorkerShared {
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                waker: None,
+                intake: Intake::Open,
+            }),
+            queued: AtomicUsize::new(0),
+            counts: Arc::default(),
+            capacity,
+            stopping: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+        }
+    }
+
+    /// This worker's load, as balancers see it.
+    pub(crate) fn load(&self) -> Load {
+        // ORDERING: Relaxed: loads are a hint for balancing, read without synchronizing.
+        Load {
+            running: self.counts.running.load(Ordering::Relaxed),
+            queued: self.queued.load(Ordering::Relaxed),
+            capacity: self.capacity,
+        }
+    }
+
+    /// True while the worker cannot get to its queue soon: it runs a plain closure, or it has
+    /// no room. Only a busy worker's queue is stolen from, so a worker that is merely waking up
+    /// to take its own works keeps them.
+    fn is_busy(&self) -> bool {
+        // ORDERING: SeqCst for `blocking`: see `Queues::push`; the count is a hint.
+        self.counts.blocking.load(Ordering::SeqCst)
+            || self.counts.running.load(Ordering::Relaxed) >= self.capacity
+    }
+
+    /// Stops intake; `now` also cancels what is queued or running.
+    fn close(&self, now: bool) {
+        if now {
+            // ORDERING: Relaxed: a hint read between two starts; the queue's lock orders the rest.
+            self.stopping.store(true, Ordering::Relaxed);
+        }
+        let waker = {
+            let mut q = lock(&self.queue);
+            q.intake = match (q.intake, now) {
+                (_, true) | (Intake::Stopping, _) => Intake::Stopping,
+                _ => Intake::Closing,
+            };
+            q.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Takes up to `max` of the oldest works another worker may run (not pinned), at most half
+    /// of what waits (rounded up). Returns how many it took.
+    fn give_away(&self, max: usize, batch: &mut Vec<Arc<dyn Job>>) -> usize {
+        let mut q = lock(&self.queue);
+        if q.intake == Intake::Stopping || q.jobs.is_empty() {
+            return 0;
+        }
+        let want = max.min(q.jobs.len().div_ceil(2));
+        let mut taken = 0;
+        let mut at = 0;
+        while taken < want && at < q.jobs.len() && at < STEAL_SCAN {
+            if q.jobs[at].pinned {
+                at += 1;
+            } else if let Some(queued) = q.jobs.remove(at) {
+                batch.push(queued.job);
+                taken += 1;
+            }
+        }
+        drop(q);
+        self.queued.fetch_sub(taken, Ordering::Relaxed);
+        taken
+    }
+}
+
+/// The workers of one thread pool, as the pool and their dispatchers see them.
+pub(crate) struct Queues {
+    workers: Vec<WorkerShared>,
+    /// How many workers are marked idle.
+    idle: AtomicUsize,
+}
+
+impl std::fmt::Debug for Queues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queues")
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Queues {
+    /// `n` workers, each running at most `capacity` works at once.
+    pub(crate) fn new(n: usize, capacity: usize) -> Queues {
+        Queues {
+            workers: (0..n).map(|_| WorkerShared::new(capacity)).collect(),
+            idle: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub(crate) fn worker(&self, i: usize) -> &WorkerShared {
+        &self.workers[i]
+    }
+
+    /// Every worker's load, in worker order.
+    pub(crate) fn loads(&self) -> Vec<Load> {
+        self.workers.iter().map(WorkerShared::load).collect()
+    }
+
+    /// Queues a job on worker `i` (the caller already counted it in that worker's `queued`);
+    /// `pinned`: no other worker may take it. A closed worker fails it with `ShutDown`.
+    pub(crate) fn push(&self, i: usize, job: Arc<dyn Job>, pinned: bool) {
+        let target = &self.workers[i];
+        let waker = {
+            let mut q = lock(&target.queue);
+            if q.intake != Intake::Open {
+                drop(q);
+                target.queued.fetch_sub(1, Ordering::Relaxed);
+                job.fail(Error::ShutDown);
+                return;
+            }
+            q.jobs.push_back(Queued { job, pinned });
+            q.waker.take()
+        };
+        match waker {
+            Some(w) => w.wake(),
+            None if !pinned => {
+                // ORDERING: paired with the fence in `Room::take_blocking` and the one in
+                // `next_step`: either the worker about to block (or the thief about to wait)
+                // sees this work queued, or this push sees it blocking (or idle).
+                fence(Ordering::SeqCst);
+                if target.is_busy() {
+                    self.wake_idle(i);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Worker `me` is about to run a plain closure: if works wait in its queue, an idle worker
+    /// may take them meanwhile.
+    fn blocking(&self, me: usize) {
+        // ORDERING: Relaxed after the fence in `Room::take_blocking`.
+        if self.workers[me].queued.load(Ordering::Relaxed) > 0 {
+            self.wake_idle(me);
+        }
+    }
+
+    /// Wakes one idle worker other than `busy`, if any, so that it steals.
+    fn wake_idle(&self, busy: usize) {
+        // ORDERING: SeqCst, paired with the thief's SeqCst store of its idle flag before its
+        // last look at the queues (see the module docs).
+        if self.idle.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let n = self.workers.len();
+        for j in (1..n).map(|k| (busy + k) % n) {
+            let w = &self.workers[j];
+            if !w.idle.load(Ordering::SeqCst) {
+                continue;
+            }
+            let waker = lock(&w.queue).waker.take();
+            if let Some(waker) = waker {
+                waker.wake();
+                return;
+            }
+        }
+    }
+
+    /// Stops intake on every worker; `now` also cancels what is queued or running.
+    pub(crate) fn close(&self, now: bool) {
+        for w in &self.workers {
+            w.close(now);
+        }
+    }
+
+    /// Marks worker `me` idle or not, keeping the count.
+    fn set_idle(&self, me: &WorkerShared, idle: bool) {
+        // ORDERING: SeqCst: see `wake_idle`.
+        if me.idle.swap(idle, Ordering::SeqCst) != idle {
+            if idle {
+                self.idle.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.idle.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Takes up to `max` works that have not started from the other workers, trying each
+    /// from the one after `me`. Returns how many it took.
+    fn steal(&self, me: usize, max: usize, batch: &mut Vec<Arc<dyn Job>>) -> usize {
+        let n = self.workers.len();
+        for j in (1..n).map(|k| (me + k) % n) {
+            let victim = &self.workers[j];
+            // ORDERING: Relaxed after the caller's fence: a hint; the victim's lock decides.
+            if victim.queued.load(Ordering::Relaxed) == 0 || !victim.is_busy() {
+                continue;
+            }
+            let taken = victim.give_away(max, batch);
+            if taken > 0 {
+                if victim.queued.load(Ordering::Relaxed) > 0 {
+                    self.wake_idle(j); // more for another idle worker
+                }
+                return taken;
+            }
+        }
+        0
+    }
+}
+
+impl JobSource for Queues {
+    /// The worker's index.
+    type Worker = usize;
+
+    fn next_step(
+        &self,
+        me: &mut usize,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Step> {
+        let own = &self.workers[*me];
+        self.set_idle(own, false);
+        let mut q = lock(&own.queue);
+        if q.intake == Intake::Stopping {
+            batch.extend(q.jobs.drain(..).map(|queued| queued.job));
+            drop(q);
+            own.queued.store(0, Ordering::Relaxed);
+            for job in batch.drain(..) {
+                job.fail(Error::Cancelled);
+            }
+            return Poll::Ready(Step::Stop);
+        }
+        let free = room.free().min(BATCH);
+        if free > 0 && !q.jobs.is_empty() {
+            let n = free.min(q.jobs.len());
+            batch.extend(q.jobs.drain(..n).map(|queued| queued.job));
+            drop(q);
+            own.queued.fetch_sub(n, Ordering::Relaxed);
+            return Poll::Ready(Step::Run);
+        }
+        if free == 0 {
+            // Full: wait for a running work to end (or for the queue, to close).
+            if q.intake == Intake::Closing && q.jobs.is_empty() && room.running() == 0 {
+                return Poll::Ready(Step::Stop);
+            }
+            register(&mut q, cx);
+            let waiting = !q.jobs.is_empty();
+            drop(q);
+            if waiting {
+                // Full, with works waiting: an idle worker may take them.
+                self.wake_idle(*me);
+            }
+            room.wait_for_ends(cx);
+            return Poll::Pending;
+        }
+        // Room and nothing of our own: wait, marked idle, after one last look elsewhere.
+        register(&mut q, cx);
+        let closing = q.intake == Intake::Closing;
+        drop(q);
+        self.set_idle(own, true);
+        // ORDERING: see `push`.
+        fence(Ordering::SeqCst);
+        if self.steal(*me, free, batch) > 0 {
+            self.set_idle(own, false);
+            return Poll::Ready(Step::Run);
+        }
+        if closing && room.running() == 0 {
+            self.set_idle(own, false);
+            return Poll::Ready(Step::Stop);
+        }
+        room.wait_for_ends(cx);
+        Poll::Pending
+    }
+
+    fn stopping(&self, me: &usize) -> bool {
+        // ORDERING: Relaxed: see `WorkerShared::close`.
+        self.workers[*me].stopping.load(Ordering::Relaxed)
+    }
+
+    fn on_blocking(self: &Arc<Self>, me: &usize) -> Option<Box<dyn Fn()>> {
+        if self.workers.len() < 2 {
+            return None; // nobody to hand works to
+        }
+        let (queues, me) = (self.clone(), *me);
+        Some(Box::new(move || queues.blocking(me)))
+    }
+}
+
+/// Registers the dispatcher's waker in its queue (the queue's lock is held).
+fn register(q: &mut Queue, cx: &Context<'_>) {
+    match &q.waker {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => q.waker = Some(cx.waker().clone()),
+    }
+}

@@ -1,0 +1,221 @@
+//! No worker idles while a work that has not started waits behind a busy worker — unless the
+//! balancer pinned it there. Decided by gates and channels: a work that waits for a gate holds
+//! its worker until the test opens it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aplex::balance::{KeyAffinity, RoundRobin};
+use aplex::sync::Event;
+use aplex::{Handle, ThreadPool};
+
+/// A hang catcher: far longer than any of these steps takes on a loaded machine.
+const BOUND: Duration = Duration::from_secs(20);
+
+const ROUNDS: usize = if cfg!(miri) { 2 } else { 20 };
+
+/// A gate that plain works wait on (bounded, so a broken test fails instead of hanging).
+#[derive(Clone, Default)]
+struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    fn open(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn wait(&self) {
+        let end = Instant::now() + BOUND;
+        while !self.0.load(Ordering::SeqCst) {
+            assert!(Instant::now() < end, "a gate was never opened");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn thread_index() -> usize {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or_default()
+        .to_string();
+    name.rsplit('-').next().unwrap().parse().unwrap()
+}
+
+fn round_robin_pool(max_works: usize) -> ThreadPool {
+    ThreadPool::builder()
+        .workers(2)
+        .max_works_per_worker(max_works)
+        .balancer(RoundRobin::new())
+        .build()
+        .unwrap()
+}
+
+/// Waits for a handle, failing the test (instead of hanging) if it does not finish in time.
+fn finish<T>(mut h: Handle<T>, what: &str) -> T {
+    match h.wait_timeout(BOUND) {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+/// A holds worker 0, B is quick on worker 1, C is queued behind A, D on worker 1: C and D both
+/// run while A still holds its worker.
+#[test]
+fn a_queued_plain_work_runs_on_the_idle_worker_while_the_first_is_held() {
+    for _ in 0..ROUNDS {
+        let pool = round_robin_pool(300);
+        let gate = Gate::default();
+        let (started_tx, started_rx) = mpsc::channel();
+        let g = gate.clone();
+        let a = pool.submit(move || {
+            started_tx.send(thread_index()).unwrap();
+            g.wait();
+        });
+        let held = started_rx.recv_timeout(BOUND).unwrap();
+        let b = pool.submit(thread_index);
+        let c = pool.submit(thread_index);
+        let d = pool.submit(thread_index);
+        let other = 1 - held;
+        assert_eq!(finish(b, "B"), other);
+        assert_eq!(finish(c, "C, queued behind the held worker"), other);
+        assert_eq!(finish(d, "D"), other);
+        assert!(!a.is_finished());
+        let loads = pool.loads();
+        assert_eq!(
+            loads[held].queued, 0,
+            "a stolen work left its queue: {loads:?}"
+        );
+        gate.open();
+        finish(a, "A");
+        drop(pool);
+    }
+}
+
+/// The same with async works on workers that run one work at a time: A waits on an event and
+/// fills worker 0; C, queued there, runs on worker 1.
+#[test]
+fn a_queued_async_work_runs_on_the_idle_worker_while_the_first_is_full() {
+    for _ in 0..ROUNDS {
+        let pool = round_robin_pool(1);
+        let release = Arc::new(Event::new());
+        let (started_tx, started_rx) = mpsc::channel();
+        let r = release.clone();
+        let a = pool.spawn(move || async move {
+            started_tx.send(thread_index()).unwrap();
+            r.wait().await;
+        });
+        let held = started_rx.recv_timeout(BOUND).unwrap();
+        let b = pool.spawn(|| async { thread_index() });
+        let c = pool.spawn(|| async { thread_index() });
+        let d = pool.spawn(|| async { thread_index() });
+        let other = 1 - held;
+        assert_eq!(finish(b, "B"), other);
+        assert_eq!(finish(c, "C, queued behind the full worker"), other);
+        assert_eq!(finish(d, "D"), other);
+        assert!(!a.is_finished());
+        release.set();
+        finish(a, "A");
+    }
+}
+
+/// Many works queued behind a held worker all run on the free one, and the loads are exact
+/// once they are done.
+#[test]
+fn a_long_queue_behind_a_held_worker_drains_on_the_other() {
+    let pool = round_robin_pool(300);
+    let gate = Gate::default();
+    let (started_tx, started_rx) = mpsc::channel();
+    let g = gate.clone();
+    let a = pool.submit(move || {
+        started_tx.send(thread_index()).unwrap();
+        g.wait();
+    });
+    let held = started_rx.recv_timeout(BOUND).unwrap();
+    let works: Vec<_> = (0..1000).map(|_| pool.submit(thread_index)).collect();
+    for h in works {
+        assert_eq!(finish(h, "a queued work"), 1 - held);
+    }
+    let loads = pool.loads();
+    assert_eq!(loads[held].queued, 0, "{loads:?}");
+    assert_eq!(loads[1 - held].queued, 0, "{loads:?}");
+    assert_eq!(loads[1 - held].running, 0, "{loads:?}");
+    gate.open();
+    finish(a, "A");
+}
+
+/// Works pinned to a key stay on their key's worker, even while it is held and the other
+/// worker is idle (it goes idle after running an unkeyed work, and looks for works to take).
+#[test]
+fn affinity_pinned_works_stay_on_their_worker() {
+    for _ in 0..ROUNDS {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .balancer(KeyAffinity::new())
+            .build()
+            .unwrap();
+        const KEY: u64 = 77;
+        let gate = Gate::default();
+        let (started_tx, started_rx) = mpsc::channel();
+        let g = gate.clone();
+        let a = pool.submit_with(KEY, move || {
+            started_tx.send(thread_index()).unwrap();
+            g.wait();
+        });
+        let home = started_rx.recv_timeout(BOUND).unwrap();
+        let pinned: Vec<_> = (0..10)
+            .map(|_| pool.submit_with(KEY, thread_index))
+            .collect();
+        // Unkeyed works land on (or are taken by) the other worker, which then goes idle.
+        for _ in 0..4 {
+            finish(pool.submit(thread_index), "an unkeyed work");
+        }
+        assert!(
+            pinned.iter().all(|h| !h.is_finished()),
+            "a pinned work moved"
+        );
+        gate.open();
+        finish(a, "A");
+        for h in pinned {
+            assert_eq!(finish(h, "a pinned work"), home);
+        }
+    }
+}
+
+/// `in_thread`: excess calls are served by whichever thread is free; none waits behind a call
+/// that holds its thread.
+#[test]
+fn in_thread_serves_excess_calls_on_any_free_thread() {
+    aplex::global::configure(aplex::global::GlobalConfig {
+        threads: Some(2),
+        ..Default::default()
+    })
+    .unwrap();
+    let gate = Gate::default();
+    let (started_tx, started_rx) = mpsc::channel();
+    let g = gate.clone();
+    let a = aplex::in_thread(move || {
+        started_tx.send(()).unwrap();
+        g.wait();
+    });
+    started_rx.recv_timeout(BOUND).unwrap();
+    let (order_tx, order_rx) = mpsc::channel();
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let tx = order_tx.clone();
+            aplex::in_thread(move || tx.send(i).unwrap())
+        })
+        .collect();
+    for h in calls {
+        finish(h, "an excess call");
+    }
+    let mut ran: Vec<i32> = order_rx.try_iter().collect();
+    ran.sort_unstable();
+    assert_eq!(ran, (0..20).collect::<Vec<_>>());
+    assert!(
+        !a.is_finished(),
+        "every call ran while the first still held its thread"
+    );
+    gate.open();
+    finish(a, "the holding call");
+}
