@@ -73,13 +73,18 @@ fn with<R>(f: impl FnOnce(&mut Budget) -> R) -> R {
 }
 
 /// Keeps a decode's budget open while it lives: opens one for `input_len` bytes unless a decode
-/// is already under way on this thread (an enclosing decode's budget is then shared).
+/// is already under way on this thread (an enclosing decode's budget is then shared). Arrays,
+/// which do not nest by the input's say, reserve through a scope rather than a [`Level`].
 #[must_use = "the decode's budget closes when the scope is dropped"]
 pub(super) struct Scope {
+    /// Bytes reserved through this scope, given back when it ends.
+    reserved: usize,
+    /// Whether this scope began the decode, and so ends it.
     opened: bool,
 }
 
 impl Scope {
+    #[inline]
     pub(super) fn begin(input_len: usize) -> Scope {
         let opened = with(|budget| {
             let opened = !budget.open;
@@ -88,16 +93,50 @@ impl Scope {
             }
             opened
         });
-        Scope { opened }
+        Scope {
+            reserved: 0,
+            opened,
+        }
+    }
+
+    /// As [`Level::reserve`].
+    #[inline]
+    pub(super) fn reserve<T>(&mut self, count: usize, input_len: usize) -> usize {
+        claim::<T>(&mut self.reserved, count, input_len)
     }
 }
 
 impl Drop for Scope {
+    #[inline]
     fn drop(&mut self) {
-        if self.opened {
-            with(|budget| *budget = Budget::CLOSED);
+        if self.opened || self.reserved != 0 {
+            with(|budget| {
+                if self.opened {
+                    *budget = Budget::CLOSED;
+                } else {
+                    budget.reserve_bytes += self.reserved;
+                }
+            });
         }
     }
+}
+
+/// Claims room for up to `count` `T`s from the decode's reservation budget, adding the bytes to
+/// `reserved`; returns how many `T`s to reserve room for.
+#[inline]
+fn claim<T>(reserved: &mut usize, count: usize, input_len: usize) -> usize {
+    let size = size_of::<T>();
+    if size == 0 || count == 0 {
+        return 0; // a Vec of zero-sized elements never allocates
+    }
+    let wanted = count.saturating_mul(size).min(input_len);
+    let elements = with(|budget| {
+        let elements = wanted.min(budget.reserve_bytes) / size;
+        budget.reserve_bytes -= elements * size;
+        elements
+    });
+    *reserved += elements * size;
+    elements
 }
 
 /// One level of `Box`, sequence, map or set nesting, holding elements of `size` bytes; the level
@@ -105,71 +144,71 @@ impl Drop for Scope {
 #[must_use = "the level ends when the guard is dropped"]
 pub(super) struct Level {
     size: usize,
-    /// The decode this level belongs to, if this level began it.
-    _scope: Scope,
+    /// Bytes this level reserved ahead of its elements, given back when it ends: by then that
+    /// room holds elements, or has been freed with the error.
+    reserved: usize,
+    /// Whether this level began the decode, and so ends it.
+    opened: bool,
 }
 
 impl Level {
-    /// Enters a level whose elements are `T`s, with `input_len` bytes of input left.
+    /// Enters a level whose elements are `T`s, with `input_len` bytes of input left; begins a
+    /// decode if none is under way.
     ///
     /// # Errors
     ///
     /// [`WireError::TooDeep`] when [`MAX_DEPTH`] levels are open, or when the elements of the open
     /// levels would take more than [`MAX_NESTED_BYTES`].
+    #[inline]
     pub(super) fn enter<T>(input_len: usize) -> Result<Level, WireError> {
-        let scope = Scope::begin(input_len);
         let size = size_of::<T>();
         with(|budget| {
+            let opened = !budget.open;
+            if opened {
+                *budget = Budget::open(input_len);
+            }
             let nested_bytes = budget.nested_bytes.saturating_add(size);
             if budget.depth >= MAX_DEPTH || nested_bytes > MAX_NESTED_BYTES {
+                if opened {
+                    *budget = Budget::CLOSED;
+                }
                 return Err(WireError::TooDeep);
             }
             budget.depth += 1;
             budget.nested_bytes = nested_bytes;
-            Ok(())
-        })?;
-        Ok(Level {
-            size,
-            _scope: scope,
+            Ok(Level {
+                size,
+                reserved: 0,
+                opened,
+            })
         })
+    }
+
+    /// How many `T`s to reserve room for before decoding `count` of them, with `input_len`
+    /// bytes left; `T` is this level's element type.
+    ///
+    /// At most the bytes left (one level alone cannot claim more than its input), and at most
+    /// what the decode has left to reserve (nested levels cannot multiply it). The collection
+    /// still grows to `count` if the elements are there.
+    #[inline]
+    pub(super) fn reserve<T>(&mut self, count: usize, input_len: usize) -> usize {
+        claim::<T>(&mut self.reserved, count, input_len)
     }
 }
 
 impl Drop for Level {
+    #[inline]
     fn drop(&mut self) {
-        // Runs before `_scope` is dropped, so the budget is still open. Never below zero: this
-        // level's `enter` added what is taken away here.
         with(|budget| {
+            if self.opened {
+                *budget = Budget::CLOSED;
+                return;
+            }
+            // Never below zero: this level's `enter` added what is taken away here.
             budget.depth -= 1;
             budget.nested_bytes -= self.size;
+            budget.reserve_bytes += self.reserved;
         });
-    }
-}
-
-/// How many `T`s to reserve room for before decoding `count` of them, with `input_len` bytes left.
-///
-/// At most the bytes left (one level alone cannot claim more than its input), and at most what the
-/// decode has left to reserve (nested levels cannot multiply it). The collection still grows to
-/// `count` if the elements are there. Give the reservation back with [`release`] once the
-/// elements filled it.
-pub(super) fn reserve<T>(count: usize, input_len: usize) -> usize {
-    let size = size_of::<T>();
-    if size == 0 || count == 0 {
-        return 0; // a Vec of zero-sized elements never allocates
-    }
-    let wanted = count.saturating_mul(size).min(input_len);
-    with(|budget| {
-        let elements = wanted.min(budget.reserve_bytes) / size;
-        budget.reserve_bytes -= elements * size;
-        elements
-    })
-}
-
-/// Gives back a reservation of `elements` `T`s from [`reserve`]: they have all been decoded, so
-/// the memory is the value's own, no longer room ahead of it.
-pub(super) fn release<T>(elements: usize) {
-    if elements != 0 {
-        with(|budget| budget.reserve_bytes += elements * size_of::<T>());
     }
 }
 

@@ -125,14 +125,12 @@ impl<T: Wire> Wire for Vec<T> {
     }
 
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
-        let _level = Level::enter::<T>(input.len())?;
+        let mut level = Level::enter::<T>(input.len())?;
         let count = decode_count::<T>(input)?;
-        let reserved = budget::reserve::<T>(count, input.len());
-        let mut items = Vec::with_capacity(reserved);
+        let mut items = Vec::with_capacity(level.reserve::<T>(count, input.len()));
         for index in 0..count {
             items.push(decode_element(input, index, count)?);
         }
-        budget::release::<T>(reserved);
         Ok(items)
     }
 }
@@ -231,16 +229,14 @@ impl<T: Wire, const N: usize> Wire for [T; N] {
 
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         // The type fixes N, but the bytes behind it come from the sender: budget as for a Vec.
-        let _decode = Scope::begin(input.len());
+        let mut decode = Scope::begin(input.len());
         if std::mem::size_of::<T>() == 0 {
             budget::take_empty(N).map_err(|left| too_large(N, left))?;
         }
-        let reserved = budget::reserve::<T>(N, input.len());
-        let mut items = Vec::with_capacity(reserved);
+        let mut items = Vec::with_capacity(decode.reserve::<T>(N, input.len()));
         for index in 0..N {
             items.push(decode_element(input, index, N)?);
         }
-        budget::release::<T>(reserved);
         // Exactly N items were pushed, so the conversion cannot fail; still, no panic here.
         items
             .try_into()

@@ -453,14 +453,21 @@ fn decode_count<T>(input: &mut &[u8]) -> Result<usize, WireError> {
 /// is not zero-sized but took no bytes (`Box<()>`) counts against the decode's budget of such
 /// elements: the input length cannot bound how many of them there are. (Zero-sized elements were
 /// counted with their count, by [`decode_count`] or the array.)
+#[inline]
 fn decode_element<T: Wire>(input: &mut &[u8], index: usize, count: usize) -> Result<T, WireError> {
     let before = input.len();
     let element = T::decode(input)?;
     if size_of::<T>() != 0 && input.len() == before {
-        // The elements before this one are the most the budget allowed here.
-        budget::take_empty(1).map_err(|_| too_large(count, index))?;
+        took_no_bytes(index, count)?;
     }
     Ok(element)
+}
+
+/// Counts element `index` of `count`, which took no bytes, against the decode's budget.
+#[cold]
+fn took_no_bytes(index: usize, count: usize) -> Result<(), WireError> {
+    // The elements before this one are the most the budget allowed here.
+    budget::take_empty(1).map_err(|_| too_large(count, index))
 }
 
 /// [`WireError::LengthTooLarge`] for a count of `length` where `limit` was the most allowed.
