@@ -1,8 +1,9 @@
 //! [`Wire`] for std types. The bytes of each are in the table of the module docs.
 
+use super::budget::{self, Level, Scope};
 use super::{
-    decode_count, encode_count, encode_slice, encode_str, reserve, take, take_array, DepthGuard,
-    Wire, WireError,
+    decode_count, decode_element, encode_count, encode_slice, encode_str, take, take_array,
+    too_large, Wire, WireError,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
@@ -124,11 +125,11 @@ impl<T: Wire> Wire for Vec<T> {
     }
 
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
-        let _level = DepthGuard::enter()?;
+        let mut level = Level::enter::<T>(input.len())?;
         let count = decode_count::<T>(input)?;
-        let mut items = Vec::with_capacity(reserve::<T>(count, input));
-        for _ in 0..count {
-            items.push(T::decode(input)?);
+        let mut items = Vec::with_capacity(level.reserve::<T>(count, input.len()));
+        for index in 0..count {
+            items.push(decode_element(input, index, count)?);
         }
         Ok(items)
     }
@@ -141,7 +142,7 @@ impl<T: Wire> Wire for Box<T> {
 
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         // `Box` is how a type refers to itself, so it counts as a level of nesting.
-        let _level = DepthGuard::enter()?;
+        let _level = Level::enter::<T>(input.len())?;
         T::decode(input).map(Box::new)
     }
 }
@@ -227,10 +228,14 @@ impl<T: Wire, const N: usize> Wire for [T; N] {
     }
 
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
-        // The type fixes N, but the bytes behind it come from the sender: reserve as for a Vec.
-        let mut items = Vec::with_capacity(reserve::<T>(N, input));
-        for _ in 0..N {
-            items.push(T::decode(input)?);
+        // The type fixes N, but the bytes behind it come from the sender: budget as for a Vec.
+        let mut decode = Scope::begin(input.len());
+        if std::mem::size_of::<T>() == 0 {
+            budget::take_empty(N).map_err(|left| too_large(N, left))?;
+        }
+        let mut items = Vec::with_capacity(decode.reserve::<T>(N, input.len()));
+        for index in 0..N {
+            items.push(decode_element(input, index, N)?);
         }
         // Exactly N items were pushed, so the conversion cannot fail; still, no panic here.
         items
@@ -246,10 +251,10 @@ fn decode_entries<E: Wire>(
     input: &mut &[u8],
     mut insert: impl FnMut(E) -> bool,
 ) -> Result<(), WireError> {
-    let _level = DepthGuard::enter()?;
+    let _level = Level::enter::<E>(input.len())?;
     let count = decode_count::<E>(input)?;
-    for _ in 0..count {
-        if !insert(E::decode(input)?) {
+    for index in 0..count {
+        if !insert(decode_element(input, index, count)?) {
             return Err(WireError::DuplicateKey);
         }
     }

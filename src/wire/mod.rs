@@ -49,37 +49,67 @@
 //!
 //! # Decoding untrusted bytes
 //!
-//! Decoding a malformed input returns a [`WireError`]; it never panics, and it allocates no more than
-//! the input justifies:
+//! Decoding is total: any byte string gives a value or a [`WireError`], never a panic, in memory
+//! and time proportional to its length. The bytes may come from another process on another
+//! machine, so this holds whatever they are, forged ones included:
 //!
 //! - **Counts are checked before anything is reserved.** Every element of a type that is not
 //!   zero-sized encodes to at least one byte, so a count larger than the bytes left is
-//!   [`WireError::LengthTooLarge`] at once: a count of `u64::MAX` costs nothing. Up-front
-//!   reservations are also capped at the bytes left, so an element type much larger in memory
-//!   than on the wire cannot multiply a small input into a large allocation.
-//! - **Zero-sized elements** (`()`, unit structs, `[T; 0]`) take no bytes, so no input length can
-//!   bound their count; a sequence of them may hold at most [`MAX_ZERO_SIZED_LEN`] elements.
+//!   [`WireError::LengthTooLarge`] at once: a count of `u64::MAX` costs nothing.
+//! - **Reservations are budgeted across the whole decode.** A sequence reserves room for its
+//!   elements up front, but no more than the bytes left, and all the sequences of one decode
+//!   together hold no more than twice the input's length reserved ahead of the elements that
+//!   arrived. So nested sequences whose counts all claim the rest of the input cannot multiply it
+//!   (room that is filled is the value's own memory, and is given back to the budget).
+//! - **Elements that take no bytes are budgeted across the whole decode.** Zero-sized elements
+//!   (`()`, unit structs, `[T; 0]`) and the few that are not zero-sized but write nothing
+//!   (`Box<()>`) cannot be bounded by the input length; one decode may produce at most
+//!   [`MAX_ZERO_SIZED_LEN`] of them, in all its sequences, maps, sets and arrays together.
 //! - **Nesting is bounded.** A type such as `Option<Option<u8>>` or `Box<Box<u8>>` nests only as deep
 //!   as the type says. A *recursive* type (`enum Tree { Leaf, Node(Box<Tree>, Box<Tree>) }`, or a
 //!   struct holding a `Vec` of itself) nests as deep as the input says, which could overflow the
-//!   stack; so `Box`, sequences, maps and sets may nest at most [`MAX_DEPTH`] levels.
+//!   stack; so `Box`es, sequences, maps and sets may nest at most [`MAX_DEPTH`] levels, and their
+//!   elements, summed over the levels open at once, may take at most [`MAX_NESTED_BYTES`] in
+//!   memory. Either is [`WireError::TooDeep`].
 //! - **A repeated key** in a map or set is [`WireError::DuplicateKey`]: an encoder never writes one.
 //!
-//! A hand-written [`Wire`] impl for a type that is not zero-sized should write at least one byte,
-//! or a sequence of its values longer than the rest of the input will not decode. (`Box<()>` is
-//! the one std type that writes nothing; a `Vec<Box<()>>` is bounded that way too.)
+//! "One decode" is one call of [`Wire::from_bytes`], or of [`Wire::decode`] on a `Box`, sequence,
+//! map, set or array that no other decode encloses. (A struct or tuple decoded field by field with
+//! `decode` gives each such field its own budget: prefer `from_bytes` for a whole message.)
+//!
+//! ## Limits
+//!
+//! - **The constant depends on the type.** Memory is proportional to the input with the factor
+//!   of the in-memory size of an element over its encoded size: a `Vec<Option<[u64; 1000]>>` of
+//!   `None`s takes 8008 bytes per input byte, because that is what the value is. The std types and
+//!   the types [`wire_type!`](crate::wire_type) builds from them take no more than their size per
+//!   byte; a fuzz test holds them to 64 bytes per input byte and a mebibyte, for the sizes that
+//!   common types have.
+//! - **Stack.** A decode holds about one element of each open level on its stack, a few times over
+//!   (about 3 times in an optimised build, 6 times in a debug build), plus a few hundred bytes per
+//!   level: at most some 6 × [`MAX_NESTED_BYTES`] + 128 KiB, well inside the 2 MiB of a spawned
+//!   thread. A type whose values are large inline (a `[u8; 1 << 20]` field) needs that much stack,
+//!   that many times over, at any depth: box such fields, or decode on a thread with a larger stack.
+//! - **Valid values can be refused.** A value nested deeper than the limits above, or holding more
+//!   than [`MAX_ZERO_SIZED_LEN`] elements that take no bytes, encodes but does not decode.
+//! - **Hand-written impls** keep these guarantees only if they follow the same rules: check a count
+//!   against the input before reserving for it, and decode through the `Wire` impls of std types.
+//!   An impl for a type that is not zero-sized should write at least one byte, or a sequence of its
+//!   values longer than the rest of the input will not decode.
 
+mod budget;
 mod impls;
 mod macros;
 
-use std::cell::Cell;
 use std::fmt;
 use std::mem::size_of;
 
-/// The largest count a sequence, map or set of zero-sized elements may declare.
+/// The most elements that take no bytes one decode may produce, in all its sequences, maps, sets
+/// and arrays together.
 ///
-/// Zero-sized elements (`()`, unit structs) take no bytes on the wire, so the input length cannot
-/// bound their count; this constant does, so that a forged count cannot keep a decoder spinning.
+/// Zero-sized elements (`()`, unit structs) and elements that write nothing (`Box<()>`) take no
+/// bytes on the wire, so the input length cannot bound their count; this constant does, for the
+/// whole value rather than per sequence, so that forged counts cannot keep a decoder spinning.
 ///
 /// ```
 /// use aplex::wire::{Wire, WireError, MAX_ZERO_SIZED_LEN};
@@ -89,6 +119,13 @@ use std::mem::size_of;
 ///
 /// let forged = u64::MAX.to_bytes(); // a count with no elements behind it
 /// assert!(matches!(Vec::<()>::from_bytes(&forged), Err(WireError::LengthTooLarge { .. })));
+///
+/// // Two sequences of one value share the budget.
+/// let halves = vec![vec![(); MAX_ZERO_SIZED_LEN / 2 + 1]; 2];
+/// assert!(matches!(
+///     Vec::<Vec<()>>::from_bytes(&halves.to_bytes()),
+///     Err(WireError::LengthTooLarge { .. })
+/// ));
 /// ```
 pub const MAX_ZERO_SIZED_LEN: usize = 1 << 16;
 
@@ -111,6 +148,36 @@ pub const MAX_ZERO_SIZED_LEN: usize = 1 << 16;
 /// assert_eq!(List::from_bytes(&list.to_bytes()), Err(WireError::TooDeep));
 /// ```
 pub const MAX_DEPTH: usize = 128;
+
+/// How many bytes the elements of the `Box`es, sequences, maps and sets open at once while
+/// decoding may take in memory, summed over the levels: `size_of::<T>()` for a `Box<T>` or
+/// `Vec<T>`, `size_of::<(K, V)>()` for a map.
+///
+/// A decode holds an element of each open level on its stack, so this bounds the stack a
+/// recursive type with large values can take: one of 8 KiB per level stops at 16 levels,
+/// not at [`MAX_DEPTH`], which would need more stack than a thread has. Types whose nested
+/// values are small never reach it.
+///
+/// ```
+/// use aplex::wire::{Wire, WireError, MAX_NESTED_BYTES};
+///
+/// aplex::wire_type! {
+///     #[derive(Debug, PartialEq)]
+///     enum Heavy { End, More([u64; 1024], Box<Heavy>) }
+/// }
+///
+/// let levels = MAX_NESTED_BYTES / std::mem::size_of::<Heavy>();
+/// let mut heavy = Heavy::End;
+/// for _ in 0..levels {
+///     heavy = Heavy::More([7; 1024], Box::new(heavy));
+/// }
+/// let bytes = heavy.to_bytes();
+/// assert_eq!(Heavy::from_bytes(&bytes), Ok(heavy));
+///
+/// let deeper = Heavy::More([7; 1024], Box::new(Heavy::from_bytes(&bytes).unwrap()));
+/// assert_eq!(Heavy::from_bytes(&deeper.to_bytes()), Err(WireError::TooDeep));
+/// ```
+pub const MAX_NESTED_BYTES: usize = 128 << 10;
 
 /// A value that can be written to bytes and read back.
 ///
@@ -200,6 +267,8 @@ pub trait Wire: Sized {
     /// assert_eq!(u16::from_bytes(&[1, 0, 0]), Err(WireError::TrailingBytes(1)));
     /// ```
     fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        // The whole of `bytes` is one decode: its levels share one budget.
+        let _decode = budget::Scope::begin(bytes.len());
         let mut input = bytes;
         let value = Self::decode(&mut input)?;
         if input.is_empty() {
@@ -229,8 +298,8 @@ pub enum WireError {
         /// How many bytes were left.
         remaining: usize,
     },
-    /// A count or length is larger than the input can hold (or, for zero-sized elements, than
-    /// [`MAX_ZERO_SIZED_LEN`]).
+    /// A count or length is larger than the input can hold (or, for elements that take no bytes,
+    /// than what is left of [`MAX_ZERO_SIZED_LEN`]).
     LengthTooLarge {
         /// The count read from the input.
         length: u64,
@@ -256,7 +325,8 @@ pub enum WireError {
     },
     /// A map or set holds the same key twice.
     DuplicateKey,
-    /// Boxes, sequences, maps and sets nest deeper than [`MAX_DEPTH`].
+    /// Boxes, sequences, maps and sets nest deeper than [`MAX_DEPTH`], or their elements take
+    /// more than [`MAX_NESTED_BYTES`] summed over the levels.
     TooDeep,
     /// [`Wire::from_bytes`] decoded a value and this many bytes were left over.
     TrailingBytes(usize),
@@ -281,7 +351,10 @@ impl fmt::Display for WireError {
             WireError::InvalidChar(value) => write!(f, "invalid char value {value:#x}"),
             WireError::OutOfRange { type_name } => write!(f, "value out of range for {type_name}"),
             WireError::DuplicateKey => f.write_str("duplicate key in a map or set"),
-            WireError::TooDeep => write!(f, "nesting deeper than {MAX_DEPTH} levels"),
+            WireError::TooDeep => write!(
+                f,
+                "nesting deeper than {MAX_DEPTH} levels or {MAX_NESTED_BYTES} bytes"
+            ),
             WireError::TrailingBytes(count) => write!(f, "{count} trailing bytes after the value"),
             WireError::Custom(message) => f.write_str(message),
         }
@@ -351,16 +424,24 @@ fn encode_count(count: usize, out: &mut Vec<u8>) {
 }
 
 /// Reads the count of a sequence of `T`s and checks it against what the input can hold: the bytes
-/// left, or [`MAX_ZERO_SIZED_LEN`] when `T` is zero-sized (see the module docs).
+/// left, or, when `T` is zero-sized, what the decode may still produce of elements that take no
+/// bytes (see the module docs), which the count then uses up.
 fn decode_count<T>(input: &mut &[u8]) -> Result<usize, WireError> {
     let count = u64::decode(input)?;
-    let limit = if size_of::<T>() == 0 {
-        MAX_ZERO_SIZED_LEN
+    let zero_sized = size_of::<T>() == 0;
+    let limit = if zero_sized {
+        budget::empty_left()
     } else {
         input.len()
     };
     match usize::try_from(count) {
-        Ok(count) if count <= limit => Ok(count),
+        Ok(count) if count <= limit => {
+            if zero_sized {
+                // Within what was left a moment ago, on this thread: cannot fail.
+                budget::take_empty(count).map_err(|left| too_large(count, left))?;
+            }
+            Ok(count)
+        }
         _ => Err(WireError::LengthTooLarge {
             length: count,
             limit: limit as u64, // lossless, as in `encode_count`
@@ -368,38 +449,32 @@ fn decode_count<T>(input: &mut &[u8]) -> Result<usize, WireError> {
     }
 }
 
-/// How many `T`s to reserve room for before decoding `count` of them: no more memory than there
-/// are bytes left in `input`. The collection still grows to `count` if the elements are there.
-fn reserve<T>(count: usize, input: &[u8]) -> usize {
-    count.min(input.len() / size_of::<T>().max(1))
-}
-
-thread_local! {
-    /// How many `DepthGuard`s are alive on this thread.
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
-}
-
-/// One level of `Box`, sequence, map or set nesting while decoding; the level ends on drop,
-/// on the error path too.
-struct DepthGuard;
-
-impl DepthGuard {
-    fn enter() -> Result<DepthGuard, WireError> {
-        // `Cell<usize>` needs no destructor, so the thread-local is never torn down and `with`
-        // cannot fail.
-        DEPTH.with(|depth| {
-            if depth.get() >= MAX_DEPTH {
-                return Err(WireError::TooDeep);
-            }
-            depth.set(depth.get() + 1);
-            Ok(DepthGuard)
-        })
+/// Decodes element `index` of `count` in a sequence, map, set or array of `T`s. An element that
+/// is not zero-sized but took no bytes (`Box<()>`) counts against the decode's budget of such
+/// elements: the input length cannot bound how many of them there are. (Zero-sized elements were
+/// counted with their count, by [`decode_count`] or the array.)
+#[inline]
+fn decode_element<T: Wire>(input: &mut &[u8], index: usize, count: usize) -> Result<T, WireError> {
+    let before = input.len();
+    let element = T::decode(input)?;
+    if size_of::<T>() != 0 && input.len() == before {
+        took_no_bytes(index, count)?;
     }
+    Ok(element)
 }
 
-impl Drop for DepthGuard {
-    fn drop(&mut self) {
-        // Never below zero: this guard's `enter` added one.
-        DEPTH.with(|depth| depth.set(depth.get() - 1));
+/// Counts element `index` of `count`, which took no bytes, against the decode's budget.
+#[cold]
+fn took_no_bytes(index: usize, count: usize) -> Result<(), WireError> {
+    // The elements before this one are the most the budget allowed here.
+    budget::take_empty(1).map_err(|_| too_large(count, index))
+}
+
+/// [`WireError::LengthTooLarge`] for a count of `length` where `limit` was the most allowed.
+fn too_large(length: usize, limit: usize) -> WireError {
+    // usize is at most 64 bits wide on every target std supports, so this is lossless.
+    WireError::LengthTooLarge {
+        length: length as u64,
+        limit: limit as u64,
     }
 }

@@ -19,6 +19,7 @@
 //! anything is allocated for it.
 #![forbid(unsafe_code)]
 
+use std::fmt;
 use std::io::{self, Read};
 
 use crate::wire::{Wire, WireError};
@@ -141,9 +142,43 @@ pub(crate) struct Frame<'a> {
     pub(crate) payload: &'a [u8],
 }
 
+/// A frame length the reader cannot accept: the stream cannot be read past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FrameError {
+    /// The length field is over the reader's maximum.
+    TooLong { len: usize, max: usize },
+    /// The length field is too short for the kind and job id.
+    TooShort { len: usize },
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::TooLong { len, max } => {
+                write!(
+                    f,
+                    "a frame of {len} bytes is over the maximum of {max} bytes"
+                )
+            }
+            FrameError::TooShort { len } => {
+                write!(f, "a frame of {len} bytes is too short for its header")
+            }
+        }
+    }
+}
+
+impl From<FrameError> for String {
+    fn from(error: FrameError) -> String {
+        error.to_string()
+    }
+}
+
 /// Reads frames from a byte stream in large reads, and cuts them out of its buffer.
 ///
-/// The buffer is zeroed once when it grows and then reused, so a read costs no clearing.
+/// The buffer is zeroed once when it grows and then reused, so a read costs no clearing. It
+/// grows with what has arrived, never with what a length field declares: a sender that declares
+/// a large frame and sends little of it gets a buffer of what it sent, at most doubled (and never
+/// more than [`GROW_AHEAD`] beyond it) plus one ordinary read.
 pub(crate) struct FrameReader {
     buf: Vec<u8>,
     /// Start of the bytes not yet handed out.
@@ -158,6 +193,8 @@ pub(crate) struct FrameReader {
 const READ_SIZE: usize = 64 * 1024;
 /// The most a reader grows its buffer by ahead of the data of a large frame.
 const GROW_AHEAD: usize = 16 << 20;
+/// Bytes of the length field.
+const LEN_FIELD: usize = 4;
 
 impl FrameReader {
     pub(crate) fn new(max: usize) -> FrameReader {
@@ -177,29 +214,12 @@ impl FrameReader {
     pub(crate) fn fill(&mut self, r: &mut impl Read) -> io::Result<usize> {
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
-        } else if self.start > self.buf.len() / 2 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            if self.buf.len() > 2 * GROW_AHEAD {
+                self.buf = vec![0; READ_SIZE]; // do not keep a large frame's buffer
+            }
         }
-        // Room for the rest of a pending large frame (but never more than GROW_AHEAD beyond
-        // the data), or one ordinary read.
-        let pending = self
-            .pending_len()
-            .filter(|&len| len <= self.max + 4)
-            .unwrap_or(0);
-        let missing = pending.saturating_sub(self.end - self.start);
-        let want = missing.clamp(READ_SIZE, GROW_AHEAD);
-        if self.buf.len() - self.end < want {
-            let size = (self.end + want).max(self.buf.len() * 2);
-            let mut bigger = vec![0; size]; // zeroed by the allocator
-            bigger[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
-            self.end -= self.start;
-            self.start = 0;
-            self.buf = bigger;
-        } else if self.buf.len() > 2 * GROW_AHEAD && pending == 0 && self.start == self.end {
-            self.buf = vec![0; READ_SIZE]; // do not keep a large frame's buffer
-            (self.start, self.end) = (0, 0);
+        if self.buf.len() - self.end < READ_SIZE / 2 {
+            self.make_room();
         }
         let n = loop {
             match r.read(&mut self.buf[self.end..]) {
@@ -211,19 +231,45 @@ impl FrameReader {
         Ok(n)
     }
 
-    /// The whole size (with the length field) of the frame at the front, if its length is in.
-    fn pending_len(&self) -> Option<usize> {
-        let head = self.buf[..self.end].get(self.start..self.start + 4)?;
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        Some(len + 4)
+    /// Moves the bytes not yet handed out to the front, and grows the buffer if that did not
+    /// leave room for half an ordinary read.
+    fn make_room(&mut self) {
+        let arrived = self.end - self.start;
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, arrived);
+        }
+        if self.buf.len() - self.end >= READ_SIZE / 2 {
+            return;
+        }
+        // Room for the rest of a pending frame, but never more than what has arrived (so a
+        // large frame that keeps coming grows the buffer by doubling), nor more than
+        // GROW_AHEAD; or for one ordinary read.
+        let missing = match self.frame_len() {
+            Some(len) if len <= self.max => len.saturating_add(LEN_FIELD).saturating_sub(arrived),
+            _ => 0, // unknown yet, or `next` will refuse it
+        };
+        let step = arrived.clamp(READ_SIZE, GROW_AHEAD);
+        let size = arrived.saturating_add(missing.clamp(READ_SIZE, step));
+        // Exactly: `resize` alone may double the capacity.
+        self.buf.reserve_exact(size - self.buf.len());
+        self.buf.resize(size, 0);
+    }
+
+    /// The length field of the frame at the front, if it is in.
+    fn frame_len(&self) -> Option<usize> {
+        let head = self.buf[..self.end].get(self.start..self.start + LEN_FIELD)?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        // Lossless where usize has 32 bits or more; elsewhere, over any maximum.
+        Some(usize::try_from(len).unwrap_or(usize::MAX))
     }
 
     /// The next whole frame in the buffer, `Ok(None)` if it is not all in yet.
     ///
     /// # Errors
     ///
-    /// A text saying what was wrong: a length over the maximum, or too short for a header.
-    pub(crate) fn next(&mut self) -> Result<Option<Frame<'_>>, String> {
+    /// A length over the maximum, or too short for a header: the stream cannot be read on.
+    pub(crate) fn next(&mut self) -> Result<Option<Frame<'_>>, FrameError> {
         Ok(self.next_at()?.map(|(kind, id, at)| Frame {
             kind,
             id,
@@ -238,26 +284,26 @@ impl FrameReader {
     }
 
     /// Like [`next`](FrameReader::next), with the payload as a range of the buffer.
-    pub(crate) fn next_at(&mut self) -> Result<Option<(u8, u64, std::ops::Range<usize>)>, String> {
-        let Some(total) = self.pending_len() else {
+    pub(crate) fn next_at(
+        &mut self,
+    ) -> Result<Option<(u8, u64, std::ops::Range<usize>)>, FrameError> {
+        let Some(len) = self.frame_len() else {
             return Ok(None);
         };
-        let len = total - 4;
+        let too_long = FrameError::TooLong { len, max: self.max };
         if len > self.max {
-            return Err(format!(
-                "a frame of {len} bytes is over the maximum of {} bytes",
-                self.max
-            ));
+            return Err(too_long);
         }
         if len < HEADER {
-            return Err(format!(
-                "a frame of {len} bytes is too short for its header"
-            ));
+            return Err(FrameError::TooShort { len });
         }
+        let Some(total) = len.checked_add(LEN_FIELD) else {
+            return Err(too_long); // only where usize is 32 bits wide
+        };
         if self.end - self.start < total {
             return Ok(None);
         }
-        let at = self.start + 4;
+        let at = self.start + LEN_FIELD;
         self.start += total;
         let mut id = [0; 8];
         id.copy_from_slice(&self.buf[at + 1..at + HEADER]);
@@ -270,39 +316,4 @@ impl FrameReader {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_round_trip_in_one_read() {
-        let mut bytes = Vec::new();
-        for id in 0..3u64 {
-            let start = begin(&mut bytes, CALL, id);
-            (id as u32).encode(&mut bytes);
-            finish(&mut bytes, start, 1024).unwrap();
-        }
-        empty(&mut bytes, SHUTDOWN, 0);
-        let mut reader = FrameReader::new(1024);
-        assert_eq!(reader.fill(&mut &bytes[..]).unwrap(), bytes.len());
-        for id in 0..3u64 {
-            let f = reader.next().unwrap().unwrap();
-            assert_eq!((f.kind, f.id), (CALL, id));
-            assert_eq!(u32::from_bytes(f.payload), Ok(id as u32));
-        }
-        assert_eq!(reader.next().unwrap().unwrap().kind, SHUTDOWN);
-        assert!(reader.next().unwrap().is_none());
-    }
-
-    #[test]
-    fn a_length_over_the_maximum_is_an_error_not_an_allocation() {
-        let bytes = u32::MAX.to_le_bytes();
-        let mut reader = FrameReader::new(1024);
-        reader.fill(&mut &bytes[..]).unwrap();
-        assert!(reader.next().unwrap_err().contains("over the maximum"));
-        let mut out = vec![1, 2];
-        let start = begin(&mut out, CALL, 1);
-        out.extend_from_slice(&[0; 100]);
-        assert!(finish(&mut out, start, 50).is_err());
-        assert_eq!(out, [1, 2]);
-    }
-}
+mod tests;
