@@ -46,22 +46,27 @@ aplex::works! {
     }
 }
 
-/// Writes bytes that are not a frame to this worker's protocol stream: the pipe among fds 3+
-/// that is not a copy of stdin.
+/// Writes bytes that are not a frame to this worker's protocol stream: the write-only pipe
+/// among fds 3+ (the protocol's private output).
 fn write_garbage() {
-    let stdin = std::fs::read_link("/proc/self/fd/0").unwrap();
     for fd in 3..64 {
         let path = format!("/proc/self/fd/{fd}");
-        match std::fs::read_link(&path) {
-            Ok(target) if target != stdin && target.to_string_lossy().starts_with("pipe:") => {
-                let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-                f.write_all(&[0xff, 0xff, 0xff, 0x7f, 1, 2, 3]).unwrap();
-                return;
-            }
-            _ => {}
+        let is_pipe = std::fs::read_link(&path)
+            .is_ok_and(|target| target.to_string_lossy().starts_with("pipe:"));
+        if is_pipe && access_mode(fd) == Some(1) {
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all(&[0xff, 0xff, 0xff, 0x7f, 1, 2, 3]).unwrap();
+            return;
         }
     }
     panic!("no protocol pipe found");
+}
+
+/// `O_RDONLY` (0), `O_WRONLY` (1) or `O_RDWR` (2) for this process's `fd`.
+fn access_mode(fd: i32) -> Option<u32> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    u32::from_str_radix(flags.trim(), 8).ok().map(|f| f & 3)
 }
 
 fn pool(workers: usize) -> ProcessPool {

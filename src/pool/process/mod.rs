@@ -38,6 +38,7 @@
 mod builder;
 mod conn;
 mod frame;
+mod input;
 mod job;
 mod launch;
 mod supervisor;
@@ -244,7 +245,12 @@ impl ProcessPool {
         let shared = &self.shared;
         let id = shared.next_id();
         let cancellable = self.is_async(work);
-        let job = RemoteJob::new(id, decode_one::<R>, cancellable, shared.kill_on_cancel);
+        let job = RemoteJob::new(
+            id,
+            Box::new(decode_one::<R>),
+            cancellable,
+            shared.kill_on_cancel,
+        );
         let handle = Handle::new(job.clone());
         if let Err(e) = self.check(work) {
             job.fail(e);
@@ -315,8 +321,6 @@ impl ProcessPool {
             Box::new(move |n: usize| {
                 iter.peek()?;
                 let id = shared.next_id();
-                let job = RemoteJob::new(id, decode_chunk::<R>, true, false);
-                let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
                 let mut bytes = Vec::new();
                 let start = frame::begin(&mut bytes, frame::CHUNK, id);
                 index.encode(&mut bytes);
@@ -328,6 +332,9 @@ impl ProcessPool {
                     len += 1;
                 }
                 bytes[count_at..count_at + 8].copy_from_slice(&(len as u64).to_le_bytes());
+                let decode = Box::new(move |payload: &[u8]| decode_chunk::<R>(payload, len));
+                let job = RemoteJob::new(id, decode, true, false);
+                let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
                 if let Some(e) = &checked {
                     job.fail(Error::Wire(e.clone()));
                 } else {
