@@ -167,20 +167,13 @@ impl ProcessPoolBuilder {
             max_per_child: self.max_per_child,
             kill_on_cancel: self.kill_on_cancel,
             shutdown_timeout: self.shutdown_timeout,
-            slots: (0..workers)
-                .map(|_| Slot {
-                    load: Arc::new(AtomicUsize::new(0)),
-                    state: Mutex::new(SlotState {
-                        conn: None,
-                        backlog: Vec::new(),
-                    }),
-                })
-                .collect(),
+            slots: (0..workers).map(|_| slot::Slot::new()).collect(),
             picker: Picker::new(self.balancer),
             open: AtomicBool::new(true),
-            broken: Mutex::new(None),
-            crashes: AtomicUsize::new(0),
+            now: AtomicBool::new(false),
+            serving: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
+            last_crash: Mutex::new(None),
             orders: Mutex::new(tx),
             started: Mutex::new(Vec::new()),
         });
@@ -189,6 +182,7 @@ impl ProcessPoolBuilder {
             command,
             hello_timeout: self.hello_timeout,
             retries: Vec::new(),
+            hellos: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("aplex-proc-supervisor".to_string())

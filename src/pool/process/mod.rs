@@ -41,13 +41,15 @@ mod frame;
 mod input;
 mod job;
 mod launch;
+mod shared;
+mod slot;
 mod supervisor;
 mod worker;
 pub mod works;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -55,7 +57,9 @@ pub use self::builder::ProcessPoolBuilder;
 use self::conn::Conn;
 use self::job::{decode_chunk, decode_one, Pending, RemoteJob};
 use self::launch::{await_hello, launch, Launched};
-use self::supervisor::*;
+use self::shared::Shared;
+pub use self::slot::SlotState;
+use self::supervisor::{Order, Supervisor};
 pub use self::works::{Registry, Work};
 use super::map::Map;
 use super::picker::Picker;
@@ -89,8 +93,6 @@ pub(crate) const DEFAULT_MAX_FRAME: usize = 256 << 20;
 const DEFAULT_MAX_WORKS: usize = 100;
 /// Default time a new worker has to send its hello.
 const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(3);
-/// Workers dying in a row before completing anything that break the pool.
-const CRASH_LIMIT: usize = 3;
 /// How long an idle worker has to exit after the shutdown frame before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
@@ -364,13 +366,28 @@ impl ProcessPool {
     }
 
     /// The process ids of the live workers, in worker order (a worker being replaced is
-    /// missing). With a launcher command, these are the launched processes.
+    /// missing). These are the workers' own pids, from their hellos: behind a launcher (`sh -c`
+    /// without `exec`, `setsid -f`) they differ from the launched processes', and through
+    /// `ssh` they are pids on the other host.
     pub fn worker_pids(&self) -> Vec<u32> {
         self.shared
             .slots
             .iter()
-            .filter_map(|s| lock(&s.state).conn.as_ref().map(|c| c.pid))
+            .filter_map(|s| lock(&s.state).conn.as_ref().and_then(|c| c.worker_pid()))
             .collect()
+    }
+
+    /// The state of each worker slot, in worker order: whether it serves, starts a worker,
+    /// or backs off after failures (see [`SlotState`]).
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// # let pool = aplex::ProcessPool::builder().workers(2).build(&works::WORKS).unwrap();
+    /// use aplex::SlotState;
+    /// assert_eq!(pool.slot_states(), vec![SlotState::Ready, SlotState::Ready]);
+    /// ```
+    pub fn slot_states(&self) -> Vec<SlotState> {
+        self.shared.slots.iter().map(|s| s.phase()).collect()
     }
 
     /// Shuts down gracefully: new calls resolve `Error::ShutDown`; each worker gets a shutdown
