@@ -970,6 +970,32 @@ fn a_worker_checks_a_chunks_count_before_any_work() {
     assert!(worker.wait().unwrap().success());
 }
 
+/// The role "thread_pool_emfile": builds a 64-thread pool under a small fd limit and prints
+/// the error's OS code.
+fn role_thread_pool_emfile() {
+    match aplex::ThreadPool::builder().workers(64).build() {
+        Ok(_) => println!("BUILT"),
+        Err(e) => println!("ERR {:?} {e}", e.raw_os_error()),
+    }
+}
+
+fn a_thread_pool_out_of_fds_returns_emfile() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 40 && exec '{}'",
+            std::env::current_exe().unwrap().display()
+        ))
+        .env("APLEX_TEST_ROLE", "thread_pool_emfile")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("ERR Some(24)"), "{stdout:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn main() {
     // Fake workers first: the pool marks them as workers too.
     match std::env::var("APLEX_TEST_ROLE").as_deref() {
@@ -981,6 +1007,7 @@ fn main() {
     match std::env::var("APLEX_TEST_ROLE").as_deref() {
         Ok("parent") => return helper_parent(),
         Ok("parent_sh") => return role_parent_sh(),
+        Ok("thread_pool_emfile") => return role_thread_pool_emfile(),
         _ => {}
     }
     let cases: &[(&str, fn())] = &[
@@ -1091,6 +1118,10 @@ fn main() {
         (
             "a_worker_checks_a_chunks_count_before_any_work",
             a_worker_checks_a_chunks_count_before_any_work,
+        ),
+        (
+            "a_thread_pool_out_of_fds_returns_emfile",
+            a_thread_pool_out_of_fds_returns_emfile,
         ),
         // Last: it starts the global process pool, and shuts it down at its end.
         (
