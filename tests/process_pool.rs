@@ -421,15 +421,43 @@ fn a_crash_loop_breaks_the_pool_but_one_crash_does_not() {
     let pool = pool(1);
     lost(pool.call(&works::exit_now, 3).wait());
     assert_eq!(pool.call(&works::double, 1).wait(), Ok(2));
-    // That worker completed a work, so its crash starts the count again: three more workers
-    // in a row die before completing anything, and the pool stops replacing them.
-    let start = Instant::now();
-    for _ in 0..4 {
-        lost(pool.call(&works::exit_now, 3).wait());
+    drop(pool);
+    // Two slots; every worker after the first two dies before its hello. Slot 0 crash-loops
+    // into Broken while slot 1 keeps serving every call; then slot 1 goes too, and calls
+    // fail at once (or with the retry's death), never hang.
+    let dir = temp_dir("crash-loop");
+    let cmd = script(
+        &dir,
+        "launch",
+        &format!(
+            "if mkdir '{0}/a' 2>/dev/null || mkdir '{0}/b' 2>/dev/null; then exec \"$EXE\"; fi\nexit 3",
+            dir.display()
+        ),
+    );
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .command(cmd)
+        .build(&works::WORKS)
+        .unwrap();
+    use aplex::SlotState::{Broken, Ready};
+    lost(pool.call_with(0, &works::exit_now, 3).wait()); // round-robin: slot 0
+    eventually(
+        "slot 0 broken, slot 1 ready",
+        Duration::from_secs(10),
+        || pool.slot_states() == [Broken, Ready],
+    );
+    for i in 0..10 {
+        assert_eq!(pool.call(&works::double, i).wait(), Ok(2 * i));
     }
-    let why = lost(pool.call(&works::double, 1).wait());
-    assert!(why.contains("broken"), "{why}");
-    assert!(start.elapsed() < Duration::from_secs(5));
+    lost(pool.call(&works::exit_now, 3).wait());
+    eventually("both slots broken", Duration::from_secs(10), || {
+        pool.slot_states() == [Broken, Broken]
+    });
+    let start = Instant::now();
+    lost(pool.call(&works::double, 1).wait());
+    assert!(start.elapsed() < Duration::from_secs(10));
+    drop(pool);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn calls_after_shutdown_are_shut_down() {

@@ -116,15 +116,16 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// How long a new worker has to send its hello (default 3 s); a worker that does not is
-    /// killed, and `build` fails with `Error::Wire`.
+    /// How long a new worker has to send its hello (default 3 s; `Duration::MAX` means no
+    /// limit); a worker that does not is killed with its launcher's process group, and `build`
+    /// fails with `Error::Wire` (a replacement's failure counts toward its slot's backoff).
     pub fn hello_timeout(mut self, timeout: Duration) -> Self {
         self.hello_timeout = timeout;
         self
     }
 
     /// Bounds a graceful shutdown: workers still running works after `timeout` are killed
-    /// (default: wait for accepted works).
+    /// (default, and `Duration::MAX`: wait for accepted works).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
