@@ -102,7 +102,8 @@ pub use helpers::{
     YielderIter, GENERATE_CAPACITY,
 };
 pub use pool::{
-    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, Work, WORKER_ENV, WORKER_ENV_VALUE,
+    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, SlotState, Work, WORKER_ENV,
+    WORKER_ENV_VALUE,
 };
 pub use pool::{
     Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Handle, Map, Priority, ShutdownOptions,

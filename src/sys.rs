@@ -358,8 +358,8 @@ pub(crate) mod net {
     }
 }
 
-/// Process plumbing for the process pool's worker side: duplicating the protocol's stdout,
-/// pointing fd 1 at stderr, and asking to die with the parent.
+/// Process plumbing for the process pool: moving the worker's protocol to private fds, asking
+/// to die with the parent, exiting at once, and killing a worker's process group.
 ///
 /// A module of its own, so that its names cannot clash with the rest of `sys`.
 pub(crate) mod process {
@@ -372,11 +372,16 @@ pub(crate) mod process {
     const F_SETFD: c_int = 2;
     const FD_CLOEXEC: c_int = 1;
 
+    /// `SIGKILL`: 9 on every Unix.
+    const SIGKILL: c_int = 9;
+
     extern "C" {
         fn dup(fd: c_int) -> c_int;
         fn dup2(old: c_int, new: c_int) -> c_int;
         fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
         fn getppid() -> c_int;
+        fn kill(pid: c_int, sig: c_int) -> c_int;
+        fn _exit(code: c_int) -> !;
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -436,5 +441,40 @@ pub(crate) mod process {
         {
             false
         }
+    }
+
+    /// Sends `SIGKILL` to every process of the process group `pgid`.
+    ///
+    /// The pool starts each worker as the leader of a group of its own (its pid is the group's
+    /// id) and calls this only while that leader is not yet reaped, so the id cannot have been
+    /// reused by an unrelated group.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an id that does not name one group (0, 1, or over `i32::MAX`: `kill`
+    /// would read those as "my group" or "every process"); the OS error otherwise (`ESRCH`
+    /// once the group is empty).
+    pub(crate) fn kill_group(pgid: u32) -> io::Result<()> {
+        let Ok(id) = c_int::try_from(pgid) else {
+            return Err(io::ErrorKind::InvalidInput.into());
+        };
+        if id <= 1 {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        // SAFETY: `kill` takes two integers and touches no memory of ours; a negative id
+        // names exactly the group `id` (checked above to be neither 0 nor 1, whose negations
+        // mean something else).
+        if unsafe { kill(-id, SIGKILL) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Ends this process now with `code`, running no exit handlers and flushing nothing:
+    /// for a worker whose parent told it to stop, or is gone, while a work may hold locks.
+    pub(crate) fn exit_now(code: i32) -> ! {
+        // SAFETY: `_exit` takes an integer and does not return; skipping exit handlers and
+        // destructors is memory-safe (the kernel reclaims the process).
+        unsafe { _exit(code) }
     }
 }

@@ -43,25 +43,39 @@ aplex::works! {
         pub fn exit_now(code: i32) { std::process::exit(code) }
         pub fn garbage(_x: ()) { write_garbage() }
         pub fn pid(_x: ()) -> u32 { std::process::id() }
+        pub fn unit(_x: ()) -> u8 { 1 }
+        /// Marks that it started (creates `flag`), then blocks for 60 s.
+        pub fn flag_then_block(flag: String) {
+            std::fs::write(flag, b"").unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        pub fn shell(cmd: String) -> i32 {
+            Command::new("sh").arg("-c").arg(cmd).status().map_or(-1, |s| s.code().unwrap_or(-1))
+        }
     }
 }
 
-/// Writes bytes that are not a frame to this worker's protocol stream: the pipe among fds 3+
-/// that is not a copy of stdin.
+/// Writes bytes that are not a frame to this worker's protocol stream: the write-only pipe
+/// among fds 3+ (the protocol's private output).
 fn write_garbage() {
-    let stdin = std::fs::read_link("/proc/self/fd/0").unwrap();
     for fd in 3..64 {
         let path = format!("/proc/self/fd/{fd}");
-        match std::fs::read_link(&path) {
-            Ok(target) if target != stdin && target.to_string_lossy().starts_with("pipe:") => {
-                let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-                f.write_all(&[0xff, 0xff, 0xff, 0x7f, 1, 2, 3]).unwrap();
-                return;
-            }
-            _ => {}
+        let is_pipe = std::fs::read_link(&path)
+            .is_ok_and(|target| target.to_string_lossy().starts_with("pipe:"));
+        if is_pipe && access_mode(fd) == Some(1) {
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all(&[0xff, 0xff, 0xff, 0x7f, 1, 2, 3]).unwrap();
+            return;
         }
     }
     panic!("no protocol pipe found");
+}
+
+/// `O_RDONLY` (0), `O_WRONLY` (1) or `O_RDWR` (2) for this process's `fd`.
+fn access_mode(fd: i32) -> Option<u32> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    u32::from_str_radix(flags.trim(), 8).ok().map(|f| f & 3)
 }
 
 fn pool(workers: usize) -> ProcessPool {
@@ -412,15 +426,43 @@ fn a_crash_loop_breaks_the_pool_but_one_crash_does_not() {
     let pool = pool(1);
     lost(pool.call(&works::exit_now, 3).wait());
     assert_eq!(pool.call(&works::double, 1).wait(), Ok(2));
-    // That worker completed a work, so its crash starts the count again: three more workers
-    // in a row die before completing anything, and the pool stops replacing them.
-    let start = Instant::now();
-    for _ in 0..4 {
-        lost(pool.call(&works::exit_now, 3).wait());
+    drop(pool);
+    // Two slots; every worker after the first two dies before its hello. Slot 0 crash-loops
+    // into Broken while slot 1 keeps serving every call; then slot 1 goes too, and calls
+    // fail at once (or with the retry's death), never hang.
+    let dir = temp_dir("crash-loop");
+    let cmd = script(
+        &dir,
+        "launch",
+        &format!(
+            "if mkdir '{0}/a' 2>/dev/null || mkdir '{0}/b' 2>/dev/null; then exec \"$EXE\"; fi\nexit 3",
+            dir.display()
+        ),
+    );
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .command(cmd)
+        .build(&works::WORKS)
+        .unwrap();
+    use aplex::SlotState::{Broken, Ready};
+    lost(pool.call_with(0, &works::exit_now, 3).wait()); // round-robin: slot 0
+    eventually(
+        "slot 0 broken, slot 1 ready",
+        Duration::from_secs(10),
+        || pool.slot_states() == [Broken, Ready],
+    );
+    for i in 0..10 {
+        assert_eq!(pool.call(&works::double, i).wait(), Ok(2 * i));
     }
-    let why = lost(pool.call(&works::double, 1).wait());
-    assert!(why.contains("broken"), "{why}");
-    assert!(start.elapsed() < Duration::from_secs(5));
+    lost(pool.call(&works::exit_now, 3).wait());
+    eventually("both slots broken", Duration::from_secs(10), || {
+        pool.slot_states() == [Broken, Broken]
+    });
+    let start = Instant::now();
+    lost(pool.call(&works::double, 1).wait());
+    assert!(start.elapsed() < Duration::from_secs(10));
+    drop(pool);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn calls_after_shutdown_are_shut_down() {
@@ -533,10 +575,482 @@ fn in_process_runs_a_registered_work_on_the_global_pool() {
     );
 }
 
+// ---- faults ---------------------------------------------------------------------------------
+
+/// A fresh directory for one test's launcher scripts.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("aplex-pp-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes an executable shell script; `$EXE` in `body` is this test binary.
+fn script(dir: &std::path::Path, name: &str, body: &str) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    let exe = std::env::current_exe().unwrap();
+    let text = format!("#!/bin/sh\nEXE='{}'\n{body}\n", exe.display());
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Command::new(path)
+}
+
+/// The processes whose environment holds `APLEX_TEST_TOKEN=token`, zombies excluded.
+fn with_token(token: &str) -> Vec<u32> {
+    let needle = format!("APLEX_TEST_TOKEN={token}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+                && !is_gone(pid)
+        })
+        .collect()
+}
+
+/// The role "hello_then_die": a worker that says hello and then its protocol closes. It runs
+/// the real worker behind it, passes on its first frame, and exits: the worker is left behind
+/// in the launcher's process group, for the pool to kill.
+fn role_hello_then_die() {
+    use std::io::Read;
+    let mut worker = Command::new(std::env::current_exe().unwrap())
+        .env("APLEX_WORKER", "1")
+        .env_remove("APLEX_TEST_ROLE")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = worker.stdout.take().unwrap();
+    let mut len = [0u8; 4];
+    out.read_exact(&mut len).unwrap();
+    let mut rest = vec![0u8; u32::from_le_bytes(len) as usize];
+    out.read_exact(&mut rest).unwrap();
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&len).unwrap();
+    stdout.write_all(&rest).unwrap();
+    stdout.flush().unwrap();
+    std::process::exit(0);
+}
+
+fn a_worker_that_dies_right_after_its_hello_never_hangs_a_call() {
+    let token = format!("hello-die-{}", std::process::id());
+    let start = Instant::now();
+    for round in 0..15 {
+        let dir = temp_dir(&format!("hello-die-{round}"));
+        // The first start (of either slot) dies right after its hello; the rest serve.
+        let mut cmd = script(
+            &dir,
+            "launch",
+            &format!(
+                "if mkdir '{}/first' 2>/dev/null; then exec env APLEX_TEST_ROLE=hello_then_die \"$EXE\"; else exec \"$EXE\"; fi",
+                dir.display()
+            ),
+        );
+        cmd.env("APLEX_TEST_TOKEN", &token);
+        let pool = ProcessPool::builder()
+            .workers(2)
+            .command(cmd)
+            .build(&works::WORKS)
+            .unwrap();
+        let calls: Vec<_> = (0..10).map(|i| pool.call(&works::double, i)).collect();
+        for (i, mut call) in calls.into_iter().enumerate() {
+            match call.wait_timeout(Duration::from_secs(10)) {
+                Ok(v) => assert_eq!(v, 2 * i as u64),
+                Err(Error::WorkerLost(_)) => {}
+                other => panic!("round {round}, call {i}: {other:?}"),
+            }
+        }
+        // The slot that lost its worker serves again.
+        eventually("both slots ready", Duration::from_secs(5), || {
+            pool.slot_states() == [aplex::SlotState::Ready, aplex::SlotState::Ready]
+        });
+        assert_eq!(pool.call(&works::double, 4).wait(), Ok(8));
+        drop(pool);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    eventually("no worker left", Duration::from_secs(3), || {
+        with_token(&token).is_empty()
+    });
+    eprintln!("    15 rounds, all calls resolved in {:?}", start.elapsed());
+}
+
+fn a_works_child_cannot_read_the_protocol() {
+    let pool = pool(1);
+    // The shell would swallow the frames of the calls queued behind it if it shared fd 0.
+    let mut eater = pool.call(
+        &works::shell,
+        "head -c 64 >/dev/null; echo read >&2".to_string(),
+    );
+    let queued: Vec<_> = (0..4).map(|i| pool.call(&works::double, i)).collect();
+    assert_eq!(eater.wait_timeout(Duration::from_secs(10)), Ok(0));
+    for (i, mut h) in queued.into_iter().enumerate() {
+        assert_eq!(h.wait_timeout(Duration::from_secs(10)), Ok(2 * i as u64));
+    }
+}
+
+fn a_hello_deadline_kills_the_whole_launcher_group() {
+    let token = format!("hello-late-{}", std::process::id());
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "sleep 30; exec '{}'",
+            std::env::current_exe().unwrap().display()
+        ))
+        .env("APLEX_TEST_TOKEN", &token);
+    let start = Instant::now();
+    let err = ProcessPool::builder()
+        .workers(1)
+        .command(cmd)
+        .hello_timeout(Duration::from_millis(300))
+        .build(&works::WORKS)
+        .unwrap_err();
+    assert!(matches!(err, Error::Wire(_)), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    // The shell and its `sleep` were killed with the launched process's group.
+    eventually("no launcher left", Duration::from_secs(3), || {
+        with_token(&token).is_empty()
+    });
+    eprintln!("    build failed after {:?}", start.elapsed());
+}
+
+fn a_duration_max_hello_timeout_means_never() {
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .hello_timeout(Duration::MAX)
+        .shutdown_timeout(Duration::MAX)
+        .build(&works::WORKS)
+        .unwrap();
+    assert_eq!(pool.call(&works::double, 2).wait(), Ok(4));
+}
+
+fn kill_on_cancel_stops_a_plain_work_behind_any_launcher() {
+    let exe = std::env::current_exe().unwrap();
+    for (name, line) in [
+        (
+            "sh -c without exec",
+            format!("'{}'; exit $?", exe.display()),
+        ),
+        ("setsid -f", format!("setsid -f '{}'", exe.display())),
+    ] {
+        let token = format!("kill-behind-{}-{}", name.len(), std::process::id());
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(line).env("APLEX_TEST_TOKEN", &token);
+        let pool = ProcessPool::builder()
+            .workers(1)
+            .command(cmd)
+            .kill_on_cancel(true)
+            .build(&works::WORKS)
+            .unwrap();
+        let worker = pool.worker_pids()[0];
+        assert_eq!(pool.call(&works::pid, ()).wait(), Ok(worker), "{name}");
+        let flag = std::env::temp_dir().join(format!("aplex-pp-{token}"));
+        let stuck = pool.call(&works::flag_then_block, flag.display().to_string());
+        eventually("the work started", Duration::from_secs(5), || flag.exists());
+        let _ = std::fs::remove_file(&flag);
+        let start = Instant::now();
+        assert!(stuck.cancel(), "{name}");
+        assert_eq!(stuck.wait(), Err(Error::Cancelled));
+        eventually(name, Duration::from_secs(5), || is_gone(worker));
+        let gone = start.elapsed();
+        eventually("a replacement", Duration::from_secs(5), || {
+            pool.worker_pids().first().is_some_and(|&p| p != worker)
+        });
+        assert_eq!(pool.call(&works::double, 1).wait(), Ok(2), "{name}");
+        drop(pool);
+        eventually("no process left", Duration::from_secs(3), || {
+            with_token(&token).is_empty()
+        });
+        eprintln!("    {name}: worker gone {gone:?} after cancel");
+    }
+}
+
+fn busy_workers_behind_sh_c_die_with_a_killed_parent() {
+    let token = format!("orphans-{}", std::process::id());
+    let mut parent = Command::new(std::env::current_exe().unwrap())
+        .env("APLEX_TEST_ROLE", "parent_sh")
+        .env("APLEX_TEST_TOKEN", &token)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("BUSY"), "{line:?}");
+    assert!(with_token(&token).len() >= 9, "parent, 4 shells, 4 workers");
+    parent.kill().unwrap(); // SIGKILL
+    parent.wait().unwrap();
+    let killed = Instant::now();
+    eventually("no worker left", Duration::from_secs(2), || {
+        with_token(&token).is_empty()
+    });
+    eprintln!(
+        "    4 busy workers gone {:?} after the parent",
+        killed.elapsed()
+    );
+}
+
+/// The helper parent of `busy_workers_behind_sh_c_die_with_a_killed_parent`: 4 workers behind
+/// `sh -c` (no exec), each in a 10 s plain work; says so, then waits to be killed.
+fn role_parent_sh() {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "'{}'; exit $?",
+        std::env::current_exe().unwrap().display()
+    ));
+    let pool = ProcessPool::builder()
+        .workers(4)
+        .command(cmd)
+        .build(&works::WORKS)
+        .unwrap();
+    let flags: Vec<_> = (0..4u64)
+        .map(|i| std::env::temp_dir().join(format!("aplex-pp-busy-{}-{i}", std::process::id())))
+        .collect();
+    let _busy: Vec<_> = flags
+        .iter()
+        .enumerate()
+        .map(|(i, f)| pool.call_with(i as u64, &works::flag_then_block, f.display().to_string()))
+        .collect();
+    for flag in &flags {
+        eventually("busy", Duration::from_secs(5), || flag.exists());
+        let _ = std::fs::remove_file(flag);
+    }
+    println!("BUSY");
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+fn shutdown_now_cancels_every_call_not_started() {
+    let pool = pool(1);
+    let running = pool.call(&works::block, 300);
+    let queued: Vec<_> = (0..50).map(|i| pool.call(&works::double, i)).collect();
+    let start = Instant::now();
+    pool.shutdown_now();
+    assert_eq!(running.wait(), Err(Error::Cancelled));
+    for h in queued {
+        assert_eq!(h.wait(), Err(Error::Cancelled));
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+fn calls_waiting_for_a_respawn_are_never_shut_down() {
+    let dir = temp_dir("respawn-drop");
+    // Every start after the first says hello only once `go` exists.
+    let mut cmd = script(
+        &dir,
+        "launch",
+        &format!(
+            "if mkdir '{0}/first' 2>/dev/null; then exec \"$EXE\"; fi\nwhile [ ! -e '{0}/go' ]; do sleep 0.02; done\nexec \"$EXE\"",
+            dir.display()
+        ),
+    );
+    cmd.env("APLEX_TEST_TOKEN", "respawn-drop");
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .command(cmd)
+        .build(&works::WORKS)
+        .unwrap();
+    lost(pool.call(&works::exit_now, 0).wait());
+    eventually("a replacement starting", Duration::from_secs(5), || {
+        pool.slot_states() == [aplex::SlotState::Starting]
+    });
+    let waiting: Vec<_> = (0..5).map(|i| pool.call(&works::double, i)).collect();
+    let go = dir.join("go");
+    let dropper = std::thread::spawn(move || drop(pool));
+    std::thread::sleep(Duration::from_millis(50)); // not a gate: either order is fine
+    std::fs::write(&go, b"").unwrap();
+    dropper.join().unwrap();
+    for (i, h) in waiting.into_iter().enumerate() {
+        match h.wait() {
+            Ok(v) => assert_eq!(v, 2 * i as u64),
+            Err(Error::WorkerLost(_)) => {}
+            other => panic!("a call waiting for a respawn ended {other:?}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The role "lying_worker": a hand-written worker that answers every chunk with one result,
+/// whatever the chunk's length, and every call with nothing.
+fn role_lying_worker() {
+    use std::io::Read;
+    let names: Vec<String> = works::WORKS.names().iter().map(|n| n.to_string()).collect();
+    let mut hello = Vec::new();
+    aplex::wire::Wire::encode(
+        &(
+            "aplex-worker".to_string(),
+            1u32,
+            std::process::id(),
+            names,
+            0u64,
+            0u64,
+        ),
+        &mut hello,
+    );
+    let mut out = std::io::stdout().lock();
+    let frame = |out: &mut std::io::StdoutLock, kind: u8, id: u64, payload: &[u8]| {
+        out.write_all(&((9 + payload.len()) as u32).to_le_bytes())
+            .unwrap();
+        out.write_all(&[kind]).unwrap();
+        out.write_all(&id.to_le_bytes()).unwrap();
+        out.write_all(payload).unwrap();
+        out.flush().unwrap();
+    };
+    frame(&mut out, 2, 0, &hello);
+    let mut input = std::io::stdin().lock();
+    loop {
+        let mut head = [0u8; 13];
+        if input.read_exact(&mut head).is_err() {
+            std::process::exit(0);
+        }
+        let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
+        let mut payload = vec![0u8; len - 9];
+        input.read_exact(&mut payload).unwrap();
+        if head[4] == 4 {
+            // OK, a count of 1, one OK outcome with the value 7.
+            let mut result = vec![0u8];
+            result.extend_from_slice(&1u64.to_le_bytes());
+            result.push(0);
+            aplex::wire::Wire::encode(&7u64, &mut result);
+            frame(
+                &mut out,
+                6,
+                u64::from_le_bytes(head[5..13].try_into().unwrap()),
+                &result,
+            );
+        }
+    }
+}
+
+fn a_chunk_result_with_the_wrong_count_is_a_wire_error() {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env("APLEX_TEST_ROLE", "lying_worker");
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .command(cmd)
+        .build(&works::WORKS)
+        .unwrap();
+    let out: Vec<_> = pool.map(&works::double, 0..10).chunk_size(10).collect();
+    assert_eq!(out.len(), 10, "no item may go missing");
+    for r in out {
+        match r {
+            Err(Error::Wire(msg)) => assert!(msg.contains("10 items with 1 result"), "{msg}"),
+            other => panic!("expected a Wire error, got {other:?}"),
+        }
+    }
+}
+
+/// Encodes one frame as the parent would.
+fn raw_frame(kind: u8, id: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = ((9 + payload.len()) as u32).to_le_bytes().to_vec();
+    out.push(kind);
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn a_worker_checks_a_chunks_count_before_any_work() {
+    use std::io::Read;
+    let names: Vec<String> = works::WORKS.names().iter().map(|n| n.to_string()).collect();
+    let unit = names.iter().position(|n| n == "unit").unwrap() as u32;
+    let double = names.iter().position(|n| n == "double").unwrap() as u32;
+    let mut hello = Vec::new();
+    aplex::wire::Wire::encode(
+        &(
+            "aplex-parent".to_string(),
+            1u32,
+            0u32,
+            names,
+            4u64,
+            1u64 << 20,
+        ),
+        &mut hello,
+    );
+    let mut input = raw_frame(1, 0, &hello);
+    // A chunk of u64::MAX `()` items (no bytes each), and one of u64::MAX `u64` items in 0 bytes.
+    for (id, index) in [(1u64, unit), (2, double)] {
+        let mut chunk = index.to_le_bytes().to_vec();
+        chunk.extend_from_slice(&u64::MAX.to_le_bytes());
+        input.extend_from_slice(&raw_frame(4, id, &chunk));
+    }
+    let mut worker = Command::new(std::env::current_exe().unwrap())
+        .env("APLEX_WORKER", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = worker.stdin.take().unwrap();
+    stdin.write_all(&input).unwrap();
+    let mut out = worker.stdout.take().unwrap();
+    let start = Instant::now();
+    let mut frame = || {
+        let mut head = [0u8; 13];
+        out.read_exact(&mut head).unwrap();
+        let mut payload = vec![0u8; u32::from_le_bytes(head[..4].try_into().unwrap()) as usize - 9];
+        out.read_exact(&mut payload).unwrap();
+        (head[4], payload)
+    };
+    assert_eq!(frame().0, 2, "the worker's hello");
+    for _ in 0..2 {
+        let (kind, payload) = frame();
+        assert_eq!(kind, 6);
+        assert_eq!(payload[0], 1, "a whole chunk's error (REMOTE), not items");
+        assert!(String::from_utf8_lossy(&payload).contains("bad chunk"));
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    drop(stdin);
+    assert!(worker.wait().unwrap().success());
+}
+
+/// The role "thread_pool_emfile": builds a 64-thread pool under a small fd limit and prints
+/// the error's OS code.
+fn role_thread_pool_emfile() {
+    match aplex::ThreadPool::builder().workers(64).build() {
+        Ok(_) => println!("BUILT"),
+        Err(e) => println!("ERR {:?} {e}", e.raw_os_error()),
+    }
+}
+
+fn a_thread_pool_out_of_fds_returns_emfile() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 40 && exec '{}'",
+            std::env::current_exe().unwrap().display()
+        ))
+        .env("APLEX_TEST_ROLE", "thread_pool_emfile")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("ERR Some(24)"), "{stdout:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn main() {
+    // Fake workers first: the pool marks them as workers too.
+    match std::env::var("APLEX_TEST_ROLE").as_deref() {
+        Ok("hello_then_die") => return role_hello_then_die(),
+        Ok("lying_worker") => return role_lying_worker(),
+        _ => {}
+    }
+    if std::env::var_os(aplex::WORKER_ENV).is_some() {
+        // Works panic on purpose (`boom`): quietly, the outcome says it.
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     aplex::serve_if_worker(&works::WORKS);
-    if std::env::var_os("APLEX_TEST_ROLE").is_some_and(|r| r == "parent") {
-        return helper_parent();
+    match std::env::var("APLEX_TEST_ROLE").as_deref() {
+        Ok("parent") => return helper_parent(),
+        Ok("parent_sh") => return role_parent_sh(),
+        Ok("thread_pool_emfile") => return role_thread_pool_emfile(),
+        _ => {}
     }
     let cases: &[(&str, fn())] = &[
         (
@@ -606,6 +1120,50 @@ fn main() {
         (
             "workers_die_with_a_killed_parent",
             workers_die_with_a_killed_parent,
+        ),
+        (
+            "a_worker_that_dies_right_after_its_hello_never_hangs_a_call",
+            a_worker_that_dies_right_after_its_hello_never_hangs_a_call,
+        ),
+        (
+            "a_works_child_cannot_read_the_protocol",
+            a_works_child_cannot_read_the_protocol,
+        ),
+        (
+            "a_hello_deadline_kills_the_whole_launcher_group",
+            a_hello_deadline_kills_the_whole_launcher_group,
+        ),
+        (
+            "a_duration_max_hello_timeout_means_never",
+            a_duration_max_hello_timeout_means_never,
+        ),
+        (
+            "kill_on_cancel_stops_a_plain_work_behind_any_launcher",
+            kill_on_cancel_stops_a_plain_work_behind_any_launcher,
+        ),
+        (
+            "busy_workers_behind_sh_c_die_with_a_killed_parent",
+            busy_workers_behind_sh_c_die_with_a_killed_parent,
+        ),
+        (
+            "shutdown_now_cancels_every_call_not_started",
+            shutdown_now_cancels_every_call_not_started,
+        ),
+        (
+            "calls_waiting_for_a_respawn_are_never_shut_down",
+            calls_waiting_for_a_respawn_are_never_shut_down,
+        ),
+        (
+            "a_chunk_result_with_the_wrong_count_is_a_wire_error",
+            a_chunk_result_with_the_wrong_count_is_a_wire_error,
+        ),
+        (
+            "a_worker_checks_a_chunks_count_before_any_work",
+            a_worker_checks_a_chunks_count_before_any_work,
+        ),
+        (
+            "a_thread_pool_out_of_fds_returns_emfile",
+            a_thread_pool_out_of_fds_returns_emfile,
         ),
         // Last: it starts the global process pool, and shuts it down at its end.
         (

@@ -18,6 +18,7 @@ pub use elastic::{
 pub use handle::Handle;
 pub use map::Map;
 pub use process::{
-    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, Work, WORKER_ENV, WORKER_ENV_VALUE,
+    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, SlotState, Work, WORKER_ENV,
+    WORKER_ENV_VALUE,
 };
 pub use thread::{Builder as ThreadPoolBuilder, ThreadPool};

@@ -460,8 +460,11 @@ impl Builder {
                     });
                 }
                 Err(_) => {
-                    failure
-                        .get_or_insert_with(|| io::Error::other("a worker thread died at start"));
+                    // The thread could not make its reactor: the cause (EMFILE) is the OS's.
+                    failure.get_or_insert_with(|| match crate::runtime::reactor::Reactor::new() {
+                        Err(e) => e,
+                        Ok(_) => io::Error::other("a worker thread could not make its reactor"),
+                    });
                 }
             }
         }

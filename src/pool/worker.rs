@@ -214,6 +214,11 @@ where
         ready,
     } = start;
     std::thread::Builder::new().name(name).spawn(move || {
+        // A thread that cannot make its reactor (out of fds) ends here without a panic; the
+        // builder, told nothing, reports the OS error (see `ThreadPool`'s `build`).
+        if crate::runtime::reactor::Reactor::new().is_err() {
+            return;
+        }
         crate::runtime::set_thread_spin(spin);
         crate::block_on(async move {
             if let Some(f) = on_start {

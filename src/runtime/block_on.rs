@@ -44,6 +44,11 @@ impl Drop for Exit<'_> {
 /// Panics if called inside another `block_on` (or a pool worker) on the same thread: the outer
 /// executor would stall. Use `.await` there instead. A panic of the future itself propagates.
 ///
+/// Also panics, on a thread's first call, if the thread's reactor cannot be made: it needs a
+/// socket pair (two fds), so a process out of fds (`EMFILE`, `ENFILE`) gets a panic whose
+/// message carries the OS error (under `panic = "abort"`, the process ends). Pools do not
+/// reach this: `ThreadPool::builder().build()` returns that OS error instead.
+///
 /// ```
 /// use std::time::Duration;
 /// let words = vec!["a", "b"];

@@ -116,15 +116,16 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// How long a new worker has to send its hello (default 3 s); a worker that does not is
-    /// killed, and `build` fails with `Error::Wire`.
+    /// How long a new worker has to send its hello (default 3 s; `Duration::MAX` means no
+    /// limit); a worker that does not is killed with its launcher's process group, and `build`
+    /// fails with `Error::Wire` (a replacement's failure counts toward its slot's backoff).
     pub fn hello_timeout(mut self, timeout: Duration) -> Self {
         self.hello_timeout = timeout;
         self
     }
 
     /// Bounds a graceful shutdown: workers still running works after `timeout` are killed
-    /// (default: wait for accepted works).
+    /// (default, and `Duration::MAX`: wait for accepted works).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
@@ -167,20 +168,13 @@ impl ProcessPoolBuilder {
             max_per_child: self.max_per_child,
             kill_on_cancel: self.kill_on_cancel,
             shutdown_timeout: self.shutdown_timeout,
-            slots: (0..workers)
-                .map(|_| Slot {
-                    load: Arc::new(AtomicUsize::new(0)),
-                    state: Mutex::new(SlotState {
-                        conn: None,
-                        backlog: Vec::new(),
-                    }),
-                })
-                .collect(),
+            slots: (0..workers).map(|_| slot::Slot::new()).collect(),
             picker: Picker::new(self.balancer),
             open: AtomicBool::new(true),
-            broken: Mutex::new(None),
-            crashes: AtomicUsize::new(0),
+            now: AtomicBool::new(false),
+            serving: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
+            last_crash: Mutex::new(None),
             orders: Mutex::new(tx),
             started: Mutex::new(Vec::new()),
         });
@@ -189,6 +183,7 @@ impl ProcessPoolBuilder {
             command,
             hello_timeout: self.hello_timeout,
             retries: Vec::new(),
+            hellos: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("aplex-proc-supervisor".to_string())

@@ -18,8 +18,19 @@
 //!
 //! **Reading.** The reader thread reads large chunks, cuts every whole frame out of them,
 //! takes the matching jobs out of the in-flight table under one lock, and delivers their
-//! results outside it. End of file, a read error or a malformed frame ends the connection:
-//! the reader reaps the process and hands the reason to the pool (see `Shared::on_death`).
+//! results outside it. A valid hello makes the worker its slot's (`Shared::on_hello`), on this
+//! same thread, so that no death can slip between a hello and the install. End of file, a read
+//! error or a malformed frame ends the connection: the reader kills what is left of the
+//! worker's process group, reaps the launched process and hands the reason to the pool (see
+//! `Shared::on_death`). After the pool kills a worker, the reader waits at most
+//! [`KILL_WAIT`] for the end of its output (a worker in another session or on another host
+//! may not die of the signal), then gives it up.
+//!
+//! **Killing.** A kill sends a `TERMINATE` frame (the only kill that crosses `ssh` or `srun`)
+//! and `SIGKILL` to the launched process's group: each worker is launched as the leader of a
+//! process group of its own, so a launcher that does not `exec` (`sh -c`) is killed with the
+//! worker behind it and everything either started. The group is signalled only while its
+//! leader is not reaped, so its id cannot belong to anyone else.
 //!
 //! # Ownership rules
 //!
@@ -33,7 +44,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::io::AsRawFd;
 use std::process::{Child, ChildStdout, ExitStatus};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,12 +52,15 @@ use super::frame::{self, FrameReader, Hello};
 use super::job::Pending;
 use super::Shared;
 use crate::runtime::reactor::lock;
-use crate::sys::{poll_fds, PollFd, POLLOUT};
+use crate::sys::process::kill_group;
+use crate::sys::{poll_fds, PollFd, POLLIN, POLLOUT};
 use crate::wire::Wire;
 use crate::Error;
 
-/// How long the reader waits for a process whose stdout ended to exit before killing it.
-const EXIT_WAIT: Duration = Duration::from_millis(500);
+/// How long the reader waits for the end of a killed worker's output before giving it up.
+pub(crate) const KILL_WAIT: Duration = Duration::from_secs(2);
+/// How often a reader waiting for output checks whether its kill has expired.
+const READ_TICK: Duration = Duration::from_millis(500);
 
 struct Outbox {
     buf: Vec<u8>,
@@ -62,8 +76,13 @@ struct Outbox {
 pub(crate) struct Conn {
     /// The pool slot this worker serves.
     pub(crate) index: usize,
-    /// The pid of the launched process (the worker itself, unless a launcher stands between).
-    pub(crate) pid: u32,
+    /// The pid of the launched process (the worker itself, unless a launcher stands between),
+    /// and the id of the process group it leads.
+    pub(crate) launcher_pid: u32,
+    /// The worker's own pid, from its hello (0 until then; on another host with `ssh`).
+    worker_pid: AtomicU32,
+    /// When it was launched (for its hello deadline).
+    launched_at: Instant,
     stdin: File,
     /// The stdin pipe is non-blocking, so callers may write to it directly.
     nonblocking: bool,
@@ -73,16 +92,18 @@ pub(crate) struct Conn {
     /// The slot's load: works sent and not yet answered, cancelled or failed.
     load: Arc<AtomicUsize>,
     child: Mutex<Option<Child>>,
-    /// Why the pool killed this worker, if it did.
-    lost: Mutex<Option<String>>,
+    /// Why the pool killed this worker, and when, if it did.
+    lost: Mutex<Option<(String, Instant)>>,
+    /// The reader is done: the worker is dead to the pool.
+    over: AtomicBool,
     /// Works sent (for `max_works_per_child`).
     pub(crate) sent: AtomicUsize,
     /// Results received.
     pub(crate) completed: AtomicUsize,
     /// Replaced on purpose (recycled): its end needs no replacement.
     pub(crate) retired: AtomicBool,
-    /// Became a slot's worker after its hello.
-    pub(crate) installed: AtomicBool,
+    /// It said a valid hello.
+    greeted: AtomicBool,
     pub(crate) max_frame: usize,
 }
 
@@ -90,7 +111,8 @@ impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn")
             .field("index", &self.index)
-            .field("pid", &self.pid)
+            .field("launcher_pid", &self.launcher_pid)
+            .field("worker_pid", &self.worker_pid())
             .finish_non_exhaustive()
     }
 }
@@ -110,7 +132,9 @@ impl Conn {
         let nonblocking = crate::sys::net::set_nonblocking(stdin.as_raw_fd()).is_ok();
         Conn {
             index,
-            pid: child.id(),
+            launcher_pid: child.id(),
+            worker_pid: AtomicU32::new(0),
+            launched_at: Instant::now(),
             stdin,
             nonblocking,
             out: Mutex::new(Outbox {
@@ -124,10 +148,11 @@ impl Conn {
             load,
             child: Mutex::new(Some(child)),
             lost: Mutex::new(None),
+            over: AtomicBool::new(false),
             sent: AtomicUsize::new(0),
             completed: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
-            installed: AtomicBool::new(false),
+            greeted: AtomicBool::new(false),
             max_frame,
         }
     }
@@ -199,11 +224,20 @@ impl Conn {
         self.out_ready.notify_one();
     }
 
-    /// Kills the worker process (the reader then sees the end and cleans up); `why` becomes
-    /// the reason its other works are lost.
+    /// Kills the worker: a terminate frame, then `SIGKILL` to its process group (the reader
+    /// then sees the end and cleans up). `why` becomes the reason its other works are lost.
     pub(crate) fn kill(&self, why: String) {
-        lock(&self.lost).get_or_insert(why);
+        lock(&self.lost).get_or_insert((why, Instant::now()));
+        let mut bytes = Vec::with_capacity(13);
+        frame::empty(&mut bytes, frame::TERMINATE, 0);
+        self.send(&bytes, false);
+        self.signal();
+    }
+
+    /// `SIGKILL` to the launched process's group and to the process itself, unless reaped.
+    fn signal(&self) {
         if let Some(child) = lock(&self.child).as_mut() {
+            let _ = kill_group(self.launcher_pid);
             let _ = child.kill();
         }
     }
@@ -211,6 +245,47 @@ impl Conn {
     /// True if the pool killed this worker on purpose.
     pub(crate) fn was_killed(&self) -> bool {
         lock(&self.lost).is_some()
+    }
+
+    /// True once the worker sent a valid hello.
+    pub(crate) fn greeted(&self) -> bool {
+        self.greeted.load(Ordering::Acquire)
+    }
+
+    /// True once its reader is done with it.
+    pub(crate) fn is_over(&self) -> bool {
+        self.over.load(Ordering::Acquire)
+    }
+
+    /// True if `timeout` has passed since the launch (`Duration::MAX`: never).
+    pub(crate) fn hello_overdue(&self, timeout: Duration) -> bool {
+        self.launched_at.elapsed() > timeout
+    }
+
+    /// The worker's own pid, once its hello told it.
+    pub(crate) fn worker_pid(&self) -> Option<u32> {
+        Some(self.worker_pid.load(Ordering::Relaxed)).filter(|&p| p != 0)
+    }
+
+    /// How the worker is named in reasons: its own pid, and the launcher's if another.
+    fn name(&self) -> String {
+        match self.worker_pid() {
+            Some(pid) if pid != self.launcher_pid => {
+                format!(
+                    "worker process {pid} (launched by process {})",
+                    self.launcher_pid
+                )
+            }
+            Some(pid) => format!("worker process {pid}"),
+            None => format!("worker process {}", self.launcher_pid),
+        }
+    }
+
+    /// True if the pool killed it more than [`KILL_WAIT`] ago.
+    fn kill_expired(&self) -> bool {
+        lock(&self.lost)
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() > KILL_WAIT)
     }
 
     /// The writer thread: writes the outbox in batches until closed.
@@ -280,7 +355,23 @@ impl Conn {
         let mut hello = Some(hello);
         let mut batch: Vec<(Arc<dyn Pending>, std::ops::Range<usize>)> = Vec::new();
         let mut ranges = Vec::new();
+        let fd = stdout.as_raw_fd();
         let protocol_error: Option<String> = 'read: loop {
+            // Wait for output in ticks, so that a kill that did not end the worker (another
+            // session, another host) is given up after KILL_WAIT.
+            let mut fds = [PollFd::new(fd, POLLIN)];
+            match poll_fds(&mut fds, Some(READ_TICK)) {
+                Ok(0) => {
+                    if self.kill_expired() {
+                        break Some(format!(
+                            "did not close its output within {KILL_WAIT:?} after it was killed"
+                        ));
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => break Some(format!("waiting for the worker failed: {e}")),
+            }
             match reader.fill(&mut stdout) {
                 Ok(0) => break None,
                 Ok(_) => {}
@@ -294,11 +385,19 @@ impl Conn {
                 };
                 if let Some(tx) = hello.take() {
                     let result = check_hello(kind, reader.slice(at), &shared.names);
-                    let failed = result.as_ref().err().map(|e| e.to_string());
-                    let _ = tx.send(result);
-                    if let Some(e) = failed {
-                        break 'read Some(e);
+                    match &result {
+                        Ok(pid) => {
+                            self.worker_pid.store(*pid, Ordering::Relaxed);
+                            self.greeted.store(true, Ordering::Release);
+                            shared.on_hello(&self);
+                        }
+                        Err(e) => {
+                            let e = e.to_string();
+                            let _ = tx.send(result);
+                            break 'read Some(e);
+                        }
                     }
+                    let _ = tx.send(result);
                     continue;
                 }
                 if kind != frame::RESULT {
@@ -323,17 +422,13 @@ impl Conn {
                 job.deliver(reader.slice(at));
             }
         };
-        if protocol_error.is_some() {
-            self.kill(String::new());
-        }
         self.close();
-        let status = self.reap(protocol_error.is_none());
+        let status = self.reap();
+        let name = self.name();
         let why = match (protocol_error, lock(&self.lost).take()) {
-            (Some(e), _) => format!("worker process {} {e}", self.pid),
-            (None, Some(why)) if !why.is_empty() => {
-                format!("worker process {} was {why}", self.pid)
-            }
-            _ => format!("worker process {} {}", self.pid, describe(status)),
+            (Some(e), _) => format!("{name} {e}"),
+            (None, Some((why, _))) => format!("{name} was {why}"),
+            (None, None) => format!("{name} {}", describe(status)),
         };
         if let Some(tx) = hello.take() {
             let _ = tx.send(Err(Error::Wire(format!(
@@ -341,24 +436,26 @@ impl Conn {
             ))));
         }
         drop(stdout);
+        self.over.store(true, Ordering::Release);
         shared.on_death(&self, why);
     }
 
-    /// Waits for the process to exit (killing it if it lingers) and returns its status.
-    fn reap(&self, graceful: bool) -> Option<ExitStatus> {
-        let mut child = lock(&self.child).take()?;
-        if graceful {
-            let end = Instant::now() + EXIT_WAIT;
-            while Instant::now() < end {
-                match child.try_wait() {
-                    Ok(Some(status)) => return Some(status),
-                    Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-                    Err(_) => break,
-                }
-            }
-        }
+    /// Reaps a worker whose reader thread could not be started.
+    pub(crate) fn reap_unread(&self) {
+        let _ = self.reap();
+    }
+
+    /// Kills what is left of the worker's process group (its protocol is closed: it is dead
+    /// to the pool, and nothing it started may outlive it), then reaps the launched process.
+    /// Both are bounded: the launched process itself is `SIGKILL`ed.
+    fn reap(&self) -> Option<ExitStatus> {
+        let mut guard = lock(&self.child);
+        let child = guard.as_mut()?;
+        let _ = kill_group(self.launcher_pid);
         let _ = child.kill();
-        child.wait().ok()
+        let status = child.wait().ok();
+        *guard = None;
+        status
     }
 }
 
@@ -382,7 +479,8 @@ fn check_hello(kind: u8, payload: &[u8], names: &[&str]) -> HelloResult {
     Ok(hello.pid)
 }
 
-/// "exited with status 3", "was killed by signal 9".
+/// "exited with status 3", "was killed by signal 9": the launched process's end, which is the
+/// worker's own when the launcher is the worker (`exec`).
 fn describe(status: Option<ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {

@@ -13,6 +13,7 @@
 //! | `CANCEL` | parent → worker | the job | nothing |
 //! | `RESULT` | worker → parent | the job | a status byte and value or message; for a chunk, `u64` count, then that per item |
 //! | `SHUTDOWN` | parent → worker | 0 | nothing: finish what you have, then exit |
+//! | `TERMINATE` | parent → worker | 0 | nothing: exit now, even in the middle of a plain work |
 //!
 //! The two hellos have different kinds and magic strings, so a program that echoes its input
 //! (`cat`) is told apart from a worker. A length over the receiver's maximum is an error before
@@ -36,6 +37,7 @@ pub(crate) const CHUNK: u8 = 4;
 pub(crate) const CANCEL: u8 = 5;
 pub(crate) const RESULT: u8 = 6;
 pub(crate) const SHUTDOWN: u8 = 7;
+pub(crate) const TERMINATE: u8 = 8;
 
 pub(crate) const PARENT_MAGIC: &str = "aplex-parent";
 pub(crate) const WORKER_MAGIC: &str = "aplex-worker";

@@ -30,11 +30,14 @@ pub(crate) trait Pending: Send + Sync {
     fn sent_to(&self, conn: &Arc<Conn>);
 }
 
+/// How a job's result payload becomes its value (a chunk's decoder knows the chunk's length).
+pub(crate) type Decode<T> = Box<dyn Fn(&[u8]) -> Result<T, Error> + Send + Sync>;
+
 /// One call (or one chunk of a map) sent to a worker process.
 pub(crate) struct RemoteJob<T> {
     completion: Completion<T>,
     id: u64,
-    decode: fn(&[u8]) -> Result<T, Error>,
+    decode: Decode<T>,
     /// An async work or a chunk: a cancel frame stops it in the worker.
     cancellable: bool,
     /// A plain work: cancelling it kills its worker.
@@ -45,7 +48,7 @@ pub(crate) struct RemoteJob<T> {
 impl<T: Send + 'static> RemoteJob<T> {
     pub(crate) fn new(
         id: u64,
-        decode: fn(&[u8]) -> Result<T, Error>,
+        decode: Decode<T>,
         cancellable: bool,
         kill_on_cancel: bool,
     ) -> Arc<RemoteJob<T>> {
@@ -146,8 +149,12 @@ pub(crate) fn decode_one<R: Wire>(payload: &[u8]) -> Result<R, Error> {
 }
 
 /// The decoder of one chunk's results: `OK`, a count, then an outcome per item; or a whole
-/// chunk's error.
-pub(crate) fn decode_chunk<R: Wire>(payload: &[u8]) -> Result<Vec<Result<R, Error>>, Error> {
+/// chunk's error. The count must be the `len` items the chunk carried: a worker that answers
+/// with more or fewer is a `Wire` error for the whole chunk, never silently fewer items.
+pub(crate) fn decode_chunk<R: Wire>(
+    payload: &[u8],
+    len: usize,
+) -> Result<Vec<Result<R, Error>>, Error> {
     let mut input = payload;
     let wire = |e: crate::wire::WireError| Error::Wire(format!("bad chunk result: {e}"));
     if input.first() != Some(&status::OK) {
@@ -155,12 +162,32 @@ pub(crate) fn decode_chunk<R: Wire>(payload: &[u8]) -> Result<Vec<Result<R, Erro
     }
     input = &input[1..];
     let count = u64::decode(&mut input).map_err(wire)?;
-    if count > input.len() as u64 {
-        return Err(Error::Wire(format!("a chunk result claims {count} items")));
+    if count != len as u64 {
+        return Err(Error::Wire(format!(
+            "the worker answered a chunk of {len} items with {count} results"
+        )));
     }
-    let mut out = Vec::with_capacity(count as usize);
+    // Each outcome takes at least its status byte, so `count` can be no more than the bytes
+    // left; the reservation stays small whatever the count claims (a slot is far larger than a
+    // byte), and the vector grows only with outcomes actually decoded.
+    if count > input.len() as u64 {
+        return Err(Error::Wire(format!(
+            "a chunk result claims {count} items in {} bytes",
+            input.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(len.min(CHUNK_RESERVE));
     for _ in 0..count {
         out.push(decode_outcome::<R>(&mut input)?);
     }
+    if !input.is_empty() {
+        return Err(Error::Wire(format!(
+            "{} trailing bytes after a chunk's results",
+            input.len()
+        )));
+    }
     Ok(out)
 }
+
+/// The most result slots reserved ahead of decoding a chunk.
+const CHUNK_RESERVE: usize = 1024;

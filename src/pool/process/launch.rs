@@ -5,15 +5,17 @@
 
 use std::fs::File;
 use std::os::unix::io::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::AtomicUsize;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::conn::{Conn, HelloResult};
 use super::frame::{self, Hello};
+use super::slot::SlotState;
 use super::Shared;
+use crate::runtime::reactor::lock;
 use crate::wire::Wire;
 use crate::Error;
 
@@ -24,8 +26,9 @@ pub(crate) struct Launched {
     pub(crate) hello: mpsc::Receiver<HelloResult>,
 }
 
-/// Spawns a worker for slot `index` with `command`, sends the parent's hello and starts its
-/// reader and writer threads.
+/// Spawns a worker for slot `index` with `command`, as the leader of a new process group,
+/// makes it the slot's starting worker, sends the parent's hello and starts its reader and
+/// writer threads.
 ///
 /// # Errors
 ///
@@ -34,13 +37,14 @@ pub(crate) struct Launched {
 pub(crate) fn launch(
     command: &mut Command,
     index: usize,
-    load: Arc<AtomicUsize>,
     shared: &Arc<Shared>,
 ) -> Result<Launched, Error> {
+    let load = shared.slots[index].load.clone();
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        .process_group(0)
         .spawn()?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         let _ = child.kill();
@@ -66,6 +70,18 @@ pub(crate) fn launch(
     let _ = frame::finish(&mut bytes, start, usize::MAX);
     conn.send(&bytes, true);
 
+    // The slot knows its starting worker before the reader can see the hello.
+    {
+        let slot = &shared.slots[index];
+        let mut state = lock(&slot.state);
+        if state.launched {
+            state.restarts += 1;
+        }
+        state.launched = true;
+        state.shortages = 0;
+        state.starting = Some(conn.clone());
+        slot.set_phase(&state, SlotState::Starting);
+    }
     let (tx, rx) = mpsc::channel();
     let w = conn.clone();
     let writer = std::thread::Builder::new()
@@ -75,6 +91,7 @@ pub(crate) fn launch(
         Ok(t) => t,
         Err(e) => {
             conn.kill("not started: no writer thread".to_string());
+            unset_starting(shared, &conn);
             return Err(Error::Io(e));
         }
     };
@@ -92,23 +109,44 @@ pub(crate) fn launch(
             conn.kill("not started: no reader thread".to_string());
             conn.close();
             let _ = writer.join();
+            conn.reap_unread();
+            unset_starting(shared, &conn);
             Err(Error::Io(e))
         }
     }
 }
 
-/// Waits for a launched worker's hello until `deadline`; kills the worker if it does not come.
-pub(crate) fn await_hello(launched: &Launched, deadline: Instant) -> Result<u32, Error> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    match launched.hello.recv_timeout(left) {
+/// Takes a worker that could not be started out of its slot.
+fn unset_starting(shared: &Shared, conn: &Arc<Conn>) {
+    let mut state = lock(&shared.slots[conn.index].state);
+    if state
+        .starting
+        .as_ref()
+        .is_some_and(|c| Arc::ptr_eq(c, conn))
+    {
+        state.starting = None;
+    }
+}
+
+/// Waits for a launched worker's hello until `deadline` (`None`: no limit); kills the worker
+/// if it does not come.
+pub(crate) fn await_hello(launched: &Launched, deadline: Option<Instant>) -> Result<u32, Error> {
+    let received = match deadline {
+        None => launched.hello.recv().map_err(|_| ()),
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            launched.hello.recv_timeout(left).map_err(|_| ())
+        }
+    };
+    match received {
         Ok(result) => result,
-        Err(_) => {
+        Err(()) => {
             launched
                 .conn
                 .kill("killed: it sent no hello in time".to_string());
             Err(Error::Wire(format!(
                 "worker process {} sent no hello within the deadline: is the command an aplex worker?",
-                launched.conn.pid
+                launched.conn.launcher_pid
             )))
         }
     }

@@ -6,47 +6,84 @@
 //! |---|---|
 //! | `works.rs` | [`works!`](crate::works), [`Work`], [`Registry`]: named works and their runners |
 //! | `frame.rs` | the frame envelope, the hellos, and the frame reader |
-//! | `worker.rs` | the worker side, run by [`serve_if_worker`] |
+//! | `worker.rs` | the worker side, run by [`serve_if_worker`]: its executor thread |
+//! | `input.rs` | the worker's input thread: reads the protocol, obeys `TERMINATE`, the watchdog |
 //! | `launch.rs` | starting one worker process and its threads |
 //! | `conn.rs` | one live worker as the parent sees it: pipes, in-flight jobs, reader and writer |
 //! | `job.rs` | a remote job: its completion, cancel and result decoding |
-//! | `supervisor.rs` | the shared slots and the supervisor thread |
+//! | `slot.rs` | one worker index: [`SlotState`], the crash-loop breaker and its backoff |
+//! | `shared.rs` | what everyone shares: routing calls, and a slot's hello and death |
+//! | `supervisor.rs` | the supervisor thread: launches, retries, hello deadlines, shutdown |
 //! | `builder.rs` | the builder |
 //! | `mod.rs` | the pool and `serve_if_worker` |
 //!
 //! # Threads
 //!
 //! Each worker has a reader and a writer thread (see `conn.rs` for why). One **supervisor**
-//! thread per pool starts every worker, replaces dead ones, and runs the shutdown. Starting
-//! workers from one long-lived thread matters on Linux: a worker asks for a parent-death
-//! signal, and the kernel sends it when the *thread* that forked the worker exits, not the
-//! process. A pool built on a short-lived thread, or a replacement started by a reader thread
-//! that is about to end, would lose its workers with that thread.
+//! thread per pool launches every worker, replaces dead ones after their slot's backoff, and
+//! runs the shutdown. Launching from one long-lived thread matters on Linux: a worker the pool
+//! starts directly asks for a parent-death signal, and the kernel sends it when the *thread*
+//! that forked the worker exits, not the process.
+//!
+//! # What a user can rely on under faults
+//!
+//! - **A death at any stage is contained.** Before its hello, between its hello and its
+//!   install, or while serving: the works routed to that worker end `WorkerLost`, the death is
+//!   counted, and the slot gets a replacement. The reader that sees a hello installs the worker
+//!   itself, so no death slips between the two. A graceful drop never waits for a dead worker.
+//! - **The protocol is private.** The worker moves it to close-on-exec fds; fd 0 reads
+//!   `/dev/null`, fd 1 writes to stderr. A work's prints and the programs it starts cannot read
+//!   or write frames.
+//! - **Kills reach the whole worker.** Each worker is launched as a process-group leader; a
+//!   kill sends `TERMINATE` (handled on the worker's input thread, which never waits for a
+//!   work: the only kill that crosses `ssh`/`srun`) and `SIGKILL`s the group (a shell without
+//!   `exec`, the worker's own children). Every wait after a kill is bounded (`KILL_WAIT`).
+//! - **A worker is dead when its protocol closes**, or when it says so. A launcher that forks
+//!   and exits (`setsid -f`) is not a dead worker; reasons name the worker's own pid.
+//! - **No orphans.** The worker's input thread ends the process when the input ends (the
+//!   parent is gone), even while a plain work runs; a worker whose parent is the pool itself
+//!   also asks for a parent-death signal.
+//! - **Crash loops back off per slot** (see `slot.rs`): calls go to live slots; the pool fails
+//!   calls at once only while every slot is broken and none is alive. A failed spawn for want
+//!   of fds, processes or memory is not a crash.
+//! - **Shutdown.** Calls accepted while a slot respawns run on the worker starting (which then
+//!   gets a shutdown frame) or end `WorkerLost` on a graceful drop, never `ShutDown`;
+//!   `shutdown_now` cancels every call that has not started.
+//! - **Counts are checked.** A chunk's item count is bounded by what its bytes can hold before
+//!   any work runs; a chunk result whose count differs from the chunk's is `Error::Wire`.
+//!
+//! Launcher forms that keep these: `sh -c 'exec ./app'`, `ssh host env APLEX_WORKER=1 ./app`,
+//! `srun -u ./app` (without `-u`, srun line-buffers the worker's stdout and frames stall).
 //!
 //! # Ownership rules
 //!
 //! - `Shared` is owned by the pool, its maps, the supervisor and the reader threads. A slot
-//!   (one per worker index) holds the live connection of that index, or none while a
-//!   replacement starts; calls made meanwhile wait in the slot's backlog. The slot lock is
-//!   taken before a connection's locks, never after.
-//! - A connection is detached from its slot by whoever ends it: its reader (death), a caller
-//!   (recycling after `max_works_per_child`), or the supervisor (shutdown). Only a reader that
-//!   finds its connection still in the slot asks for a replacement.
+//!   (one per worker index) holds its live connection, or the one starting, or neither while
+//!   it backs off; calls made meanwhile wait in the slot's backlog (or go to a live slot). The
+//!   slot lock is taken before a connection's locks, never after; no two slot locks are held
+//!   at once.
+//! - A connection becomes its slot's on its hello, by its reader (`Shared::on_hello`). It is
+//!   detached by whoever ends it: its reader (death), a caller (recycling after
+//!   `max_works_per_child`), or the supervisor (shutdown). Only a death of the slot's current
+//!   or starting connection asks for a replacement.
 //! - Every job ends once (see `job.rs`); the slot's load counts jobs sent or waiting and not
 //!   yet ended by a result, a cancel or a failure.
 
 mod builder;
 mod conn;
 mod frame;
+mod input;
 mod job;
 mod launch;
+mod shared;
+mod slot;
 mod supervisor;
 mod worker;
 pub mod works;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -54,7 +91,9 @@ pub use self::builder::ProcessPoolBuilder;
 use self::conn::Conn;
 use self::job::{decode_chunk, decode_one, Pending, RemoteJob};
 use self::launch::{await_hello, launch, Launched};
-use self::supervisor::*;
+use self::shared::Shared;
+pub use self::slot::SlotState;
+use self::supervisor::{Order, Supervisor};
 pub use self::works::{Registry, Work};
 use super::map::Map;
 use super::picker::Picker;
@@ -88,8 +127,6 @@ pub(crate) const DEFAULT_MAX_FRAME: usize = 256 << 20;
 const DEFAULT_MAX_WORKS: usize = 100;
 /// Default time a new worker has to send its hello.
 const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(3);
-/// Workers dying in a row before completing anything that break the pool.
-const CRASH_LIMIT: usize = 3;
 /// How long an idle worker has to exit after the shutdown frame before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
@@ -140,13 +177,15 @@ pub fn serve_if_worker(registry: &Registry) {
 /// down one worker, not the program), memory hygiene (`max_works_per_child`), and reaching
 /// other machines through the launcher command.
 ///
-/// - A worker that dies (exit, signal, malformed frame) fails the works in flight on it with
-///   [`Error::WorkerLost`] and the reason, and is replaced; works are never re-run. If
-///   workers keep dying before completing anything (three in a row), the pool
-///   stops replacing them and fails new works with a `WorkerLost` that says so.
+/// - A worker that dies (exit, signal, malformed frame), at any stage, fails the works in
+///   flight on it with [`Error::WorkerLost`] and the reason, and is replaced; works are never
+///   re-run. A slot whose workers keep dying before completing anything backs off (100 ms
+///   doubling to 30 s) while the other slots serve; calls fail at once only while every slot
+///   is crash-looping (see [`SlotState`]).
 /// - A panic in a work is [`Error::Panicked`] for that work only.
-/// - Workers never outlive the parent: they exit at the end of their stdin and, on Linux,
-///   are killed by the kernel when the parent dies.
+/// - Workers never outlive the parent, behind any launcher: they exit at the end of their
+///   input even in the middle of a plain work. Kills reach the launcher's whole process group
+///   and cross `ssh` as a terminate frame.
 /// - Dropping the pool shuts it down gracefully: accepted works finish, every worker exits
 ///   (or is killed after a grace period) and is reaped, every thread is joined.
 ///
@@ -244,7 +283,12 @@ impl ProcessPool {
         let shared = &self.shared;
         let id = shared.next_id();
         let cancellable = self.is_async(work);
-        let job = RemoteJob::new(id, decode_one::<R>, cancellable, shared.kill_on_cancel);
+        let job = RemoteJob::new(
+            id,
+            Box::new(decode_one::<R>),
+            cancellable,
+            shared.kill_on_cancel,
+        );
         let handle = Handle::new(job.clone());
         if let Err(e) = self.check(work) {
             job.fail(e);
@@ -315,8 +359,6 @@ impl ProcessPool {
             Box::new(move |n: usize| {
                 iter.peek()?;
                 let id = shared.next_id();
-                let job = RemoteJob::new(id, decode_chunk::<R>, true, false);
-                let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
                 let mut bytes = Vec::new();
                 let start = frame::begin(&mut bytes, frame::CHUNK, id);
                 index.encode(&mut bytes);
@@ -328,6 +370,9 @@ impl ProcessPool {
                     len += 1;
                 }
                 bytes[count_at..count_at + 8].copy_from_slice(&(len as u64).to_le_bytes());
+                let decode = Box::new(move |payload: &[u8]| decode_chunk::<R>(payload, len));
+                let job = RemoteJob::new(id, decode, true, false);
+                let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
                 if let Some(e) = &checked {
                     job.fail(Error::Wire(e.clone()));
                 } else {
@@ -357,13 +402,28 @@ impl ProcessPool {
     }
 
     /// The process ids of the live workers, in worker order (a worker being replaced is
-    /// missing). With a launcher command, these are the launched processes.
+    /// missing). These are the workers' own pids, from their hellos: behind a launcher (`sh -c`
+    /// without `exec`, `setsid -f`) they differ from the launched processes', and through
+    /// `ssh` they are pids on the other host.
     pub fn worker_pids(&self) -> Vec<u32> {
         self.shared
             .slots
             .iter()
-            .filter_map(|s| lock(&s.state).conn.as_ref().map(|c| c.pid))
+            .filter_map(|s| lock(&s.state).conn.as_ref().and_then(|c| c.worker_pid()))
             .collect()
+    }
+
+    /// The state of each worker slot, in worker order: whether it serves, starts a worker,
+    /// or backs off after failures (see [`SlotState`]).
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// # let pool = aplex::ProcessPool::builder().workers(2).build(&works::WORKS).unwrap();
+    /// use aplex::SlotState;
+    /// assert_eq!(pool.slot_states(), vec![SlotState::Ready, SlotState::Ready]);
+    /// ```
+    pub fn slot_states(&self) -> Vec<SlotState> {
+        self.shared.slots.iter().map(|s| s.phase()).collect()
     }
 
     /// Shuts down gracefully: new calls resolve `Error::ShutDown`; each worker gets a shutdown
@@ -373,8 +433,9 @@ impl ProcessPool {
         self.close(false);
     }
 
-    /// Shuts down now: works in flight resolve `Error::Cancelled`, the workers are killed and
-    /// reaped, every thread is joined.
+    /// Shuts down now: every call that has not ended resolves `Error::Cancelled` (those in
+    /// flight, and those waiting for a worker to start), the workers are killed and reaped,
+    /// every thread is joined.
     pub fn shutdown_now(&self) {
         self.close(true);
     }

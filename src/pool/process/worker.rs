@@ -1,24 +1,28 @@
 //! The worker side: what [`serve_if_worker`](crate::serve_if_worker) runs in a worker process.
 //!
-//! One thread, one executor. The protocol's stdout is duplicated first and fd 1 is pointed at
-//! stderr, so a work that prints cannot corrupt the stream. Then everything runs in `block_on`:
+//! First the protocol moves to private close-on-exec fds: fd 0 then reads `/dev/null` and fd 1
+//! writes to stderr, so neither a work's prints nor the programs it starts can touch the
+//! stream. Two threads then serve:
 //!
-//! - the **reader** waits for stdin through the reactor (stdin is non-blocking), reads large
-//!   chunks and handles every whole frame in them: a plain call runs right there (it cannot
-//!   be interrupted anyway), an async call or a chunk becomes a local task, up to
-//!   `max_works` at once, more wait in a queue; a cancel drops a task or a queued call;
-//! - results go to one **outbox**; the **flusher** task writes it when it is woken, after one
+//! - the **input thread** (`input.rs`) reads the protocol and hands frames over a channel; it
+//!   also ends the process at a terminate frame or at the end of input, even while a plain
+//!   work runs;
+//! - the **executor thread** runs everything else in `block_on`: a plain call runs right
+//!   there (it cannot be interrupted anyway), an async call or a chunk becomes a local task,
+//!   up to `max_works` at once, more wait in a queue; a cancel drops a task or a queued call.
+//!   Results go to one **outbox**; the **flusher** task writes it when it is woken, after one
 //!   yield, so that the results of everything that finished in the same turn leave in one
 //!   write.
 //!
 //! # Ownership rules
 //!
-//! All state is in one `Rc<State>` on the worker's thread; `RefCell` borrows never span an
-//! `.await` or a call into a work. A running task is owned by `State::running` until it ends
-//! (it removes itself) or a cancel frame takes and cancels it.
+//! All executor state is in one `Rc<State>` on the executor thread; `RefCell` borrows never
+//! span an `.await` or a call into a work. A running task is owned by `State::running` until it
+//! ends (it removes itself) or a cancel frame takes and cancels it. The input thread owns the
+//! protocol's input and shares nothing but the channel.
 //!
-//! The worker exits when stdin ends (the parent is gone), after a shutdown frame once its
-//! works are done, or when writing to the parent fails.
+//! The worker exits when its input ends (the parent is gone), at a terminate frame, after a
+//! shutdown frame once its works are done, or when writing to the parent fails.
 #![forbid(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
@@ -32,9 +36,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::frame::{self, FrameReader, Hello};
+use super::frame::{self, Hello};
+use super::input::{self, Incoming, Owned};
 use super::works::{status, Entry, Registry, Runner};
-use crate::runtime::reactor::Interest;
 use crate::runtime::task::panic_message;
 use crate::sys::process as psys;
 use crate::wire::Wire;
@@ -107,20 +111,17 @@ impl State {
 
 /// Runs this process as a worker of `registry` until its parent is done with it.
 pub(crate) fn serve(registry: &Registry) -> io::Result<()> {
-    // Never outlive the parent: a parent-death signal where there is one (checking the parent
-    // after asking closes the race with a parent that died just before), and stdin's end of
-    // file everywhere.
-    let parent = psys::parent_pid();
-    if psys::die_with_parent() && psys::parent_pid() != parent {
-        return Ok(());
-    }
+    // The protocol moves to private close-on-exec fds; fd 1 becomes stderr and fd 0
+    // `/dev/null`, so that nothing a work prints or starts can read or write frames.
     let mut out = psys::dup_cloexec(1)?;
     psys::redirect(2, 1)?;
-    let stdin = psys::dup_cloexec(0)?;
-    crate::sys::net::set_nonblocking(std::os::unix::io::AsRawFd::as_raw_fd(&stdin))?;
+    let protocol_in = psys::dup_cloexec(0)?;
+    let null = File::open("/dev/null")?;
+    psys::redirect(std::os::unix::io::AsRawFd::as_raw_fd(&null), 0)?;
+    drop(null);
 
     let entries = registry.entries();
-    let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
+    let names: Vec<&'static str> = entries.iter().map(|e| e.name).collect();
     let hello = Hello {
         magic: frame::WORKER_MAGIC.to_string(),
         version: frame::VERSION,
@@ -134,6 +135,7 @@ pub(crate) fn serve(registry: &Registry) -> io::Result<()> {
     hello.encode(&mut bytes);
     let _ = frame::finish(&mut bytes, start, usize::MAX);
     out.write_all(&bytes)?;
+    let incoming = input::start(protocol_in, names)?;
 
     let state = Rc::new(State {
         entries,
@@ -149,7 +151,7 @@ pub(crate) fn serve(registry: &Registry) -> io::Result<()> {
     });
     let out = Rc::new(RefCell::new(out));
     crate::block_on(async {
-        crate::spawn_local(read_loop(state.clone(), stdin, names)).detach();
+        crate::spawn_local(read_loop(state.clone(), incoming)).detach();
         crate::spawn_local(flush_loop(state.clone(), out.clone())).detach();
         poll_fn(|cx| {
             if state.finished.get() {
@@ -187,65 +189,29 @@ async fn flush_loop(state: Rc<State>, out: Rc<RefCell<File>>) {
     }
 }
 
-/// Reads frames from stdin and handles them.
-async fn read_loop(state: Rc<State>, mut stdin: File, names: Vec<&'static str>) {
-    let Some(reactor) = crate::runtime::executor::current_reactor() else {
-        state.finish();
-        return;
-    };
-    let source = reactor.register(std::os::unix::io::AsRawFd::as_raw_fd(&stdin));
-    let mut reader = FrameReader::new(super::DEFAULT_MAX_FRAME);
+/// Handles the frames the input thread hands over, in order.
+async fn read_loop(state: Rc<State>, incoming: input::Inbox) {
     let mut greeted = false;
     let result: Result<(), String> = async {
         loop {
-            let ticks = source.ticks(Interest::Read);
-            match reader.fill(&mut stdin) {
-                Ok(0) => return Ok(()), // the parent is gone
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    poll_fn(|cx| source.poll_ready(Interest::Read, ticks, cx)).await;
-                    continue;
-                }
-                Err(e) => return Err(format!("reading stdin: {e}")),
-            }
-            while let Some(f) = reader.next()? {
-                if !greeted {
-                    if f.kind != frame::HELLO_PARENT {
-                        return Err(format!(
-                            "expected the parent's hello, got a frame of kind {}",
-                            f.kind
-                        ));
+            // Everything already here is handled before the flusher runs, so that the
+            // results of a burst of plain calls leave in one write.
+            for next in poll_fn(|cx| incoming.poll_take(cx)).await {
+                match next {
+                    Incoming::Hello {
+                        max_works,
+                        max_frame,
+                    } => {
+                        state.max_works.set(max_works);
+                        state.max_frame.set(max_frame);
+                        greeted = true;
                     }
-                    let hello =
-                        Hello::from_bytes(f.payload).map_err(|e| format!("bad hello: {e}"))?;
-                    hello.check(frame::PARENT_MAGIC, &names)?;
-                    state.max_works.set((hello.max_works as usize).max(1));
-                    let max_frame = usize::try_from(hello.max_frame).unwrap_or(usize::MAX);
-                    state.max_frame.set(max_frame);
-                    greeted = true;
-                    reader.set_max(max_frame);
-                    continue;
-                }
-                match f.kind {
-                    frame::CALL | frame::CHUNK => {
-                        let plain = f.kind == frame::CALL && is_plain(&state, f.payload);
-                        if plain {
-                            run_plain_call(&state, f.id, f.payload);
-                        } else {
-                            state.queue.borrow_mut().push_back(Call {
-                                kind: f.kind,
-                                id: f.id,
-                                payload: f.payload.to_vec(),
-                            });
-                            pump(&state);
+                    Incoming::Frames(frames) if greeted => {
+                        for f in frames {
+                            handle(&state, f)?;
                         }
                     }
-                    frame::CANCEL => cancel(&state, f.id),
-                    frame::SHUTDOWN => {
-                        state.closing.set(true);
-                        state.check_idle();
-                    }
-                    kind => return Err(format!("unknown frame kind {kind}")),
+                    Incoming::Frames(_) => return Err("a frame before the hello".to_string()),
                 }
             }
             if !state.outbox.borrow().is_empty() {
@@ -256,9 +222,35 @@ async fn read_loop(state: Rc<State>, mut stdin: File, names: Vec<&'static str>) 
     .await;
     if let Err(e) = result {
         eprintln!("aplex worker {}: protocol error: {e}", std::process::id());
+        psys::exit_now(input::EXIT_PROTOCOL);
     }
-    source.deregister();
     state.finish();
+}
+
+/// Handles one frame from the parent.
+fn handle(state: &Rc<State>, f: Owned) -> Result<(), String> {
+    match f.kind {
+        frame::CALL | frame::CHUNK => {
+            let plain = f.kind == frame::CALL && is_plain(state, &f.payload);
+            if plain {
+                run_plain_call(state, f.id, &f.payload);
+            } else {
+                state.queue.borrow_mut().push_back(Call {
+                    kind: f.kind,
+                    id: f.id,
+                    payload: f.payload,
+                });
+                pump(state);
+            }
+        }
+        frame::CANCEL => cancel(state, f.id),
+        frame::SHUTDOWN => {
+            state.closing.set(true);
+            state.check_idle();
+        }
+        kind => return Err(format!("unknown frame kind {kind}")),
+    }
+    Ok(())
 }
 
 /// The entry a call payload names, and the rest of the payload.
@@ -332,7 +324,9 @@ fn cancel(state: &Rc<State>, id: u64) {
 async fn run_call(state: Rc<State>, call: Call) {
     let outcome = match entry(&state, &call.payload) {
         Err(e) => message(status::REMOTE, &e),
-        Ok((entry, input)) if call.kind == frame::CHUNK => run_chunk(entry, input).await,
+        Ok((entry, input)) if call.kind == frame::CHUNK => {
+            run_chunk(entry, input, state.max_frame.get()).await
+        }
         Ok((entry, mut input)) => run_one(entry, &mut input).await,
     };
     state.push_result(call.id, &outcome);
@@ -363,16 +357,31 @@ async fn run_one(entry: Entry, input: &mut &[u8]) -> Vec<u8> {
 }
 
 /// Runs a chunk's items one after the other; the count, then each item's outcome.
-async fn run_chunk(entry: Entry, mut input: &[u8]) -> Vec<u8> {
+///
+/// The count comes from the other side, so it is checked before any work runs: each item's
+/// outcome takes at least one byte of a result that must fit in `max_frame`, and each argument
+/// at least one byte of the input unless its type is zero-sized. A result that outgrows
+/// `max_frame` on the way (a failing item's message repeated for the items behind it) stops
+/// the chunk: it could not be sent anyway.
+async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> {
     let count = match u64::decode(&mut input) {
         Ok(n) => n,
         Err(e) => return message(status::REMOTE, &format!("bad chunk: {e}")),
     };
+    if let Err(e) = check_count(count, input.len(), entry.zero_sized_arg, max_frame) {
+        return message(status::REMOTE, &e);
+    }
     let mut out = vec![status::OK];
     count.encode(&mut out);
     let mut slice_start = Instant::now();
     let mut broken: Option<Vec<u8>> = None;
     for _ in 0..count {
+        if out.len() > max_frame {
+            return message(
+                status::REMOTE,
+                &format!("the chunk's results are over the maximum frame of {max_frame} bytes"),
+            );
+        }
         if let Some(b) = &broken {
             out.extend_from_slice(b);
             continue;
@@ -398,6 +407,21 @@ async fn run_chunk(entry: Entry, mut input: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Checks a chunk's claimed item count against what its input and its result can hold.
+fn check_count(count: u64, input: usize, zero_sized: bool, max_frame: usize) -> Result<(), String> {
+    // The result frame: header, status byte, count, then at least a byte per item.
+    let result_room = max_frame.saturating_sub(1 + 8 + 1 + 8) as u64;
+    if count > result_room {
+        return Err(format!(
+            "bad chunk: {count} items cannot fit a result of at most {max_frame} bytes"
+        ));
+    }
+    if !zero_sized && count > input as u64 {
+        return Err(format!("bad chunk: {count} items in {input} bytes"));
+    }
+    Ok(())
 }
 
 /// Polls a work's future, turning a panic into a panic outcome.

@@ -120,25 +120,37 @@ pub enum Runner {
 pub struct Entry {
     pub(crate) name: &'static str,
     pub(crate) runner: Runner,
+    /// The argument type is zero-sized, so an argument may take no bytes on the wire: a
+    /// chunk's item count is then bounded by the result it makes, not by its input.
+    pub(crate) zero_sized_arg: bool,
 }
 
 impl Entry {
+    /// A plain work; `f` is the function itself (only its argument type is used).
     #[doc(hidden)]
-    pub const fn plain(name: &'static str, run: fn(&mut &[u8], &mut Vec<u8>) -> bool) -> Entry {
+    pub const fn plain<A, R>(
+        name: &'static str,
+        _f: fn(A) -> R,
+        run: fn(&mut &[u8], &mut Vec<u8>) -> bool,
+    ) -> Entry {
         Entry {
             name,
             runner: Runner::Plain(run),
+            zero_sized_arg: std::mem::size_of::<A>() == 0,
         }
     }
 
+    /// An async work; `f` is the function itself (only its argument type is used).
     #[doc(hidden)]
-    pub const fn spawn(
+    pub const fn spawn<A, R>(
         name: &'static str,
+        _f: fn(A) -> R,
         run: fn(&mut &[u8]) -> Result<Running, Vec<u8>>,
     ) -> Entry {
         Entry {
             name,
             runner: Runner::Async(run),
+            zero_sized_arg: std::mem::size_of::<A>() == 0,
         }
     }
 }
@@ -376,12 +388,12 @@ macro_rules! works {
     (@ret $ret:ty) => { $ret };
 
     (@entry [async] $name:ident) => {
-        $crate::__private::Entry::spawn(stringify!($name), |input| {
+        $crate::__private::Entry::spawn(stringify!($name), __aplex_bodies::$name as fn(_) -> _, |input| {
             $crate::__private::start_async(input, __aplex_bodies::$name)
         })
     };
     (@entry [] $name:ident) => {
-        $crate::__private::Entry::plain(stringify!($name), |input, out| {
+        $crate::__private::Entry::plain(stringify!($name), __aplex_bodies::$name as fn(_) -> _, |input, out| {
             $crate::__private::run_plain(input, out, __aplex_bodies::$name)
         })
     };

@@ -1,0 +1,201 @@
+//! The worker's input thread: it reads the protocol for the worker's executor thread, and it is
+//! the worker's watchdog.
+//!
+//! A plain work runs on the executor thread and cannot be interrupted, so whatever must happen
+//! *while* one runs happens here, on a thread that never waits for a work:
+//!
+//! - a `TERMINATE` frame ends the process at once (the one kill that crosses `ssh` or `srun`,
+//!   where the parent cannot signal the worker);
+//! - the end of the protocol's input (the parent is gone, or closed the pipe) ends the process
+//!   at once, so no worker outlives its parent behind any launcher;
+//! - a frame stream that stops making sense (a bad length, an unknown kind is caught by the
+//!   executor) ends the process: the parent then fails this worker's works.
+//!
+//! Every other frame is handed to the executor thread through a queue (an `Inbox`), in order,
+//! one batch per read; the executor takes all that is there at once. The thread exits the process itself; it never returns while the worker lives.
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::frame::{self, FrameReader, Hello};
+use crate::runtime::reactor::lock;
+use crate::sys::process as psys;
+use crate::wire::Wire;
+
+/// Exit code of a worker whose protocol input ended.
+pub(crate) const EXIT_INPUT_CLOSED: i32 = 0;
+/// Exit code of a worker told to terminate.
+pub(crate) const EXIT_TERMINATED: i32 = 0;
+/// Exit code of a worker whose input made no sense.
+pub(crate) const EXIT_PROTOCOL: i32 = 2;
+
+/// What the input thread hands to the executor.
+pub(crate) enum Incoming {
+    /// The parent's hello, checked.
+    Hello { max_works: usize, max_frame: usize },
+    /// The frames of one read, in order.
+    Frames(Vec<Owned>),
+}
+
+/// One frame, copied out of the reader's buffer.
+pub(crate) struct Owned {
+    pub(crate) kind: u8,
+    pub(crate) id: u64,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// What the input thread has read and the executor not yet taken, and the executor's waker.
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Incoming>,
+    waker: Option<Waker>,
+    /// The executor is done: nothing more is taken.
+    closed: bool,
+}
+
+/// The executor's end of the input thread's queue.
+pub(crate) struct Inbox(Arc<Mutex<Queue>>);
+
+impl Inbox {
+    /// Everything read so far, in order; pending (with the waker kept) while there is nothing.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<VecDeque<Incoming>> {
+        let mut queue = lock(&self.0);
+        if queue.items.is_empty() {
+            let old = queue.waker.replace(cx.waker().clone());
+            drop(queue);
+            drop(old);
+            return Poll::Pending;
+        }
+        Poll::Ready(std::mem::take(&mut queue.items))
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let waker = {
+            let mut queue = lock(&self.0);
+            queue.closed = true;
+            queue.items.clear();
+            queue.waker.take()
+        };
+        drop(waker);
+    }
+}
+
+/// The input thread's end: false once the executor is done.
+struct Outlet(Arc<Mutex<Queue>>);
+
+impl Outlet {
+    fn send(&self, item: Incoming) -> bool {
+        let waker = {
+            let mut queue = lock(&self.0);
+            if queue.closed {
+                return false;
+            }
+            queue.items.push_back(item);
+            queue.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+}
+
+/// Starts the input thread on the protocol's input `input`.
+pub(crate) fn start(input: File, names: Vec<&'static str>) -> io::Result<Inbox> {
+    let queue = Arc::new(Mutex::new(Queue::default()));
+    let tx = Outlet(queue.clone());
+    let rx = Inbox(queue);
+    std::thread::Builder::new()
+        .name("aplex-worker-input".to_string())
+        .spawn(move || {
+            let why = read(input, &names, &tx);
+            eprintln!("aplex worker {}: {why}", std::process::id());
+            psys::exit_now(EXIT_PROTOCOL)
+        })?;
+    Ok(rx)
+}
+
+/// Reads frames until the process must end; returns why, for a protocol error. Ends the
+/// process itself at a terminate frame or the end of input.
+fn read(mut input: File, names: &[&'static str], tx: &Outlet) -> String {
+    let mut reader = FrameReader::new(super::DEFAULT_MAX_FRAME);
+    let mut greeted = false;
+    loop {
+        match reader.fill(&mut input) {
+            Ok(0) => psys::exit_now(EXIT_INPUT_CLOSED),
+            Ok(_) => {}
+            Err(e) => return format!("reading the protocol failed: {e}"),
+        }
+        let mut batch = Vec::new();
+        loop {
+            let f = match reader.next() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return format!("protocol error: {e}"),
+            };
+            if f.kind == frame::TERMINATE {
+                psys::exit_now(EXIT_TERMINATED);
+            }
+            if greeted {
+                batch.push(Owned {
+                    kind: f.kind,
+                    id: f.id,
+                    payload: f.payload.to_vec(),
+                });
+                continue;
+            }
+            if f.kind != frame::HELLO_PARENT {
+                return format!(
+                    "expected the parent's hello, got a frame of kind {}",
+                    f.kind
+                );
+            }
+            let hello = match Hello::from_bytes(f.payload) {
+                Ok(h) => h,
+                Err(e) => return format!("bad hello: {e}"),
+            };
+            if let Err(e) = hello.check(frame::PARENT_MAGIC, names) {
+                return e;
+            }
+            die_with(hello.pid);
+            let max_frame = usize::try_from(hello.max_frame).unwrap_or(usize::MAX);
+            reader.set_max(max_frame);
+            greeted = true;
+            let max_works = usize::try_from(hello.max_works)
+                .unwrap_or(usize::MAX)
+                .max(1);
+            if !tx.send(Incoming::Hello {
+                max_works,
+                max_frame,
+            }) {
+                finished();
+            }
+        }
+        if !batch.is_empty() && !tx.send(Incoming::Frames(batch)) {
+            finished();
+        }
+    }
+}
+
+/// The executor is done (after a shutdown frame): it writes its last results and exits the
+/// process, which this thread must not cut short.
+fn finished() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// When the pool itself started this process (its parent is the pool), asks the kernel to kill
+/// it with the pool where it can. Behind a launcher the parent is the launcher, whose exit
+/// means nothing (`setsid -f` exits at once): the end of input is the watchdog there.
+fn die_with(pool_pid: u32) {
+    if psys::parent_pid() == pool_pid && psys::die_with_parent() && psys::parent_pid() != pool_pid {
+        psys::exit_now(EXIT_INPUT_CLOSED); // the pool died between the two checks
+    }
+}
