@@ -396,6 +396,52 @@ fn map_keeps_order_and_chunks() {
     );
 }
 
+/// The async `next` and the blocking `Iterator::next` yield the same items, for every chunk
+/// size, with and without a timeout, and mixed on one map (the awaited map once gave none).
+fn map_awaited_or_iterated_gives_every_item() {
+    let pool = pool(2);
+    for chunk in [1usize, 2, 3, 64, 1024] {
+        for len in [0u64, 1, 10, 1500] {
+            for timeout in [None, Some(Duration::from_secs(120)), Some(Duration::MAX)] {
+                let expected: Vec<Result<u64, Error>> = (0..len).map(|x| Ok(x * 2)).collect();
+                let make = || {
+                    let map = pool.map(&works::double, 0..len).chunk_size(chunk);
+                    match timeout {
+                        Some(t) => map.timeout(t),
+                        None => map,
+                    }
+                };
+                let what = format!("chunk {chunk}, {len} items, timeout {timeout:?}");
+                let iterated: Vec<_> = make().collect();
+                assert_eq!(iterated, expected, "iterated: {what}");
+                let mut map = make();
+                let awaited = aplex::block_on(async {
+                    let mut out = Vec::new();
+                    while let Some(r) = map.next().await {
+                        out.push(r);
+                    }
+                    out
+                });
+                assert_eq!(awaited, expected, "awaited: {what}");
+                let mut map = make();
+                let mut mixed = Vec::new();
+                for i in 0.. {
+                    let next = if i % 2 == 0 {
+                        Iterator::next(&mut map)
+                    } else {
+                        aplex::block_on(map.next())
+                    };
+                    match next {
+                        Some(r) => mixed.push(r),
+                        None => break,
+                    }
+                }
+                assert_eq!(mixed, expected, "mixed: {what}");
+            }
+        }
+    }
+}
+
 fn map_timeout_cancels_the_rest() {
     let pool = pool(1);
     let start = Instant::now();
@@ -1104,6 +1150,10 @@ fn main() {
             kill_on_cancel_escalates_for_a_plain_work,
         ),
         ("map_keeps_order_and_chunks", map_keeps_order_and_chunks),
+        (
+            "map_awaited_or_iterated_gives_every_item",
+            map_awaited_or_iterated_gives_every_item,
+        ),
         ("map_timeout_cancels_the_rest", map_timeout_cancels_the_rest),
         (
             "max_works_per_child_recycles_workers",
