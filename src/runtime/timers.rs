@@ -23,13 +23,40 @@ struct Entry {
     waker: Option<Waker>,
 }
 
+/// Below this many slots, the store keeps its memory.
+const SHRINK_MIN: usize = 4096;
+
 /// Pending timers, earliest first.
-#[derive(Default)]
+///
+/// The store gives memory back when it is mostly empty (after a storm of timers): when the
+/// pending timers fall to a quarter of the slots, the free slots past the last pending one are
+/// dropped, or, if a pending timer sits near the end, the free list is sorted so that new timers
+/// fill the low slots and the high ones can go at the next check. A dropped slot's generation
+/// is not lost: slots made afresh start past every generation dropped, so an old id never
+/// names a new timer.
 pub(crate) struct Timers {
     entries: Vec<Entry>,
     free: Vec<u32>,
     /// Slab indices in min-heap order of their deadlines.
     heap: Vec<u32>,
+    /// The generation of a slot made afresh.
+    fresh: u32,
+    /// The next shrink check comes when no more than this many timers are pending: checks at
+    /// a quarter of the slots, then each time the pending count halves (so a storm costs
+    /// O(log n) checks). Re-armed when the store fills up again.
+    next_check: usize,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            entries: Vec::new(),
+            free: Vec::new(),
+            heap: Vec::new(),
+            fresh: 0,
+            next_check: usize::MAX,
+        }
+    }
 }
 
 impl Timers {
@@ -57,7 +84,7 @@ impl Timers {
                 );
                 self.entries.push(Entry {
                     deadline,
-                    generation: 0,
+                    generation: self.fresh,
                     pos,
                     waker: Some(waker),
                 });
@@ -66,6 +93,9 @@ impl Timers {
         };
         self.heap.push(slot);
         self.sift_up(pos as usize);
+        if self.heap.len() > self.entries.len() / 4 {
+            self.next_check = usize::MAX;
+        }
         id(self.entries[slot as usize].generation, slot)
     }
 
@@ -118,10 +148,41 @@ impl Timers {
             self.sift_up(pos);
         }
         self.free.push(slot);
-        self.entries[slot as usize]
+        let waker = self.entries[slot as usize]
             .waker
             .take()
-            .expect("a pending timer has a waker")
+            .expect("a pending timer has a waker");
+        let slots = self.entries.len();
+        if slots >= SHRINK_MIN && self.heap.len() <= self.next_check.min(slots / 4) {
+            self.shrink();
+        }
+        waker
+    }
+
+    /// Drops the free slots past the last pending one if that halves the store at least; else
+    /// sorts the free list so that new timers take the lowest slots first.
+    fn shrink(&mut self) {
+        let slots = self.entries.len();
+        self.next_check = self.heap.len() / 2;
+        let keep = self
+            .entries
+            .iter()
+            .rposition(|e| e.waker.is_some())
+            .map_or(0, |last| last + 1);
+        if keep > slots / 2 {
+            // `pop` takes from the end: lowest slots last in, first out.
+            self.free.sort_unstable_by(|a, b| b.cmp(a));
+            return;
+        }
+        for e in &self.entries[keep..] {
+            self.fresh = self.fresh.max(e.generation.wrapping_add(1));
+        }
+        self.entries.truncate(keep);
+        self.next_check = usize::MAX;
+        self.entries.shrink_to_fit();
+        self.free.retain(|&slot| (slot as usize) < keep);
+        self.free.shrink_to_fit();
+        self.heap.shrink_to_fit();
     }
 
     fn deadline_at(&self, pos: usize) -> u64 {
@@ -189,6 +250,42 @@ mod tests {
         *x ^= *x >> 7;
         *x ^= *x << 17;
         *x
+    }
+
+    #[test]
+    fn a_storm_of_timers_gives_its_memory_back_and_old_ids_stay_dead() {
+        let n = if cfg!(miri) { 2 * SHRINK_MIN } else { 100_000 };
+        let mut t = Timers::default();
+        let ids: Vec<_> = (0..n as u64).map(|d| t.insert(d, waker())).collect();
+        // One long-lived timer near the end keeps its slot while the rest go.
+        let survivor = ids[n - 10];
+        for &id in &ids {
+            if id != survivor {
+                assert!(t.remove(id).is_some());
+            }
+        }
+        assert_eq!(t.len(), 1);
+        // New timers fill the low slots, so the survivor's end of the store can go later.
+        let again: Vec<_> = (0..100u64).map(|d| t.insert(d, waker())).collect();
+        assert!(again.iter().all(|&id| (id as u32 as usize) < 200));
+        for id in again {
+            assert!(t.remove(id).is_some());
+        }
+        assert!(t.remove(survivor).is_some());
+        assert_eq!(t.len(), 0);
+        assert!(
+            t.entries.capacity() < SHRINK_MIN,
+            "{}",
+            t.entries.capacity()
+        );
+        assert!(t.heap.capacity() < SHRINK_MIN && t.free.capacity() < SHRINK_MIN);
+        // Ids from before the shrink name nothing, even where their slots were made afresh.
+        let fresh: Vec<_> = (0..n as u64).map(|d| t.insert(d, waker())).collect();
+        for &old in &ids {
+            assert!(t.remove(old).is_none(), "an old id removed a new timer");
+            assert!(!t.update(old, &waker()));
+        }
+        assert_eq!(t.len(), fresh.len());
     }
 
     #[test]
