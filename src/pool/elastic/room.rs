@@ -55,7 +55,7 @@ impl std::fmt::Debug for Rooms {
     }
 }
 
-/// Removes the entry with `id`; true if it was there.
+/// Removes the entry with `id`; its waker if it was there.
 fn remove(list: &mut VecDeque<(u64, Waker)>, id: u64) -> Option<Waker> {
     let i = list.iter().position(|(e, _)| *e == id)?;
     list.remove(i).map(|(_, w)| w)
