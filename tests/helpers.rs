@@ -699,3 +699,74 @@ fn resolve_greediness_zero_means_no_bound() {
         assert_eq!(rest, vec![1, 2, 3, 4]);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// RateLimiter and Yielder: durations too long for an instant, and dropping before iterating.
+
+#[test]
+fn a_rate_limiter_with_a_period_or_interval_of_duration_max_waits_instead_of_panicking() {
+    for limiter in [
+        RateLimiter::new(1, Duration::MAX),
+        RateLimiter::new(5, Duration::from_secs(1)).min_interval(Duration::MAX),
+    ] {
+        aplex::block_on(async {
+            limiter.acquire().await; // the first start is free
+            let second = aplex::time::timeout(Duration::from_millis(20), limiter.acquire()).await;
+            assert!(second.is_err(), "the second start never comes");
+        });
+    }
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Drops `yielder` on another thread; true if the drop returned within a bound that only a
+/// hang exceeds.
+fn drops_promptly<Y: Send + 'static>(yielder: Y) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(yielder);
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(10)).is_ok()
+}
+
+/// Waits (boundedly) for `flag`: a future is dropped on its worker as the drop returns.
+fn soon(flag: &std::sync::atomic::AtomicBool) -> bool {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !flag.load(Ordering::SeqCst) && Instant::now() < end {
+        std::thread::yield_now();
+    }
+    flag.load(Ordering::SeqCst)
+}
+
+#[test]
+fn a_yielder_dropped_before_iterating_cancels_its_futures() {
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let yielder = Yielder::new();
+    let guard = SetOnDrop(dropped.clone());
+    yielder.spawn(async move {
+        let _guard = guard;
+        sleep(Duration::from_secs(60)).await;
+        1u8
+    });
+    assert!(drops_promptly(yielder), "the drop waited for the future");
+    assert!(soon(&dropped), "the future was dropped");
+
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ordered = OrderedYielder::new();
+    let guard = SetOnDrop(dropped.clone());
+    ordered.spawn(async move {
+        let _guard = guard;
+        sleep(Duration::from_secs(60)).await;
+        1u8
+    });
+    assert!(drops_promptly(ordered), "the drop waited for the future");
+    assert!(soon(&dropped), "the future was dropped");
+}

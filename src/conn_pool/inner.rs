@@ -4,6 +4,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -219,9 +220,17 @@ impl<T> Inner<T> {
         }
     }
 
+    /// Cleans every connection, even if the cleanup panics for some: the first panic is
+    /// resumed once all were passed to it.
     fn clean_all(&self, conns: Vec<T>) {
+        let mut first_panic = None;
         for conn in conns {
-            self.clean(conn);
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.clean(conn))) {
+                first_panic.get_or_insert(panic);
+            }
+        }
+        if let Some(panic) = first_panic {
+            resume_unwind(panic);
         }
     }
 
@@ -233,11 +242,13 @@ impl<T> Inner<T> {
         }
     }
 
-    fn is_healthy(&self, conn: &T) -> bool {
-        self.config
-            .health_check
-            .as_ref()
-            .is_none_or(|check| check(conn))
+    /// Runs the health check; a check that panics fails (`Err` with its message).
+    fn check_health(&self, conn: &T) -> Result<bool, String> {
+        match &self.config.health_check {
+            None => Ok(true),
+            Some(check) => catch_unwind(AssertUnwindSafe(|| check(conn)))
+                .map_err(|panic| crate::runtime::task::panic_message(&*panic)),
+        }
     }
 
     pub(super) async fn acquire(self: &Arc<Self>) -> Result<Pooled<T>, Error> {
@@ -283,10 +294,16 @@ impl<T> Inner<T> {
                 };
                 (next, expired)
             };
+            // Guard the connection counted in `in_use` before any user code runs: a cleanup
+            // that panics below then gives it back as the guard drops.
+            let next = match next {
+                Next::Idle(idle) => Ok(Pooled::new(self, idle.conn, idle.created, slot)),
+                Next::Open(opening) => Err((opening, slot)),
+            };
             self.clean_all(expired);
             let (pooled, fresh) = match next {
-                Next::Idle(idle) => (Pooled::new(self, idle.conn, idle.created, slot), false),
-                Next::Open(opening) => {
+                Ok(pooled) => (pooled, false),
+                Err((opening, slot)) => {
                     let Some((conn, mut state)) = opening.open().await? else {
                         return Err(Error::ShutDown);
                     };
@@ -295,14 +312,15 @@ impl<T> Inner<T> {
                     (Pooled::new(self, conn, Instant::now(), slot), true)
                 }
             };
-            if self.is_healthy(&pooled) {
-                return Ok(pooled);
-            }
+            let failure = match self.check_health(&pooled) {
+                Ok(true) => return Ok(pooled),
+                Ok(false) => "a newly opened connection failed the health check".to_string(),
+                Err(why) => format!("the health check panicked on a new connection: {why}"),
+            };
+            // Failed (or panicked): never handed out again.
             slot = pooled.retire();
             if fresh {
-                return Err(Error::Io(io::Error::other(
-                    "a newly opened connection failed the health check",
-                )));
+                return Err(Error::Io(io::Error::other(failure)));
             }
         }
     }
@@ -388,7 +406,9 @@ impl<T> Drop for Inner<T> {
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         let idle = std::mem::take(&mut state.idle);
         for Idle { conn, .. } in idle {
-            self.clean(conn);
+            // A panic cannot leave a drop safely: a cleanup that panics is skipped, the others
+            // still run.
+            let _ = catch_unwind(AssertUnwindSafe(|| self.clean(conn)));
         }
     }
 }

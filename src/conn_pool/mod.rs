@@ -72,6 +72,20 @@ use inner::{Factory, Inner, OpenFuture};
 /// - A factory error is returned as [`Error::Io`]; the slot it would have filled is free again.
 /// - After [`close`](ConnectionPool::close), acquires fail with [`Error::ShutDown`].
 ///
+/// # Panics in user code
+///
+/// The pool's counts stay right whichever closure panics, and no slot is lost:
+///
+/// - **factory**: the panic propagates to the caller of `acquire` (or `maintain`, `build`); the
+///   slot is free again.
+/// - **health check**: the panic is caught and counts as a failed check: the connection is
+///   cleaned and never handed out; an idle one is replaced by the next, a new one makes the
+///   acquire fail with [`Error::Io`] (whose message carries the panic's).
+/// - **cleanup**: every connection due for cleaning is still passed to it; then the first
+///   panic propagates to the caller that cleaned (`acquire`, dropping a [`Pooled`], `close`,
+///   `maintain`). Only when the pool itself is dropped is such a panic swallowed (a drop cannot
+///   panic safely).
+///
 /// Cloning it gives another handle to the same pool; when the last handle and the last
 /// [`Pooled`] guard are gone, the idle connections are cleaned.
 ///
@@ -198,8 +212,13 @@ impl<T> ConnectionPool<T> {
     /// # Errors
     ///
     /// - [`Error::ShutDown`] once the pool is closed (waiters are woken by `close`).
-    /// - [`Error::Io`] if the factory fails, or if a connection it has just opened fails the
-    ///   health check. The slot is freed either way.
+    /// - [`Error::Io`] if the factory fails, or if a connection it has just opened fails (or
+    ///   panics in) the health check. The slot is freed either way.
+    ///
+    /// # Panics
+    ///
+    /// If the factory panics, or the cleanup of an expired connection does (see "Panics in user
+    /// code" on [`ConnectionPool`]); the pool's counts stay right.
     ///
     /// # Examples
     ///

@@ -47,19 +47,20 @@ struct Limits {
 }
 
 impl State {
-    /// The earliest instant the next start may happen.
-    fn earliest(&self, now: Instant) -> Instant {
+    /// The earliest instant the next start may happen; `None` if never (a period or interval
+    /// too long for `Instant`: `Duration::MAX` means never again).
+    fn earliest(&self, now: Instant) -> Option<Instant> {
         let limits = &self.limits;
         let mut at = now;
         if self.starts.len() >= limits.max_calls {
             if let Some(oldest) = self.starts.front() {
-                at = at.max(*oldest + limits.period);
+                at = at.max(oldest.checked_add(limits.period)?);
             }
         }
         if let Some(last) = self.starts.back() {
-            at = at.max(*last + limits.min_interval);
+            at = at.max(last.checked_add(limits.min_interval)?);
         }
-        at
+        Some(at)
     }
 
     /// Removes the head of the line (it started or gave up) and any abandoned places behind
@@ -113,7 +114,8 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// At most `max_calls` starts in any window of `period`.
+    /// At most `max_calls` starts in any window of `period`. A period too long for `Instant`
+    /// (`Duration::MAX`) means the first `max_calls` starts happen and no more.
     ///
     /// # Panics
     ///
@@ -150,7 +152,8 @@ impl RateLimiter {
     }
 
     /// Successive starts at least `interval` apart (anti-burst; default zero). Clones share
-    /// the setting.
+    /// the setting. An interval too long for `Instant` (`Duration::MAX`) means no start after
+    /// the first.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -246,7 +249,12 @@ impl Future for RateLimitAcquire<'_> {
                 return Poll::Pending;
             }
             let now = Instant::now();
-            let at = state.earliest(now);
+            let Some(at) = state.earliest(now) else {
+                // Never: the head keeps its place, and the line waits behind it.
+                drop(state);
+                this.sleep = None;
+                return Poll::Pending;
+            };
             if at <= now {
                 state.starts.push_back(now);
                 while state.starts.len() > state.limits.max_calls {

@@ -6,9 +6,10 @@
 //! A yielder owns a [`Group`] (where its futures run) and both ends of an unbounded channel.
 //! Each spawned future holds a clone of the sender and sends its outcome — its output, or its
 //! panic's message — as its last act; the yielder drops its own sender when it turns into an
-//! iterator, so the channel ends exactly when every spawned future has ended. The iterator owns
-//! the receiver and the group: reaching the end joins the group, dropping it earlier cancels
-//! what still runs.
+//! iterator, so the channel ends exactly when every spawned future has ended. The receiver and
+//! the group live in a [`Source`], which the yielder hands to its iterator: reaching the end
+//! joins the group; dropping the source earlier (the yielder before iterating, or the iterator
+//! before its end) cancels what still runs.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -29,8 +30,8 @@ macro_rules! debug_with_group {
     };
 }
 
-debug_with_group!(Yielder, group);
-debug_with_group!(OrderedYielder, group);
+debug_with_group!(Yielder, source.group);
+debug_with_group!(OrderedYielder, source.group);
 debug_with_group!(YielderIter, source.group);
 debug_with_group!(OrderedYielderIter, source.group);
 
@@ -49,6 +50,20 @@ struct Source<M> {
 }
 
 impl<M> Source<M> {
+    fn new(rx: Receiver<M>) -> Source<M> {
+        Source {
+            rx,
+            group: Some(Group::new()),
+        }
+    }
+
+    /// Spawns into the group (there until the source is dropped or runs out).
+    fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+        if let Some(group) = &self.group {
+            group.spawn(future);
+        }
+    }
+
     /// The next message, or `None` (and the group joined) once every future has ended.
     fn recv(&mut self) -> Option<M> {
         let message = self.rx.recv_blocking();
@@ -82,7 +97,8 @@ impl<M> Drop for Source<M> {
 /// aioutils skips `None` outputs; here every output is yielded. To skip them, spawn futures of
 /// `Option<T>` and iterate with `.into_iter().flatten()`.
 ///
-/// Dropping the iterator before its end cancels the futures still running.
+/// Dropping the yielder without iterating it, or the iterator before its end, cancels the
+/// futures still running (their futures are dropped) rather than waiting for them.
 ///
 /// # Panics
 ///
@@ -102,9 +118,8 @@ impl<M> Drop for Source<M> {
 /// assert_eq!(big, vec![20, 30]); // completion order, `None` skipped
 /// ```
 pub struct Yielder<T> {
-    group: Group,
     tx: Sender<Outcome<T>>,
-    rx: Receiver<Outcome<T>>,
+    source: Source<Outcome<T>>,
 }
 
 impl<T: Send + 'static> Default for Yielder<T> {
@@ -127,9 +142,8 @@ impl<T: Send + 'static> Yielder<T> {
     pub fn new() -> Yielder<T> {
         let (tx, rx) = mpsc::unbounded();
         Yielder {
-            group: Group::new(),
             tx,
-            rx,
+            source: Source::new(rx),
         }
     }
 
@@ -152,7 +166,7 @@ impl<T: Send + 'static> Yielder<T> {
         F: Future<Output = T> + Send + 'static,
     {
         let tx = self.tx.clone();
-        self.group.spawn(async move {
+        self.source.spawn(async move {
             let outcome = catch_panic(future).await;
             let _ = tx.try_send(outcome); // fails only if the iterator is gone
         });
@@ -164,14 +178,9 @@ impl<T> IntoIterator for Yielder<T> {
     type IntoIter = YielderIter<T>;
 
     fn into_iter(self) -> YielderIter<T> {
-        let Yielder { group, tx, rx } = self;
+        let Yielder { tx, source } = self;
         drop(tx);
-        YielderIter {
-            source: Source {
-                rx,
-                group: Some(group),
-            },
-        }
+        YielderIter { source }
     }
 }
 
@@ -196,7 +205,8 @@ impl<T> Iterator for YielderIter<T> {
 /// (aioutils' `OrderedYielder`).
 ///
 /// The same as [`Yielder`], except that each output waits for every output spawned before it.
-/// Spawns from several threads are ordered by when each `spawn` call took its place.
+/// Spawns from several threads are ordered by when each `spawn` call took its place. Dropping
+/// it without iterating cancels its futures, as for [`Yielder`].
 ///
 /// # Panics
 ///
@@ -215,10 +225,9 @@ impl<T> Iterator for YielderIter<T> {
 /// assert_eq!(got, vec![30, 10, 20]); // spawn order
 /// ```
 pub struct OrderedYielder<T> {
-    group: Group,
     next_index: AtomicUsize,
     tx: Sender<(usize, Outcome<T>)>,
-    rx: Receiver<(usize, Outcome<T>)>,
+    source: Source<(usize, Outcome<T>)>,
 }
 
 impl<T: Send + 'static> Default for OrderedYielder<T> {
@@ -241,10 +250,9 @@ impl<T: Send + 'static> OrderedYielder<T> {
     pub fn new() -> OrderedYielder<T> {
         let (tx, rx) = mpsc::unbounded();
         OrderedYielder {
-            group: Group::new(),
             next_index: AtomicUsize::new(0),
             tx,
-            rx,
+            source: Source::new(rx),
         }
     }
 
@@ -263,7 +271,7 @@ impl<T: Send + 'static> OrderedYielder<T> {
     {
         let index = self.next_index.fetch_add(1, Ordering::Relaxed);
         let tx = self.tx.clone();
-        self.group.spawn(async move {
+        self.source.spawn(async move {
             let outcome = catch_panic(future).await;
             let _ = tx.try_send((index, outcome)); // fails only if the iterator is gone
         });
@@ -275,13 +283,10 @@ impl<T> IntoIterator for OrderedYielder<T> {
     type IntoIter = OrderedYielderIter<T>;
 
     fn into_iter(self) -> OrderedYielderIter<T> {
-        let OrderedYielder { group, tx, rx, .. } = self;
+        let OrderedYielder { tx, source, .. } = self;
         drop(tx);
         OrderedYielderIter {
-            source: Source {
-                rx,
-                group: Some(group),
-            },
+            source,
             next: 0,
             early: BTreeMap::new(),
         }

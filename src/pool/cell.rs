@@ -24,6 +24,7 @@
 //! (`Send`) is taken by whoever starts or cancels the work; the future it returns lives on the
 //! worker thread only, in a local task that never leaves it.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -71,6 +72,29 @@ impl Cancel {
     /// Whether the work's outcome is `Cancelled` after this request.
     pub(crate) fn cancelled(self) -> bool {
         self != Cancel::TooLate
+    }
+}
+
+thread_local! {
+    /// While a work's future is dropped ahead of its outcome's publishing: what has to wait for
+    /// the publishing (see [`after_publish`]).
+    static AFTER_PUBLISH: RefCell<Option<Vec<Box<dyn FnOnce()>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` once the outcome of the work whose future is being dropped on this thread is
+/// published — at once if no such drop is under way. For code inside a work's future (a drop
+/// guard) that must not run before the work's handle can see its outcome.
+pub(crate) fn after_publish(f: impl FnOnce() + 'static) {
+    let f: Box<dyn FnOnce()> = Box::new(f);
+    let now = AFTER_PUBLISH.with(|later| match later.borrow_mut().as_mut() {
+        Some(list) => {
+            list.push(f);
+            None
+        }
+        None => Some(f),
+    });
+    if let Some(f) = now {
+        f();
     }
 }
 
@@ -514,11 +538,16 @@ impl<F, Fut: Future> RunAsync<F, Fut> {
     /// Drops the future, frees the room, and ends the work with `result` (or `Cancelled` if a
     /// cancel was decided).
     fn end(mut self: Pin<&mut Self>, result: Result<Fut::Output, Error>) {
+        let outer = AFTER_PUBLISH.with(|later| later.replace(Some(Vec::new())));
         self.as_mut().drop_future();
         // SAFETY: `room` and `job` are not structurally pinned; nothing is moved out of `self`.
         let this = unsafe { self.get_unchecked_mut() };
         this.room = None;
         this.job.completion.finish(result);
+        let waiting = AFTER_PUBLISH.with(|later| later.replace(outer));
+        for f in waiting.into_iter().flatten() {
+            f();
+        }
     }
 }
 

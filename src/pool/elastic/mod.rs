@@ -4,23 +4,30 @@
 //! It shares the thread pool's core: the same work cells and [`Handle`]s, the same dispatcher
 //! and worker threads (each with its own executor), and the same [`Map`].
 
+mod builder;
 mod priority;
 mod queue;
+mod room;
+mod track;
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::queue::{Config, Intake, Shared};
-use super::cell::{AsyncJob, Job, Outcome, PlainJob};
+use self::queue::{Intake, Shared};
+use self::room::QueueRoom;
 use super::{Handle, Map};
 use crate::runtime::reactor::lock;
-use crate::sync::Semaphore;
 use crate::Error;
 
+pub use builder::ElasticPoolBuilder;
 pub use priority::{Apply, Priority};
+
+/// How long a shutdown that gave up waits for the workers not held by a plain closure to leave
+/// (they do at once, unless an async work blocks its thread).
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// A thread pool that grows under load and shrinks when idle, fed from one priority queue.
 ///
@@ -53,8 +60,6 @@ pub use priority::{Apply, Priority};
 /// ```
 pub struct ElasticPool {
     shared: Arc<Shared>,
-    /// Queue room, when the queue is bounded.
-    capacity: Option<Arc<Semaphore>>,
     started: Instant,
 }
 
@@ -84,10 +89,12 @@ pub struct ElasticStats {
 }
 
 /// How [`ElasticPool::shutdown`] ends the pool.
+///
+/// A timeout of `Duration::MAX` (or any too long for `Instant`) means no timeout.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShutdownOptions {
-    /// Cancel the works still queued (their handles resolve `Error::Cancelled`) instead of
-    /// running them.
+    /// Cancel every work that has not begun (their handles resolve `Error::Cancelled`) instead
+    /// of running them; wait only for the works already running.
     pub cancel_pending: bool,
     /// Give up waiting when no work has finished for this long (a stalled pool).
     pub idle_timeout: Option<Duration>,
@@ -95,15 +102,19 @@ pub struct ShutdownOptions {
     pub total_timeout: Option<Duration>,
 }
 
-/// What [`ElasticPool::shutdown`] did.
+/// What [`ElasticPool::shutdown`] did with the works accepted and not ended when it began:
+/// each is counted once, so `completed + cancelled + unfinished` is their number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Works finished during the shutdown (any outcome but cancelled by it).
+    /// Works that ended during the shutdown, other than by it (any outcome: a value, a panic,
+    /// a cancel from their handle).
     pub completed: usize,
-    /// Works the shutdown cancelled: queued ones (`cancel_pending`, or when it gave up) and
-    /// running async ones (when it gave up).
+    /// Works the shutdown ended: queued ones it took out (`cancel_pending`, or when it gave up:
+    /// `Error::Cancelled`; when no worker was left to run them: `Error::ShutDown`) and running
+    /// async ones it dropped when it gave up (`Error::Cancelled`).
     pub cancelled: usize,
-    /// Plain closures still running when the shutdown gave up (their threads are detached).
+    /// Works still running when the shutdown gave up: plain closures cannot be interrupted
+    /// (their threads are detached), nor async works that share a thread with one.
     pub unfinished: usize,
     /// How long the shutdown took.
     pub elapsed: Duration,
@@ -128,7 +139,14 @@ impl ElasticPool {
         Priority::new(self, p)
     }
 
-    /// Queues a plain closure, or `Err(Error::QueueFull)` at once if the queue is full.
+    /// Queues a plain closure, or `Err(Error::QueueFull)` at once if the queue is full. A free
+    /// room is never refused, even while others wait for one with `submit`.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let h = pool.try_submit(|| 2 + 2).unwrap();
+    /// assert_eq!(h.wait(), Ok(4));
+    /// ```
     pub fn try_submit<F, T>(&self, f: F) -> Result<Handle<T>, Error>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -137,7 +155,14 @@ impl ElasticPool {
         self.priority(0).try_submit(f)
     }
 
-    /// Queues a plain closure, waiting (asynchronously) for room in the queue.
+    /// Queues a plain closure, waiting (asynchronously) for room in the queue. Waiting
+    /// submitters are handed the rooms that free, in arrival order.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let h = aplex::block_on(pool.submit(|| 7)).unwrap();
+    /// assert_eq!(h.wait(), Ok(7));
+    /// ```
     pub async fn submit<F, T>(&self, f: F) -> Result<Handle<T>, Error>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -147,6 +172,11 @@ impl ElasticPool {
     }
 
     /// Queues a plain closure, blocking the thread until there is room in the queue.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// assert_eq!(pool.submit_blocking(|| 7).unwrap().wait(), Ok(7));
+    /// ```
     pub fn submit_blocking<F, T>(&self, f: F) -> Result<Handle<T>, Error>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -157,6 +187,12 @@ impl ElasticPool {
 
     /// Queues an async work (its future runs on a worker and need not be `Send`), or
     /// `Err(Error::QueueFull)`.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
+    /// let h = pool.try_spawn(|| async { 5 }).unwrap();
+    /// assert_eq!(h.wait(), Ok(5));
+    /// ```
     pub fn try_spawn<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -167,6 +203,12 @@ impl ElasticPool {
     }
 
     /// Queues an async work, waiting for room in the queue.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
+    /// let h = aplex::block_on(pool.spawn(|| async { 5 })).unwrap();
+    /// assert_eq!(h.wait(), Ok(5));
+    /// ```
     pub async fn spawn<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -177,6 +219,11 @@ impl ElasticPool {
     }
 
     /// Queues an async work, blocking until there is room in the queue.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
+    /// assert_eq!(pool.spawn_blocking(|| async { 5 }).unwrap().wait(), Ok(5));
+    /// ```
     pub fn spawn_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -186,45 +233,39 @@ impl ElasticPool {
         self.priority(0).spawn_blocking(f)
     }
 
-    /// Waits up to `timeout` until the queue has room; true if it has. Always true for an
-    /// unbounded queue.
+    /// Waits up to `timeout` until the queue has a free room; true if it has (always, for an
+    /// unbounded queue or a shut-down pool). `Duration::MAX` waits without a limit.
+    ///
+    /// It takes nothing: when it returns true, a room was free and not promised to anyone, so a
+    /// `try_submit` right after succeeds unless another submitter took that room first (then
+    /// it fails with `QueueFull` and the caller waits again). Rooms that free go first to the
+    /// callers waiting in [`submit`](ElasticPool::submit) / `submit_blocking`; use those to be
+    /// handed a room.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = aplex::ElasticPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let h = loop {
+    ///     match pool.try_submit(|| 1) {
+    ///         Ok(h) => break h,
+    ///         Err(_) => { aplex::block_on(pool.wait_for_slot(Duration::from_secs(1))); }
+    ///     }
+    /// };
+    /// assert_eq!(h.wait(), Ok(1));
+    /// ```
     pub async fn wait_for_slot(&self, timeout: Duration) -> bool {
-        match &self.capacity {
-            None => true,
-            Some(sem) => crate::time::timeout(timeout, sem.acquire()).await.is_ok(),
+        let Some(rooms) = &self.shared.rooms else {
+            return true;
+        };
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => crate::time::timeout_at(deadline, rooms.watch())
+                .await
+                .is_ok(),
+            None => {
+                rooms.watch().await;
+                true
+            }
         }
-    }
-
-    /// Queues a job at `priority`, with the queue permit it holds while waiting.
-    fn enqueue<T>(
-        &self,
-        priority: i32,
-        job: Arc<dyn Job>,
-        outcome: Arc<dyn Outcome<T>>,
-        permit: Option<crate::sync::SemaphoreGuardArc>,
-    ) -> Handle<T> {
-        let handle = Handle::new(outcome);
-        self.shared.enqueue(priority, job, permit);
-        handle
-    }
-
-    fn plain<F, T>(f: F) -> (Arc<dyn Job>, Arc<dyn Outcome<T>>)
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let job = PlainJob::new(f);
-        (job.clone(), job)
-    }
-
-    fn asynchronous<F, Fut>(f: F) -> (Arc<dyn Job>, Arc<dyn Outcome<Fut::Output>>)
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future + 'static,
-        Fut::Output: Send + 'static,
-    {
-        let job = AsyncJob::new(f);
-        (job.clone(), job)
     }
 
     /// Applies `f` to every item of `iter`, results in input order (see [`Map`]). Map items
@@ -249,15 +290,9 @@ impl ElasticPool {
             f,
             iter.into_iter(),
             workers,
-            move |item| {
-                let job = PlainJob::new(move || item.run());
-                one.enqueue(0, job.clone(), None);
-                Handle::new(job as Arc<dyn Outcome<T>>)
-            },
+            move |item| one.accept(0, track::plain(move || item.run()), QueueRoom::unbounded()),
             move |chunk| {
-                let job = PlainJob::new(move || chunk.run());
-                chunks.enqueue(0, job.clone(), None);
-                Handle::new(job as Arc<dyn Outcome<_>>)
+                chunks.accept(0, track::plain(move || chunk.run()), QueueRoom::unbounded())
             },
         )
     }
@@ -283,7 +318,8 @@ impl ElasticPool {
         self.map(move |args| f.apply(args), iter)
     }
 
-    /// Waits until nothing is queued and nothing runs.
+    /// Waits until every work accepted so far has ended and its handle has its outcome: nothing
+    /// queued, nothing running (works submitted meanwhile are waited for too).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -298,29 +334,16 @@ impl ElasticPool {
     /// assert_eq!(done.load(Ordering::SeqCst), 10);
     /// ```
     pub async fn drain(&self) {
-        loop {
-            let (queued, running) = self.shared.queued_and_running();
-            if queued == 0 && running == 0 {
-                return;
-            }
-            self.shared.idle_event.wait().await;
-            // The event may be stale (set before the last submit): look again.
-            if self.shared.idle_event.is_set() {
-                let (q, r) = self.shared.queued_and_running();
-                if q == 0 && r == 0 {
-                    return;
-                }
-                crate::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
+        poll_fn(|cx| self.shared.poll_drained(cx)).await;
     }
 
-    /// Changes the worker bounds live: starts workers up to `min`, lets idle ones above `max`
-    /// leave.
+    /// Changes the worker bounds live: starts workers up to `min` and, with scaling, as many
+    /// more (up to `max`) as the works already queued need; lets idle ones above `max` leave.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if `max` is 0 or `min > max`.
+    /// `InvalidInput` if `max` is 0, `min > max`, or `min` is 0 on a pool built with
+    /// `scaling(false)` (it would have no worker to run anything).
     ///
     /// ```
     /// let pool = aplex::ElasticPool::builder().min_workers(0).max_workers(1).build().unwrap();
@@ -328,37 +351,41 @@ impl ElasticPool {
     /// assert_eq!(pool.stats().workers, 2);
     /// ```
     pub fn resize(&self, min: usize, max: usize) -> io::Result<()> {
-        check_bounds(min, max)?;
+        check_bounds(min, max, self.shared.config.scaling)?;
         self.shared.resize(min, max);
         Ok(())
     }
 
-    /// A snapshot of the pool's counts.
+    /// A snapshot of the pool's counts. A work counts as running from the moment a worker
+    /// takes it from the queue until its outcome is published.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().workers(1).build().unwrap();
+    /// pool.try_submit(|| ()).unwrap().wait().unwrap();
+    /// aplex::block_on(pool.drain());
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.completed, stats.queued, stats.running, stats.workers), (1, 0, 0, 1));
+    /// ```
     pub fn stats(&self) -> ElasticStats {
         let st = lock(&self.shared.state);
-        let (mut running, mut completed) = (0, 0);
-        for r in &st.records {
-            running += r.counts.running.load(Ordering::Relaxed);
-            completed += r.counts.ended.load(Ordering::Relaxed);
-        }
         let busy = st
             .records
             .iter()
             .filter(|r| r.counts.running.load(Ordering::Relaxed) > 0)
             .count();
         ElasticStats {
-            completed,
+            completed: st.tally.ended,
             queued: st.queued_len(),
-            running,
+            running: st.tally.unfinished - st.queued_len(),
             workers: st.workers,
             idle: st.workers.saturating_sub(busy),
             uptime: self.started.elapsed(),
         }
     }
 
-    /// Shuts down gracefully and reports each worker's count of finished works, in start order
-    /// (retired workers included). A worker thread that died outside any work reports
-    /// `Error::WorkerLost`.
+    /// Shuts down gracefully and reports, for each worker in start order (retired workers
+    /// included), how many works it took from the queue that have ended. A worker whose start
+    /// hook panicked, or whose thread died outside any work, reports `Error::WorkerLost`.
     ///
     /// ```
     /// let pool = aplex::ElasticPool::builder().min_workers(2).max_workers(2).build().unwrap();
@@ -375,15 +402,17 @@ impl ElasticPool {
             .iter()
             .map(|r| match &r.lost {
                 Some(why) => Err(Error::WorkerLost(why.clone())),
-                None => Ok(r.counts.ended.load(Ordering::Relaxed)),
+                None => Ok(r.finished.load(Ordering::Relaxed)),
             })
             .collect()
     }
 
-    /// Shuts the pool down: no new works (they fail with `Error::ShutDown`), the queue is run
-    /// (or cancelled, with `cancel_pending`), and the workers leave. The wait is bounded by the
-    /// options' timeouts; when one runs out, queued and running async works are cancelled and
-    /// threads still in a plain closure are detached. Idempotent.
+    /// Shuts the pool down: no new works (they fail with `Error::ShutDown`, and submitters
+    /// waiting for room stop waiting), the queue is run (or cancelled, with `cancel_pending`),
+    /// and the workers leave. The wait is bounded by the options' timeouts; when one runs out,
+    /// queued and running async works are cancelled and threads still in a plain closure are
+    /// detached. Every handle resolves, whatever the configuration: works that no worker is
+    /// left to run end with `Error::ShutDown`. Idempotent: a later call reports nothing more.
     ///
     /// ```
     /// use std::time::Duration;
@@ -395,71 +424,53 @@ impl ElasticPool {
     ///     ..ShutdownOptions::default()
     /// });
     /// assert!(report.timed_out);
+    /// assert_eq!((report.completed, report.cancelled, report.unfinished), (0, 1, 0));
     /// assert_eq!(slow.wait(), Err(aplex::Error::Cancelled));
     /// ```
     pub fn shutdown(&self, opts: ShutdownOptions) -> ShutdownReport {
         let start = Instant::now();
-        let ended_before = self.stats().completed;
-        let mut cancelled = 0;
-        self.shared.set_intake(Intake::Closing);
-        if self.on_own_worker() {
-            // Called from one of our own works: waiting would wait for ourselves. The workers
-            // finish the queue and leave on their own.
-            return ShutdownReport {
-                completed: 0,
-                cancelled: 0,
-                unfinished: 0,
+        let before = self.shared.set_intake(Intake::Closing);
+        let report = |after: queue::Tally, timed_out| {
+            let cancelled = after.by_shutdown - before.by_shutdown;
+            ShutdownReport {
+                completed: before.unfinished - cancelled - after.unfinished,
+                cancelled,
+                unfinished: after.unfinished,
                 elapsed: start.elapsed(),
-                timed_out: false,
-            };
+                timed_out,
+            }
+        };
+        if lock(&self.shared.state).shut || self.on_own_worker() {
+            // Done already; or called from one of our own works, where waiting would wait for
+            // ourselves: the workers finish the queue and leave on their own.
+            return report(before, false);
         }
         if opts.cancel_pending {
-            cancelled += cancel_all(self.shared.take_queued());
+            self.shared.end_queued(|| Error::Cancelled);
         }
         let deadline = opts.total_timeout.and_then(|d| start.checked_add(d));
-        let mut last_progress = (Instant::now(), ended_before);
-        let mut timed_out = false;
-        loop {
-            let alive = self.unjoined_alive();
-            if alive == 0 {
-                break;
-            }
-            let now = Instant::now();
-            let completed = self.stats().completed;
-            if completed != last_progress.1 {
-                last_progress = (now, completed);
-            }
-            let stalled = opts
-                .idle_timeout
-                .is_some_and(|idle| now.duration_since(last_progress.0) >= idle);
-            if deadline.is_some_and(|d| now >= d) || stalled {
-                timed_out = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let mut unfinished = 0;
-        if timed_out {
-            cancelled += cancel_all(self.shared.take_queued());
-            let running_before = self.stats().running;
+        let all_left = self
+            .shared
+            .wait_for(|st| st.threads == 0, deadline, opts.idle_timeout);
+        if all_left {
+            // No worker is left: whatever is still queued (workers that failed to start) can
+            // never run.
+            self.shared.end_queued(|| Error::ShutDown);
+        } else {
+            self.shared.end_queued(|| Error::Cancelled);
             self.shared.set_intake(Intake::Stopping);
-            // Async works are dropped by their workers as they leave; what still runs after a
-            // short grace is a plain closure that cannot be interrupted.
-            let grace = Instant::now() + Duration::from_millis(100);
-            while self.unjoined_alive() > 0 && Instant::now() < grace {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            unfinished = self.stats().running;
-            cancelled += running_before.saturating_sub(unfinished);
+            // Workers not held by a plain closure leave now, dropping their async works.
+            let grace = Instant::now().checked_add(STOP_GRACE);
+            self.shared
+                .wait_for(|st| st.threads <= st.tally.plain_running, grace, None);
         }
-        self.shared.reap(timed_out);
-        ShutdownReport {
-            completed: self.stats().completed.saturating_sub(ended_before),
-            cancelled,
-            unfinished,
-            elapsed: start.elapsed(),
-            timed_out,
-        }
+        self.shared.reap(!all_left);
+        let after = {
+            let mut st = lock(&self.shared.state);
+            st.shut = true;
+            st.tally
+        };
+        report(after, !all_left)
     }
 
     /// True on one of this pool's worker threads.
@@ -470,24 +481,6 @@ impl ElasticPool {
             .iter()
             .any(|r| r.thread.as_ref().is_some_and(|t| t.thread().id() == me))
     }
-
-    /// Worker threads started and not finished yet.
-    fn unjoined_alive(&self) -> usize {
-        lock(&self.shared.state)
-            .records
-            .iter()
-            .filter(|r| r.thread.as_ref().is_some_and(|t| !t.is_finished()))
-            .count()
-    }
-}
-
-/// Cancels queued jobs; returns how many.
-fn cancel_all(jobs: Vec<Arc<dyn Job>>) -> usize {
-    let n = jobs.len();
-    for job in jobs {
-        job.fail(Error::Cancelled);
-    }
-    n
 }
 
 impl Drop for ElasticPool {
@@ -496,7 +489,7 @@ impl Drop for ElasticPool {
     }
 }
 
-fn check_bounds(min: usize, max: usize) -> io::Result<()> {
+fn check_bounds(min: usize, max: usize, scaling: bool) -> io::Result<()> {
     if max == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -509,154 +502,12 @@ fn check_bounds(min: usize, max: usize) -> io::Result<()> {
             format!("min_workers ({min}) is greater than max_workers ({max})"),
         ));
     }
+    if min == 0 && !scaling {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "without scaling the pool runs min_workers workers, and min_workers is 0: no work \
+             would ever run (set min_workers, or workers(n) for a fixed size)",
+        ));
+    }
     Ok(())
-}
-
-/// Configures an [`ElasticPool`].
-pub struct ElasticPoolBuilder {
-    min: usize,
-    max: Option<usize>,
-    queue_capacity: Option<usize>,
-    idle_timeout: Duration,
-    scaling: bool,
-    max_works: usize,
-    name: String,
-    spin: Duration,
-    on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
-}
-
-impl std::fmt::Debug for ElasticPoolBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ElasticPoolBuilder")
-            .field("min_workers", &self.min)
-            .field("max_workers", &self.max)
-            .field("queue_capacity", &self.queue_capacity)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("scaling", &self.scaling)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for ElasticPoolBuilder {
-    fn default() -> ElasticPoolBuilder {
-        ElasticPoolBuilder {
-            min: 0,
-            max: None,
-            queue_capacity: None,
-            idle_timeout: Duration::from_secs(10),
-            scaling: true,
-            max_works: 1,
-            name: "aplex-elastic".to_string(),
-            spin: Duration::from_micros(50),
-            on_start: None,
-        }
-    }
-}
-
-impl ElasticPoolBuilder {
-    /// Workers kept even when idle, started by `build` (default 0).
-    pub fn min_workers(mut self, n: usize) -> Self {
-        self.min = n;
-        self
-    }
-
-    /// Workers at most (default: the available cores).
-    pub fn max_workers(mut self, n: usize) -> Self {
-        self.max = Some(n);
-        self
-    }
-
-    /// A fixed size: `min_workers` and `max_workers` both `n`.
-    pub fn workers(self, n: usize) -> Self {
-        self.min_workers(n).max_workers(n)
-    }
-
-    /// Works that may wait in the queue at most (default: unbounded). Running works do not
-    /// count.
-    pub fn queue_capacity(mut self, n: usize) -> Self {
-        self.queue_capacity = Some(n);
-        self
-    }
-
-    /// How long a worker above `min_workers` stays idle before it leaves (default 10 s).
-    pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.idle_timeout = d;
-        self
-    }
-
-    /// Whether to add workers under load (default true). Without it the pool keeps
-    /// `min_workers`, changed only by [`ElasticPool::resize`].
-    pub fn scaling(mut self, on: bool) -> Self {
-        self.scaling = on;
-        self
-    }
-
-    /// Works one worker runs at once (default 1: an async work waiting on a timer holds its
-    /// worker, like a classic pool; raise it to overlap async works).
-    pub fn max_works_per_worker(mut self, n: usize) -> Self {
-        self.max_works = n;
-        self
-    }
-
-    /// The prefix of worker thread names: `"{prefix}-{n}"` (default `"aplex-elastic"`).
-    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
-        self.name = prefix.into();
-        self
-    }
-
-    /// Runs `f(n)` on each new worker thread before it takes work.
-    pub fn on_worker_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
-        self.on_start = Some(Arc::new(f));
-        self
-    }
-
-    /// Builds the pool and starts `min_workers`; returns once they run.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for `max_workers == 0`, `min_workers > max_workers`, a zero
-    /// `queue_capacity` or `max_works_per_worker`; the OS error if a thread cannot start.
-    pub fn build(self) -> io::Result<ElasticPool> {
-        let max = self
-            .max
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-        check_bounds(self.min, max)?;
-        if self.queue_capacity == Some(0) || self.max_works == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "queue_capacity and max_works_per_worker must be at least 1",
-            ));
-        }
-        // More spinners than cores would only take turns on them.
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let config = Config {
-            name: self.name,
-            spin: if max <= cores {
-                self.spin
-            } else {
-                Duration::ZERO
-            },
-            max_works: self.max_works,
-            idle_timeout: self.idle_timeout,
-            scaling: self.scaling,
-            on_start: self.on_start,
-        };
-        let shared = Arc::new(Shared::new(config, self.min, max));
-        let pool = ElasticPool {
-            shared,
-            capacity: self.queue_capacity.map(|n| Arc::new(Semaphore::new(n))),
-            started: Instant::now(),
-        };
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        for _ in 0..self.min {
-            pool.shared.start_worker(Some(ready_tx.clone()), false)?;
-        }
-        drop(ready_tx);
-        for ready in ready_rx {
-            if let Err(msg) = ready {
-                return Err(io::Error::other(format!("on_worker_start panicked: {msg}")));
-            }
-        }
-        Ok(pool)
-    }
 }

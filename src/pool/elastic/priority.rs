@@ -2,9 +2,10 @@
 
 use std::future::Future;
 
+use super::room::QueueRoom;
+use super::track::{self, Work};
 use super::ElasticPool;
 use crate::pool::Handle;
-use crate::sync::SemaphoreGuardArc;
 use crate::Error;
 
 /// A view of an [`ElasticPool`] that submits at one priority (higher runs first), from
@@ -35,25 +36,29 @@ impl<'a> Priority<'a> {
     }
 
     /// Queue room now, or `Err(Error::QueueFull)`.
-    fn try_permit(&self) -> Result<Option<SemaphoreGuardArc>, Error> {
-        match &self.pool.capacity {
-            None => Ok(None),
-            Some(sem) => sem.try_acquire_arc().map(Some).ok_or(Error::QueueFull),
+    fn try_room(&self) -> Result<QueueRoom, Error> {
+        match &self.pool.shared.rooms {
+            None => Ok(QueueRoom::unbounded()),
+            Some(rooms) => rooms.try_take().ok_or(Error::QueueFull),
         }
     }
 
-    async fn permit(&self) -> Option<SemaphoreGuardArc> {
-        match &self.pool.capacity {
-            None => None,
-            Some(sem) => Some(sem.acquire_arc().await),
+    async fn room(&self) -> QueueRoom {
+        match &self.pool.shared.rooms {
+            None => QueueRoom::unbounded(),
+            Some(rooms) => rooms.take().await,
         }
     }
 
-    fn permit_blocking(&self) -> Option<SemaphoreGuardArc> {
-        self.pool
-            .capacity
-            .as_ref()
-            .map(|sem| crate::sync::blocking::wait(sem.acquire_arc()))
+    fn room_blocking(&self) -> QueueRoom {
+        match &self.pool.shared.rooms {
+            None => QueueRoom::unbounded(),
+            Some(rooms) => crate::sync::blocking::wait(rooms.take()),
+        }
+    }
+
+    fn accept<T: 'static>(&self, work: Work<T>, room: QueueRoom) -> Handle<T> {
+        self.pool.shared.accept(self.priority, work, room)
     }
 
     /// Queues a plain closure at this priority, or `Err(Error::QueueFull)` at once.
@@ -62,9 +67,8 @@ impl<'a> Priority<'a> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self.try_permit()?;
-        let (job, outcome) = ElasticPool::plain(f);
-        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+        let room = self.try_room()?;
+        Ok(self.accept(track::plain(f), room))
     }
 
     /// Queues a plain closure at this priority, waiting for room.
@@ -73,9 +77,8 @@ impl<'a> Priority<'a> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self.permit().await;
-        let (job, outcome) = ElasticPool::plain(f);
-        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+        let room = self.room().await;
+        Ok(self.accept(track::plain(f), room))
     }
 
     /// Queues a plain closure at this priority, blocking for room.
@@ -84,9 +87,8 @@ impl<'a> Priority<'a> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self.permit_blocking();
-        let (job, outcome) = ElasticPool::plain(f);
-        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+        let room = self.room_blocking();
+        Ok(self.accept(track::plain(f), room))
     }
 
     /// Queues an async work at this priority, or `Err(Error::QueueFull)` at once.
@@ -96,9 +98,8 @@ impl<'a> Priority<'a> {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        let permit = self.try_permit()?;
-        let (job, outcome) = ElasticPool::asynchronous(f);
-        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+        let room = self.try_room()?;
+        Ok(self.accept(track::asynchronous(f), room))
     }
 
     /// Queues an async work at this priority, waiting for room.
@@ -108,9 +109,8 @@ impl<'a> Priority<'a> {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        let permit = self.permit().await;
-        let (job, outcome) = ElasticPool::asynchronous(f);
-        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+        let room = self.room().await;
+        Ok(self.accept(track::asynchronous(f), room))
     }
 
     /// Queues an async work at this priority, blocking for room.
@@ -120,9 +120,8 @@ impl<'a> Priority<'a> {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        let permit = self.permit_blocking();
-        let (job, outcome) = ElasticPool::asynchronous(f);
-        Ok(self.pool.enqueue(self.priority, job, outcome, permit))
+        let room = self.room_blocking();
+        Ok(self.accept(track::asynchronous(f), room))
     }
 }
 

@@ -1,41 +1,54 @@
-//! The elastic pool's shared priority queue, which its workers pull from, and the rules for
-//! growing and shrinking the set of workers.
+//! The elastic pool's shared priority queue, which its workers pull from; the rules for growing
+//! and shrinking the set of workers; and the counts of accepted works.
 //!
 //! # Ownership rules
 //!
 //! - `State` is behind one lock shared by the submitters, the workers and the pool handle. The
-//!   lock is held only to push, pop, count and swap wakers; no job runs, no waker is woken and no
-//!   thread is started under it.
-//! - A worker counts in `workers` from the moment a submitter or `resize` decides to start it
-//!   until its dispatcher decides to leave (both under the lock), so the count never overshoots
-//!   `max` however many submitters race.
+//!   lock is held only to push, pop, count and swap wakers; no job runs, no waker is woken, no
+//!   room is given back and no thread is started under it.
+//! - A worker counts in `workers` from the moment a submitter, `resize` or a failed start decides
+//!   to start it until its dispatcher decides to leave (both under the lock), so the count never
+//!   overshoots `max` however many submitters race. It counts in `threads` from the same moment
+//!   until its thread has dropped every task it ran (a thread-local guard, dropped as the thread
+//!   exits), which is what a shutdown waits for.
+//! - A worker takes **one** work from the queue per step and starts it at once: a work that left
+//!   the queue has begun, and no worker holds works that others could run.
+//! - `tally` counts every accepted work from its submit until its outcome is published (see the
+//!   `track` module for who ends it); `drain` and the shutdown wait on it.
 //! - An idle worker parks its dispatcher's waker in `idle` (keyed by the worker's id); a
 //!   submitter takes one out and wakes it. A worker that leaves removes its own entry.
 
+use std::cell::RefCell;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::room::{QueueRoom, Rooms};
+use super::track::{Accepted, Cancellable, Ending, Ticket, Work};
 use crate::pool::cell::Job;
 use crate::pool::worker::{dispatch, start_thread, JobSource, Room, Step, ThreadStart, WorkCounts};
+use crate::pool::Handle;
 use crate::runtime::reactor::lock;
-use crate::sync::SemaphoreGuardArc;
 use crate::time::Sleep;
 use crate::Error;
 
+/// Failed worker starts in a row (start hooks that panicked) after which the pool stops
+/// replacing them: a hook that always panics must not spin up threads forever.
+const START_FAILURES_IN_A_ROW: usize = 3;
+
 /// One waiting work: higher priority first, then first come, first served.
-struct Queued {
+pub(crate) struct Queued {
     priority: i32,
     seq: u64,
-    job: Arc<dyn Job>,
-    /// The queue-capacity permit this work holds while it waits.
-    permit: Option<SemaphoreGuardArc>,
+    pub(crate) job: Arc<Accepted>,
+    /// The queue room this work holds while it waits.
+    pub(crate) room: QueueRoom,
 }
 
 impl PartialEq for Queued {
@@ -73,10 +86,14 @@ pub(crate) enum Intake {
 
 /// A worker thread the pool started, and what it counted.
 pub(crate) struct WorkerRecord {
+    id: usize,
+    /// Works running on it now (for `idle`).
     pub(crate) counts: Arc<WorkCounts>,
+    /// Works it took from the queue that have ended (any outcome).
+    pub(crate) finished: Arc<AtomicUsize>,
     /// Until the thread is joined (or detached).
     pub(crate) thread: Option<JoinHandle<()>>,
-    /// The panic that ended the thread outside any work, once it was joined.
+    /// Why the worker was lost: its start hook panicked, or its thread died outside any work.
     pub(crate) lost: Option<String>,
 }
 
@@ -90,6 +107,19 @@ pub(crate) struct Config {
     pub(crate) on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
 }
 
+/// Accepted works, counted from submit until their outcome is published.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Tally {
+    /// Accepted and not ended: queued, or taken by a worker.
+    pub(crate) unfinished: usize,
+    /// Ended, any outcome.
+    pub(crate) ended: usize,
+    /// Ended by a shutdown: taken out of the queue, or dropped unfinished by a leaving worker.
+    pub(crate) by_shutdown: usize,
+    /// Plain closures running now (each holds its worker's thread).
+    pub(crate) plain_running: usize,
+}
+
 pub(crate) struct State {
     heap: BinaryHeap<Queued>,
     seq: u64,
@@ -99,6 +129,8 @@ pub(crate) struct State {
     waiting: HashMap<usize, Waker>,
     /// Workers alive or starting.
     pub(crate) workers: usize,
+    /// Worker threads alive or starting, until each has dropped its tasks.
+    pub(crate) threads: usize,
     pub(crate) min: usize,
     pub(crate) max: usize,
     /// Idle workers asked to leave (after `resize` lowered `max`).
@@ -107,6 +139,15 @@ pub(crate) struct State {
     /// Every worker ever started, in start order.
     pub(crate) records: Vec<WorkerRecord>,
     next_id: usize,
+    pub(crate) tally: Tally,
+    /// `drain` futures waiting for `tally.unfinished` to reach 0.
+    drainers: Vec<Waker>,
+    /// Threads blocked on `changed`.
+    watchers: usize,
+    /// Worker starts that failed in a row.
+    start_failures: usize,
+    /// A shutdown has run to its end.
+    pub(crate) shut: bool,
 }
 
 impl State {
@@ -114,14 +155,26 @@ impl State {
     pub(crate) fn queued_len(&self) -> usize {
         self.heap.len()
     }
+
+    /// Counts a worker to be started.
+    fn reserve_worker(&mut self) {
+        self.workers += 1;
+        self.threads += 1;
+    }
+
+    fn record(&mut self, id: usize) -> Option<&mut WorkerRecord> {
+        self.records.iter_mut().find(|r| r.id == id)
+    }
 }
 
 /// What the pool handle and every worker share.
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) config: Config,
-    /// Set while nothing is queued or running; `drain` waits on it.
-    pub(crate) idle_event: crate::sync::Event,
+    /// Queue room, when the queue is bounded.
+    pub(crate) rooms: Option<Arc<Rooms>>,
+    /// Notified when a work ends or a thread exits, if someone waits (`State::watchers`).
+    changed: Condvar,
 }
 
 impl std::fmt::Debug for Shared {
@@ -130,10 +183,23 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+thread_local! {
+    /// On a worker thread: tells the pool when the thread is gone (after its tasks were dropped).
+    static THREAD_EXIT: RefCell<Option<ThreadExit>> = const { RefCell::new(None) };
+}
+
+struct ThreadExit(Arc<Shared>);
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0.state);
+        st.threads -= 1;
+        self.0.notify(st);
+    }
+}
+
 impl Shared {
-    pub(crate) fn new(config: Config, min: usize, max: usize) -> Shared {
-        let idle_event = crate::sync::Event::new();
-        idle_event.set();
+    pub(crate) fn new(config: Config, min: usize, max: usize, rooms: Option<Arc<Rooms>>) -> Shared {
         Shared {
             state: Mutex::new(State {
                 heap: BinaryHeap::new(),
@@ -141,42 +207,64 @@ impl Shared {
                 idle: HashMap::new(),
                 waiting: HashMap::new(),
                 workers: 0,
+                threads: 0,
                 min,
                 max,
                 retire: 0,
                 intake: Intake::Open,
                 records: Vec::new(),
                 next_id: 0,
+                tally: Tally::default(),
+                drainers: Vec::new(),
+                watchers: 0,
+                start_failures: 0,
+                shut: false,
             }),
             config,
-            idle_event,
+            rooms,
+            changed: Condvar::new(),
         }
     }
 
-    /// Queues a job (or fails it, if the pool is closed), waking an idle worker or starting a
+    /// Releases the lock and wakes the threads waiting on `changed`, if any.
+    fn notify(&self, st: MutexGuard<'_, State>) {
+        let watched = st.watchers > 0;
+        drop(st);
+        if watched {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Accepts a work (or fails it, if the pool is closed), waking an idle worker or starting a
     /// new one when every worker is busy.
-    pub(crate) fn enqueue(
+    pub(crate) fn accept<T: 'static>(
         self: &Arc<Self>,
         priority: i32,
-        job: Arc<dyn Job>,
-        permit: Option<SemaphoreGuardArc>,
-    ) {
-        let (waker, grow) = {
+        work: Work<T>,
+        room: QueueRoom,
+    ) -> Handle<T> {
+        let Work { job, outcome } = work;
+        let (seq, waker, grow) = {
             let mut st = lock(&self.state);
             if st.intake != Intake::Open {
                 drop(st);
-                drop(permit);
-                job.fail(Error::ShutDown);
-                return;
+                drop(room);
+                job.fail(Error::ShutDown); // not armed: counted nowhere
+                return Handle::new(outcome);
             }
-            self.idle_event.clear();
             let seq = st.seq;
             st.seq += 1;
+            job.end.arm(Ticket {
+                shared: self.clone(),
+                worker: None,
+                plain_running: false,
+            });
+            st.tally.unfinished += 1;
             st.heap.push(Queued {
                 priority,
                 seq,
                 job,
-                permit,
+                room,
             });
             let waker = st
                 .idle
@@ -186,65 +274,164 @@ impl Shared {
                 .and_then(|id| st.idle.remove(&id));
             let grow = waker.is_none() && self.config.scaling && st.workers < st.max;
             if grow {
-                st.workers += 1;
+                st.reserve_worker();
             }
-            (waker, grow)
+            (seq, waker, grow)
         };
         if let Some(w) = waker {
             w.wake();
         }
         if grow {
             // A failed start gives the slot back; the queued work waits for another worker.
-            let _ = self.start_worker(None, true);
+            let _ = self.start_worker(None);
+        }
+        Handle::new(Arc::new(Cancellable {
+            outcome,
+            shared: Arc::downgrade(self),
+            seq,
+        }))
+    }
+
+    /// A queued work was cancelled by its handle: take it out now, freeing its room.
+    pub(crate) fn forget_cancelled(&self, seq: u64) {
+        let removed = {
+            let mut st = lock(&self.state);
+            let mut works = std::mem::take(&mut st.heap).into_vec();
+            let removed = works
+                .iter()
+                .position(|q| q.seq == seq)
+                .map(|i| works.swap_remove(i));
+            st.heap = BinaryHeap::from(works);
+            removed
+        };
+        // Not queued any more: the worker that took it ends it.
+        if let Some(q) = removed {
+            q.job.end.end(Ending::Ran);
         }
     }
 
-    /// Starts one worker, already counted in `workers` (`counted`) or not.
-    pub(crate) fn start_worker(
+    /// Takes every queued work out and ends it with `error`; their rooms free.
+    pub(crate) fn end_queued(&self, error: fn() -> Error) {
+        let drained: Vec<Queued> = lock(&self.state).heap.drain().collect();
+        for q in drained {
+            q.job.fail(error());
+        }
+    }
+
+    /// Reserves and starts one worker (or `build`'s, with `ready`).
+    pub(crate) fn start_new_worker(
         self: &Arc<Self>,
         ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
-        counted: bool,
+    ) -> std::io::Result<()> {
+        lock(&self.state).reserve_worker();
+        self.start_worker(ready)
+    }
+
+    /// Starts one worker, already counted in `workers` and `threads`.
+    fn start_worker(
+        self: &Arc<Self>,
+        ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
     ) -> std::io::Result<()> {
         let counts = Arc::new(WorkCounts::default());
+        let finished = Arc::new(AtomicUsize::new(0));
         let id = {
             let mut st = lock(&self.state);
-            if !counted {
-                st.workers += 1;
-            }
             let id = st.next_id;
             st.next_id += 1;
+            st.records.push(WorkerRecord {
+                id,
+                counts: counts.clone(),
+                finished: finished.clone(),
+                thread: None,
+                lost: None,
+            });
             id
         };
         let start = ThreadStart {
             name: format!("{}-{id}", self.config.name),
             index: id,
             spin: self.config.spin,
-            on_start: self.config.on_start.clone(),
-            ready,
+            on_start: None, // run by `worker_life`, which handles its panic
+            ready: None,
         };
         let shared = self.clone();
-        let c = counts.clone();
-        let max = self.config.max_works;
         let me = ElasticWorker {
             id,
+            finished,
             idle_timer: None,
         };
-        match start_thread(start, move || dispatch(shared, me, max, c)) {
+        match start_thread(start, move || shared.worker_life(me, counts, ready)) {
             Ok(thread) => {
-                lock(&self.state).records.push(WorkerRecord {
-                    counts,
-                    thread: Some(thread),
-                    lost: None,
-                });
+                if let Some(r) = lock(&self.state).record(id) {
+                    r.thread = Some(thread);
+                }
                 // Workers that retired since the last start are joined now, so a pool that
                 // grows and shrinks all day keeps no finished thread's stack around.
                 self.reap(false);
                 Ok(())
             }
             Err(e) => {
-                lock(&self.state).workers -= 1;
+                let mut st = lock(&self.state);
+                st.workers -= 1;
+                st.threads -= 1;
+                st.records.retain(|r| r.id != id);
+                self.notify(st);
                 Err(e)
             }
+        }
+    }
+
+    /// A worker's thread: its start hook, then its dispatcher.
+    async fn worker_life(
+        self: Arc<Self>,
+        me: ElasticWorker,
+        counts: Arc<WorkCounts>,
+        ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
+    ) {
+        THREAD_EXIT.with(|exit| *exit.borrow_mut() = Some(ThreadExit(self.clone())));
+        if let Some(hook) = &self.config.on_start {
+            let id = me.id;
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(id)));
+            if let Err(panic) = ran {
+                let why = crate::runtime::task::panic_message(&*panic);
+                self.start_failed(id, &why, ready.is_none());
+                if let Some(ready) = ready {
+                    let _ = ready.send(Err(why));
+                }
+                return;
+            }
+        }
+        lock(&self.state).start_failures = 0;
+        if let Some(ready) = ready {
+            let _ = ready.send(Ok(()));
+        }
+        let max = self.config.max_works;
+        dispatch(self, me, max, counts).await;
+    }
+
+    /// A worker's start hook panicked: it is not counted, it is reported (in `join`), and it is
+    /// replaced if the pool needs a worker (`replace`: not during `build`, which fails).
+    fn start_failed(self: &Arc<Self>, id: usize, why: &str, replace: bool) {
+        let again = {
+            let mut st = lock(&self.state);
+            st.workers -= 1;
+            if let Some(r) = st.record(id) {
+                r.lost = Some(format!("on_worker_start panicked: {why}"));
+            }
+            st.start_failures += 1;
+            let needed = st.workers < st.min
+                || (self.config.scaling && !st.heap.is_empty() && st.workers < st.max);
+            let again = replace
+                && needed
+                && st.intake == Intake::Open
+                && st.start_failures < START_FAILURES_IN_A_ROW;
+            if again {
+                st.reserve_worker();
+            }
+            again
+        };
+        if again {
+            let _ = self.start_worker(None);
         }
     }
 
@@ -255,49 +442,149 @@ impl Shared {
             let mut st = lock(&self.state);
             st.records
                 .iter_mut()
-                .enumerate()
-                .filter(|(_, r)| detach || r.thread.as_ref().is_some_and(JoinHandle::is_finished))
-                .filter_map(|(i, r)| r.thread.take().map(|t| (i, t)))
+                .filter(|r| detach || r.thread.as_ref().is_some_and(JoinHandle::is_finished))
+                .filter_map(|r| r.thread.take().map(|t| (r.id, t)))
                 .collect()
         };
-        for (i, thread) in threads {
+        for (id, thread) in threads {
             if !thread.is_finished() {
                 continue; // detached
             }
             if let Err(panic) = thread.join() {
                 let why = crate::runtime::task::panic_message(&*panic);
-                lock(&self.state).records[i].lost = Some(why);
+                if let Some(r) = lock(&self.state).record(id) {
+                    r.lost.get_or_insert(why);
+                }
             }
         }
     }
 
-    /// Takes every queued job out (to cancel them).
-    pub(crate) fn take_queued(&self) -> Vec<Arc<dyn Job>> {
-        let drained: Vec<Queued> = lock(&self.state).heap.drain().collect();
-        drained.into_iter().map(|q| q.job).collect()
-    }
-
-    /// Changes the intake and wakes every idle worker to see it.
-    pub(crate) fn set_intake(&self, intake: Intake) {
-        let wakers: Vec<Waker> = {
+    /// Changes the intake, wakes every waiting worker to see it, and frees every submitter
+    /// waiting for room. Returns the tally at the change.
+    pub(crate) fn set_intake(&self, intake: Intake) -> Tally {
+        let (wakers, tally) = {
             let mut st = lock(&self.state);
             if st.intake != Intake::Stopping {
                 st.intake = intake;
             }
             st.idle.clear();
-            st.waiting.drain().map(|(_, w)| w).collect()
+            let wakers: Vec<Waker> = st.waiting.drain().map(|(_, w)| w).collect();
+            (wakers, st.tally)
         };
         wakers.into_iter().for_each(Waker::wake);
+        if let Some(rooms) = &self.rooms {
+            rooms.close();
+        }
+        tally
     }
 
-    /// Changes the bounds: starts workers up to `min`, asks idle ones above `max` to leave.
+    /// Blocks until `done` holds, or until `deadline`, or until no work has ended for `stall`;
+    /// true if `done` holds.
+    pub(crate) fn wait_for(
+        &self,
+        done: impl Fn(&State) -> bool,
+        deadline: Option<Instant>,
+        stall: Option<Duration>,
+    ) -> bool {
+        let mut st = lock(&self.state);
+        let mut progress = (st.tally.ended, Instant::now());
+        loop {
+            if done(&st) {
+                return true;
+            }
+            let now = Instant::now();
+            if st.tally.ended != progress.0 {
+                progress = (st.tally.ended, now);
+            }
+            let stalled_at = stall.and_then(|d| progress.1.checked_add(d));
+            let wake_at = deadline.into_iter().chain(stalled_at).min();
+            if wake_at.is_some_and(|at| now >= at) {
+                return false;
+            }
+            st.watchers += 1;
+            st = match wake_at {
+                None => self
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    let (st, _) = self
+                        .changed
+                        .wait_timeout(st, at - now)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    st
+                }
+            };
+            st.watchers -= 1;
+        }
+    }
+
+    /// A work ended (its outcome is published): count it, and wake `drain` when none is left.
+    pub(crate) fn work_ended(&self, ticket: Ticket, how: Ending) {
+        if let Some(finished) = &ticket.worker {
+            // ORDERING: a count read after the workers are joined, or as a statistic.
+            finished.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut st = lock(&self.state);
+        let t = &mut st.tally;
+        t.unfinished -= 1;
+        t.ended += 1;
+        if ticket.plain_running {
+            t.plain_running -= 1;
+        }
+        let by_shutdown = match how {
+            Ending::Ran => false,
+            Ending::TakenOut => true,
+            Ending::Dropped => st.intake == Intake::Stopping,
+        };
+        if by_shutdown {
+            st.tally.by_shutdown += 1;
+        }
+        let drainers = if st.tally.unfinished == 0 {
+            std::mem::take(&mut st.drainers)
+        } else {
+            Vec::new()
+        };
+        self.notify(st);
+        drainers.into_iter().for_each(Waker::wake);
+        drop(ticket); // its `Arc<Shared>`, outside the lock
+    }
+
+    /// A worker starts a plain closure, which holds its thread until it returns.
+    pub(crate) fn plain_started(&self) {
+        let mut st = lock(&self.state);
+        st.tally.plain_running += 1;
+        self.notify(st);
+    }
+
+    /// `drain`'s step: ready once every accepted work has ended.
+    pub(crate) fn poll_drained(&self, cx: &Context<'_>) -> Poll<()> {
+        let mut st = lock(&self.state);
+        if st.tally.unfinished == 0 {
+            return Poll::Ready(());
+        }
+        if !st.drainers.iter().any(|w| w.will_wake(cx.waker())) {
+            st.drainers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Changes the bounds: starts workers up to `min` and, with scaling, as many more as the
+    /// queue needs (as submits would have); asks idle ones above `max` to leave.
     pub(crate) fn resize(self: &Arc<Self>, min: usize, max: usize) {
         let (start, wakers) = {
             let mut st = lock(&self.state);
             st.min = min;
             st.max = max;
-            let start = min.saturating_sub(st.workers);
-            st.workers += start;
+            let mut start = min.saturating_sub(st.workers);
+            if self.config.scaling && st.intake == Intake::Open {
+                let unserved = st.heap.len().saturating_sub(st.idle.len());
+                let room = max.saturating_sub(st.workers + start);
+                start += unserved.saturating_sub(start).min(room);
+            }
+            for _ in 0..start {
+                st.reserve_worker();
+            }
             st.retire = st.workers.saturating_sub(max);
             let wakers: Vec<Waker> = if st.retire > 0 {
                 st.idle.clear();
@@ -309,25 +596,16 @@ impl Shared {
         };
         wakers.into_iter().for_each(Waker::wake);
         for _ in 0..start {
-            let _ = self.start_worker(None, true);
+            let _ = self.start_worker(None);
         }
-    }
-
-    /// Queued works, and works running across the workers.
-    pub(crate) fn queued_and_running(&self) -> (usize, usize) {
-        let st = lock(&self.state);
-        let running = st
-            .records
-            .iter()
-            .map(|r| r.counts.running.load(Ordering::Relaxed))
-            .sum();
-        (st.heap.len(), running)
     }
 }
 
 /// What one elastic worker keeps between steps.
 pub(crate) struct ElasticWorker {
     id: usize,
+    /// Its count of finished works, shared with its record.
+    finished: Arc<AtomicUsize>,
     /// Running while the worker is idle and above `min`: when it fires, the worker leaves.
     idle_timer: Option<Sleep>,
 }
@@ -342,9 +620,9 @@ impl JobSource for Shared {
         batch: &mut Vec<Arc<dyn Job>>,
         cx: &mut Context<'_>,
     ) -> Poll<Step> {
-        let mut permits = Vec::new();
-        let step = self.step(me, room, batch, &mut permits, cx);
-        drop(permits); // queue room frees outside the lock
+        let mut queue_room = None;
+        let step = self.step(me, room, batch, &mut queue_room, cx);
+        drop(queue_room); // the queue room frees outside the lock
         step
     }
 }
@@ -355,27 +633,23 @@ impl Shared {
         me: &mut ElasticWorker,
         room: &Room,
         batch: &mut Vec<Arc<dyn Job>>,
-        permits: &mut Vec<SemaphoreGuardArc>,
+        queue_room: &mut Option<QueueRoom>,
         cx: &mut Context<'_>,
     ) -> Poll<Step> {
         let mut st = lock(&self.state);
         if st.intake == Intake::Stopping {
             return Poll::Ready(self.leave(&mut st, me));
         }
-        let free = room.free();
-        if free > 0 && !st.heap.is_empty() {
-            while batch.len() < free {
-                let Some(q) = st.heap.pop() else { break };
+        if room.free() > 0 {
+            if let Some(q) = st.heap.pop() {
+                q.job.end.with(|t| t.worker = Some(me.finished.clone()));
                 batch.push(q.job);
-                permits.extend(q.permit);
+                *queue_room = Some(q.room);
+                me.idle_timer = None;
+                return Poll::Ready(Step::Run);
             }
-            me.idle_timer = None;
-            return Poll::Ready(Step::Run);
         }
         let idle = room.running() == 0;
-        if idle && st.heap.is_empty() && self.running_now(&st) == 0 {
-            self.idle_event.set();
-        }
         if st.intake == Intake::Closing && st.heap.is_empty() && idle {
             return Poll::Ready(self.leave(&mut st, me));
         }
@@ -384,30 +658,28 @@ impl Shared {
             return Poll::Ready(self.leave(&mut st, me));
         }
         if idle && st.workers > st.min && st.intake == Intake::Open {
-            let timer = me
-                .idle_timer
-                .get_or_insert_with(|| crate::time::sleep(self.config.idle_timeout));
-            if Pin::new(timer).poll(cx).is_ready() {
-                me.idle_timer = None;
-                return Poll::Ready(self.leave(&mut st, me));
+            if me.idle_timer.is_none() {
+                // A timeout too long for `Instant` means the worker never leaves for idling.
+                me.idle_timer = Instant::now()
+                    .checked_add(self.config.idle_timeout)
+                    .map(crate::time::sleep_until);
+            }
+            if let Some(timer) = &mut me.idle_timer {
+                if Pin::new(timer).poll(cx).is_ready() {
+                    me.idle_timer = None;
+                    return Poll::Ready(self.leave(&mut st, me));
+                }
             }
         } else if !idle {
             me.idle_timer = None;
         }
-        if free > 0 {
+        if room.free() > 0 {
             st.idle.insert(me.id, cx.waker().clone());
         }
         st.waiting.insert(me.id, cx.waker().clone());
         drop(st);
         room.wait_for_ends(cx);
         Poll::Pending
-    }
-
-    fn running_now(&self, st: &State) -> usize {
-        st.records
-            .iter()
-            .map(|r| r.counts.running.load(Ordering::Relaxed))
-            .sum()
     }
 
     /// The worker leaves: uncount it and forget its waker.

@@ -1,0 +1,169 @@
+//! Configuring an [`ElasticPool`].
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::queue::{Config, Shared};
+use super::room::Rooms;
+use super::{check_bounds, ElasticPool};
+
+/// Configures an [`ElasticPool`].
+pub struct ElasticPoolBuilder {
+    min: usize,
+    max: Option<usize>,
+    queue_capacity: Option<usize>,
+    idle_timeout: Duration,
+    scaling: bool,
+    max_works: usize,
+    name: String,
+    spin: Duration,
+    on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ElasticPoolBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElasticPoolBuilder")
+            .field("min_workers", &self.min)
+            .field("max_workers", &self.max)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("scaling", &self.scaling)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ElasticPoolBuilder {
+    fn default() -> ElasticPoolBuilder {
+        ElasticPoolBuilder {
+            min: 0,
+            max: None,
+            queue_capacity: None,
+            idle_timeout: Duration::from_secs(10),
+            scaling: true,
+            max_works: 1,
+            name: "aplex-elastic".to_string(),
+            spin: Duration::from_micros(50),
+            on_start: None,
+        }
+    }
+}
+
+impl ElasticPoolBuilder {
+    /// Workers kept even when idle, started by `build` (default 0).
+    pub fn min_workers(mut self, n: usize) -> Self {
+        self.min = n;
+        self
+    }
+
+    /// Workers at most (default: the available cores).
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max = Some(n);
+        self
+    }
+
+    /// A fixed size: `min_workers` and `max_workers` both `n`.
+    pub fn workers(self, n: usize) -> Self {
+        self.min_workers(n).max_workers(n)
+    }
+
+    /// Works that may wait in the queue at most (default: unbounded). Running works do not
+    /// count.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = Some(n);
+        self
+    }
+
+    /// How long a worker above `min_workers` stays idle before it leaves (default 10 s).
+    /// `Duration::MAX` (or any duration too long for `Instant`) means never.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+
+    /// Whether to add workers under load (default true). Without it the pool keeps
+    /// `min_workers`, changed only by [`ElasticPool::resize`]; so `min_workers` must then be at
+    /// least 1 (`build` refuses 0: no work would ever run).
+    ///
+    /// ```
+    /// let refused = aplex::ElasticPool::builder().max_workers(4).scaling(false).build();
+    /// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// let fixed = aplex::ElasticPool::builder().workers(2).scaling(false).build().unwrap();
+    /// assert_eq!(fixed.stats().workers, 2);
+    /// ```
+    pub fn scaling(mut self, on: bool) -> Self {
+        self.scaling = on;
+        self
+    }
+
+    /// Works one worker runs at once (default 1: an async work waiting on a timer holds its
+    /// worker, like a classic pool; raise it to overlap async works).
+    pub fn max_works_per_worker(mut self, n: usize) -> Self {
+        self.max_works = n;
+        self
+    }
+
+    /// The prefix of worker thread names: `"{prefix}-{n}"` (default `"aplex-elastic"`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.name = prefix.into();
+        self
+    }
+
+    /// Runs `f(n)` on each new worker thread before it takes work.
+    pub fn on_worker_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Builds the pool and starts `min_workers`; returns once they run.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for any configuration that could never run a work: `max_workers == 0`,
+    /// `min_workers > max_workers`, a zero `queue_capacity` or `max_works_per_worker`, and
+    /// `scaling(false)` with `min_workers` 0. The OS error if a thread cannot start; `Other`
+    /// if a start hook panicked.
+    pub fn build(self) -> io::Result<ElasticPool> {
+        let max = self
+            .max
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        check_bounds(self.min, max, self.scaling)?;
+        if self.queue_capacity == Some(0) || self.max_works == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "queue_capacity and max_works_per_worker must be at least 1",
+            ));
+        }
+        // More spinners than cores would only take turns on them.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let config = Config {
+            name: self.name,
+            spin: if max <= cores {
+                self.spin
+            } else {
+                Duration::ZERO
+            },
+            max_works: self.max_works,
+            idle_timeout: self.idle_timeout,
+            scaling: self.scaling,
+            on_start: self.on_start,
+        };
+        let rooms = self.queue_capacity.map(Rooms::new);
+        let shared = Arc::new(Shared::new(config, self.min, max, rooms));
+        let pool = ElasticPool {
+            shared,
+            started: Instant::now(),
+        };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        for _ in 0..self.min {
+            pool.shared.start_new_worker(Some(ready_tx.clone()))?;
+        }
+        drop(ready_tx);
+        for ready in ready_rx {
+            if let Err(msg) = ready {
+                return Err(io::Error::other(format!("on_worker_start panicked: {msg}")));
+            }
+        }
+        Ok(pool)
+    }
+}
