@@ -75,10 +75,13 @@ impl Cancel {
     }
 }
 
+/// What waits for an outcome to be published.
+type Deferred = Vec<Box<dyn FnOnce()>>;
+
 thread_local! {
     /// While a work's future is dropped ahead of its outcome's publishing: what has to wait for
     /// the publishing (see [`after_publish`]).
-    static AFTER_PUBLISH: RefCell<Option<Vec<Box<dyn FnOnce()>>>> = const { RefCell::new(None) };
+    static AFTER_PUBLISH: RefCell<Option<Deferred>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` once the outcome of the work whose future is being dropped on this thread is
