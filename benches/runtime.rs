@@ -16,13 +16,57 @@ mod common;
 use common::*;
 
 fn main() {
-    if run_child_case(&[("sleeps", sleeps_100k)]) {
+    if run_child_case(&[("sleeps", sleeps_100k), ("timer_storm", timer_storm)]) {
         return;
     }
     spawn_local_tasks();
     spawn_local_joined();
     cross_thread_wake();
     in_child("sleeps");
+    in_child("timer_storm");
+}
+
+/// Gives freed heap memory back to the system, so that the resident size shows what is still
+/// held rather than what the allocator keeps cached.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim takes a plain size and only releases free memory.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// 1,000,000 sleeps and timeouts registered then dropped on one executor: the resident memory
+/// at the peak and after the storm (the timer store gives its memory back).
+fn timer_storm() {
+    const N: usize = 1_000_000;
+    let rss_before = rss_mib();
+    aplex::block_on(async {
+        let mut pending: Vec<_> = (0..N)
+            .map(|i| Box::pin(aplex::time::sleep(Duration::from_secs(3600 + i as u64))))
+            .collect();
+        for s in &mut pending {
+            // Poll each once so that it registers its timer.
+            let _ = aplex::time::timeout(Duration::ZERO, s.as_mut()).await;
+        }
+        println!(
+            "runtime_timer_storm_pending {} timers",
+            aplex::time::pending_timers()
+        );
+        println!("runtime_timer_storm_peak_rss {:.1} MiB", peak_rss_mib());
+        drop(pending);
+        trim_heap();
+        println!(
+            "runtime_timer_storm_rss_after {:.1} MiB (before {:.1})",
+            rss_mib(),
+            rss_before
+        );
+    });
 }
 
 /// 1,000,000 detached no-op tasks spawned and run to completion.
