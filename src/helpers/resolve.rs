@@ -228,7 +228,7 @@ where
     ///
     /// ```
     /// use std::future::poll_fn;
-    /// let mut results = aplex::resolve([async { 1 }, async { 2 }], 2);
+    /// let mut results = aplex::resolve([std::future::ready(1), std::future::ready(2)], 2);
     /// let first = aplex::block_on(poll_fn(|cx| results.poll_next(cx)));
     /// assert_eq!(first, Some(1));
     /// ```
