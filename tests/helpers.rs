@@ -8,10 +8,25 @@ use std::time::{Duration, Instant};
 
 use aplex::global::{self, ConfigureError, GlobalConfig};
 use aplex::sync::Event;
-use aplex::time::sleep;
+use aplex::time::{sleep, timeout};
 use aplex::{collect, resolve, Group, OrderedYielder, RateLimiter, Yielder};
 
+mod expected_panics;
+use expected_panics::expect_panics;
+
 const MS: Duration = Duration::from_millis(1);
+
+/// How long anything may take before a test fails instead of hanging: only a hang or a lost
+/// wake-up reaches it, however busy the machine.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Waits (bounded) until `event` is set; `what` says what the test was waiting for.
+async fn until_set(event: &Event, what: &str) {
+    assert!(
+        timeout(BOUND, event.wait()).await.is_ok(),
+        "timed out waiting for: {what}"
+    );
+}
 
 fn ms_(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -62,51 +77,57 @@ impl Drop for LiveGuard {
 
 #[test]
 fn collect_two_workers_over_five_100ms_tasks_takes_three_rounds_in_order() {
+    let running = Cell::new(0usize);
+    let peak = Cell::new(0usize);
     let start = Instant::now();
     let out = aplex::block_on(collect(
-        (0..5).map(|i| async move {
-            sleep(100 * MS).await;
-            i
+        (0..5).map(|i| {
+            let (running, peak) = (&running, &peak);
+            async move {
+                running.set(running.get() + 1);
+                peak.set(peak.get().max(running.get()));
+                sleep(100 * MS).await;
+                running.set(running.get() - 1);
+                i
+            }
         }),
         2,
     ));
     let took = start.elapsed();
     assert_eq!(out, vec![0, 1, 2, 3, 4]);
+    assert_eq!(peak.get(), 2, "two at a time, side by side");
     assert!(took >= 300 * MS, "took {took:?}");
-    assert!(took < 450 * MS, "took {took:?}");
 }
 
 #[test]
 fn collect_refills_a_slot_as_soon_as_one_ends_not_in_waves() {
-    // Rolling: while the long one runs 300 ms, the three short ones follow each other in the
-    // other slot, starting at ~0, ~50 and ~100 ms. In waves, items 2 and 3 could only start
-    // once both of the first two ended, at 300 ms.
-    let start = Instant::now();
-    let starts = std::cell::RefCell::new(Vec::new());
+    // Rolling: while the long item holds one slot, the three short ones follow each other in
+    // the other. The long one ends only once the last short one has started; in waves, that
+    // one could start only after both of the first two ended, so the long one would wait for
+    // it in vain.
+    let last_started = Event::new();
     let out = aplex::block_on(collect(
-        [300u64, 50, 50, 50].into_iter().enumerate().map(|(i, ms)| {
-            let starts = &starts;
+        [0u64, 1, 1, 1].into_iter().enumerate().map(|(i, ms)| {
+            let last_started = &last_started;
             async move {
-                starts.borrow_mut().push((i, start.elapsed()));
+                match i {
+                    0 => until_set(last_started, "item 3 to start: slots refill in waves").await,
+                    3 => last_started.set(),
+                    _ => {}
+                }
                 sleep(ms_(ms)).await;
-                ms
+                i
             }
         }),
         2,
     ));
-    assert_eq!(out, vec![300, 50, 50, 50]);
-    let starts = starts.into_inner();
-    for (i, at) in &starts[2..] {
-        assert!(
-            *at < 250 * MS,
-            "item {i} started at {at:?}: slots refill in waves"
-        );
-    }
+    assert_eq!(out, vec![0, 1, 2, 3]);
 }
 
 #[test]
 #[should_panic(expected = "aplex::collect: workers must be at least 1")]
 fn collect_with_zero_workers_panics_naming_it() {
+    expect_panics(&["aplex::collect: "]);
     drop(collect([async {}], 0));
 }
 
@@ -162,13 +183,18 @@ fn collect_runs_not_send_futures_that_yield() {
 #[test]
 fn resolve_yields_item_0_before_item_4_even_when_4_finishes_first() {
     let finished = Rc::new(std::cell::RefCell::new(Vec::new()));
+    // Item i ends only after item i + 1 ended: item 4 is the quickest, item 0 the slowest.
+    let ended: Rc<Vec<Event>> = Rc::new((0..5).map(|_| Event::new()).collect());
     let got = aplex::block_on(async {
         let mut results = resolve(
-            (0..5u64).map(|i| {
-                let finished = finished.clone();
+            (0..5usize).map(|i| {
+                let (finished, ended) = (finished.clone(), ended.clone());
                 async move {
-                    sleep(ms_(50 - i * 10)).await; // item 4 is the quickest
+                    if let Some(next) = ended.get(i + 1) {
+                        until_set(next, "the item after this one to end").await;
+                    }
                     finished.borrow_mut().push(i);
+                    ended[i].set();
                     i
                 }
             }),
@@ -259,14 +285,19 @@ fn resolve_an_error_does_not_stop_the_others() {
 #[test]
 #[should_panic(expected = "aplex::resolve: workers must be at least 1")]
 fn resolve_with_zero_workers_panics_naming_it() {
+    expect_panics(&["aplex::resolve: "]);
     drop(resolve([async {}], 0));
 }
 
 // ---- RateLimiter ----
 
 /// Asserts both rules on sorted start instants.
+///
+/// A start is timed just after the limiter let it go, so a thread stalled in between times it
+/// late, and the gap to the next start looks shorter than it was: `tolerance` absorbs such a
+/// stall. A limiter that ignored a rule would be off by a whole interval or period.
 fn assert_rate(starts: &[Instant], max: usize, period: Duration, min_interval: Duration) {
-    let tolerance = 3 * MS;
+    let tolerance = 10 * MS;
     for pair in starts.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(
@@ -299,13 +330,10 @@ fn rate_limiter_two_per_period_with_min_interval_over_ten_calls() {
     sorted.sort();
     assert_eq!(starts, sorted, "first come, first served");
     assert_rate(&starts, 2, period, min_interval);
-    // Expected: pairs at 0/30, 150/180, ..., 600/630 ms: not much slower than the rules ask.
+    // Pairs at 0/30, 150/180, ..., 600/630 ms at the earliest. (How close to that the limiter
+    // gets is a question of speed, for a benchmark rather than a test.)
     let last = starts[9] - start;
-    assert!(
-        last >= 600 * MS + min_interval - 3 * MS,
-        "last start {last:?}"
-    );
-    assert!(last < 760 * MS, "last start {last:?}");
+    assert!(last >= 600 * MS + min_interval, "last start {last:?}");
 }
 
 #[test]
@@ -338,28 +366,35 @@ fn rate_limiter_clones_share_one_limit_across_threads() {
 
 #[test]
 fn rate_limiter_dropped_acquire_gives_up_its_place() {
-    let limiter = RateLimiter::new(1, 100 * MS);
+    // A period long enough that "one period" and "two periods" stay apart on a busy machine.
+    let period = Duration::from_secs(1);
+    let limiter = RateLimiter::new(1, period);
     let start = Instant::now();
     aplex::block_on(async {
         limiter.acquire().await; // at 0
         let gave_up = aplex::time::timeout(20 * MS, limiter.acquire()).await;
         assert!(gave_up.is_err());
-        limiter.acquire().await; // takes the 100 ms slot the dropped one would have had
+        limiter.acquire().await; // takes the slot the dropped one would have had
     });
     let took = start.elapsed();
-    assert!(took >= 100 * MS, "took {took:?}");
-    assert!(took < 180 * MS, "took {took:?}");
+    assert!(took >= period, "took {took:?}");
+    assert!(
+        took < 2 * period,
+        "took {took:?}: the dropped call used a slot"
+    );
 }
 
 #[test]
 #[should_panic(expected = "aplex::RateLimiter::new: max_calls must be at least 1")]
 fn rate_limiter_zero_calls_panics_naming_it() {
+    expect_panics(&["aplex::RateLimiter::new: "]);
     let _ = RateLimiter::new(0, Duration::from_secs(1));
 }
 
 #[test]
 #[should_panic(expected = "aplex::RateLimiter::new: period must be longer than zero")]
 fn rate_limiter_zero_period_panics_naming_it() {
+    expect_panics(&["aplex::RateLimiter::new: "]);
     let _ = RateLimiter::new(3, Duration::ZERO);
 }
 
@@ -379,10 +414,19 @@ fn rate_limiter_is_send_sync_and_its_future_is_send() {
 #[test]
 fn in_thread_fifty_blocking_100ms_sleeps_run_side_by_side() {
     setup_global();
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let handles: Vec<_> = (0..50)
         .map(|i| {
+            let in_flight = in_flight.clone();
             aplex::in_thread(move || {
+                // Each waits until all fifty are in: one after another, none would get past.
+                in_flight.fetch_add(1, Ordering::SeqCst);
+                let end = Instant::now() + BOUND;
+                while in_flight.load(Ordering::SeqCst) < 50 {
+                    assert!(Instant::now() < end, "not all fifty ran side by side");
+                    std::thread::sleep(MS);
+                }
                 std::thread::sleep(100 * MS);
                 i
             })
@@ -398,11 +442,11 @@ fn in_thread_fifty_blocking_100ms_sleeps_run_side_by_side() {
     let took = start.elapsed();
     assert_eq!(sum, (0..50).sum());
     assert!(took >= 100 * MS, "took {took:?}");
-    assert!(took < 300 * MS, "took {took:?}");
 }
 
 #[test]
 fn in_thread_reports_a_panic_and_configure_after_start_is_refused() {
+    expect_panics(&["blocking call failed"]);
     setup_global();
     let h = aplex::in_thread(|| -> u8 { panic!("blocking call failed") });
     assert_eq!(
@@ -448,7 +492,7 @@ fn generate_in_thread_stops_pulling_when_the_consumer_drops_after_ten() {
     let first: Vec<usize> = rx.take(10).collect(); // drops the receiver after ten
     assert_eq!(first, (0..10).collect::<Vec<_>>());
     assert!(
-        dropped.wait_timeout(Duration::from_secs(1)),
+        dropped.wait_timeout(BOUND),
         "the producer stopped and dropped its iterator"
     );
     let n = pulled.load(Ordering::SeqCst);
@@ -476,24 +520,31 @@ fn generate_in_thread_slow_consumer_holds_the_producer_back() {
         "pulled {n} while unread"
     );
     drop(rx);
-    assert!(dropped.wait_timeout(Duration::from_secs(1)));
+    assert!(dropped.wait_timeout(BOUND));
 }
 
 // ---- Group ----
 
 #[test]
-fn group_nested_spawns_ten_by_ten_100ms_finish_in_about_200ms() {
+fn group_nested_spawns_ten_by_ten_100ms_all_run_at_once() {
+    // Each inner future waits until all hundred are in flight: run in turns, none would end.
+    let inner_in = Arc::new(AtomicUsize::new(0));
+    let all_in = Arc::new(Event::new());
     let done = Arc::new(AtomicUsize::new(0));
     let group = Group::new();
     let start = Instant::now();
     for _ in 0..10 {
         let handle = group.handle();
-        let done = done.clone();
+        let (inner_in, all_in, done) = (inner_in.clone(), all_in.clone(), done.clone());
         group.spawn(async move {
             sleep(100 * MS).await;
             for _ in 0..10 {
-                let done = done.clone();
+                let (inner_in, all_in, done) = (inner_in.clone(), all_in.clone(), done.clone());
                 handle.spawn(async move {
+                    if inner_in.fetch_add(1, Ordering::SeqCst) + 1 == 100 {
+                        all_in.set();
+                    }
+                    until_set(&all_in, "all hundred inner futures in flight").await;
                     sleep(100 * MS).await;
                     done.fetch_add(1, Ordering::SeqCst);
                 });
@@ -504,19 +555,24 @@ fn group_nested_spawns_ten_by_ten_100ms_finish_in_about_200ms() {
     let took = start.elapsed();
     assert_eq!(done.load(Ordering::SeqCst), 100);
     assert!(took >= 200 * MS, "took {took:?}");
-    assert!(took < 400 * MS, "took {took:?}");
 }
 
 #[test]
 fn group_with_limit_never_exceeds_n() {
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
+    // None goes on before three run at once: the limit is reached, whatever the timing.
+    let three_in = Arc::new(Event::new());
     let group = Group::with_limit(3);
     for _ in 0..12 {
-        let (running, peak) = (running.clone(), peak.clone());
+        let (running, peak, three_in) = (running.clone(), peak.clone(), three_in.clone());
         group.spawn(async move {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(now, Ordering::SeqCst);
+            if now == 3 {
+                three_in.set();
+            }
+            until_set(&three_in, "three futures running at once").await;
             sleep(20 * MS).await;
             running.fetch_sub(1, Ordering::SeqCst);
         });
@@ -528,9 +584,10 @@ fn group_with_limit_never_exceeds_n() {
 
 #[test]
 fn group_join_reports_the_first_panic_after_the_others_finish() {
+    expect_panics(&["first group future fails"]);
     let done = Arc::new(AtomicUsize::new(0));
     let group = Group::new();
-    group.spawn(async { panic!("first") });
+    group.spawn(async { panic!("first group future fails") });
     for _ in 0..5 {
         let done = done.clone();
         group.spawn(async move {
@@ -538,7 +595,10 @@ fn group_join_reports_the_first_panic_after_the_others_finish() {
             done.fetch_add(1, Ordering::SeqCst);
         });
     }
-    assert_eq!(group.join(), Err(aplex::Error::Panicked("first".into())));
+    assert_eq!(
+        group.join(),
+        Err(aplex::Error::Panicked("first group future fails".into()))
+    );
     assert_eq!(done.load(Ordering::SeqCst), 5);
 }
 
@@ -573,6 +633,7 @@ fn group_drop_without_join_waits_for_its_futures() {
 #[test]
 #[should_panic(expected = "aplex::Group::with_limit: n must be at least 1")]
 fn group_with_zero_limit_panics_naming_it() {
+    expect_panics(&["aplex::Group::with_limit: "]);
     let _ = Group::with_limit(0);
 }
 
@@ -580,10 +641,16 @@ fn group_with_zero_limit_panics_naming_it() {
 
 #[test]
 fn yielder_yields_in_completion_order() {
+    // The finishing order is set by events: 0 ends first, 20 after it, then 40, then 60.
+    let ended: Arc<Vec<Event>> = Arc::new((0..4).map(|_| Event::new()).collect());
     let yielder = Yielder::new();
-    for ms in [60u64, 20, 40, 0] {
+    for (rank, ms) in [(3usize, 60u64), (1, 20), (2, 40), (0, 0)] {
+        let ended = ended.clone();
         yielder.spawn(async move {
-            sleep(ms_(ms)).await;
+            if let Some(before) = rank.checked_sub(1) {
+                until_set(&ended[before], "the one before to end").await;
+            }
+            ended[rank].set();
             ms
         });
     }
@@ -593,16 +660,16 @@ fn yielder_yields_in_completion_order() {
 #[test]
 fn ordered_yielder_yields_in_spawn_order() {
     let yielder = OrderedYielder::new();
+    let start = Instant::now(); // before the first future can begin its sleep
     for ms in [60u64, 20, 40, 0] {
         yielder.spawn(async move {
             sleep(ms_(ms)).await;
             ms
         });
     }
-    let start = Instant::now();
     let mut iter = yielder.into_iter();
     assert_eq!(iter.next(), Some(60));
-    assert!(start.elapsed() >= 55 * MS); // the first waits for its own future
+    assert!(start.elapsed() >= 60 * MS); // the first waits for its own future
     assert_eq!(iter.collect::<Vec<_>>(), vec![20, 40, 0]);
 }
 
@@ -620,6 +687,7 @@ fn yielder_filters_options_with_flatten() {
 #[test]
 #[should_panic(expected = "aplex::OrderedYielder: a spawned future panicked: second")]
 fn ordered_yielder_reraises_a_panic_at_its_place() {
+    expect_panics(&["second", "aplex::OrderedYielder: a spawned future panicked"]);
     let yielder = OrderedYielder::new();
     yielder.spawn(async { 1 });
     yielder.spawn(async { panic!("second") });
@@ -637,7 +705,7 @@ fn yielder_dropped_early_cancels_the_rest() {
     for _ in 0..3 {
         let f = finished.clone();
         yielder.spawn(async move {
-            sleep(Duration::from_secs(30)).await;
+            sleep(Duration::from_secs(60)).await;
             f.fetch_add(1, Ordering::SeqCst);
             1
         });
@@ -646,10 +714,7 @@ fn yielder_dropped_early_cancels_the_rest() {
     let mut iter = yielder.into_iter();
     assert_eq!(iter.next(), Some(0));
     drop(iter);
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "the drop did not wait 30 s"
-    );
+    assert!(start.elapsed() < BOUND, "the drop waited for the sleeps");
     assert_eq!(finished.load(Ordering::SeqCst), 0);
 }
 

@@ -167,7 +167,7 @@ fn read_waits_for_a_writer_in_another_task() {
             a.read_exact(&mut buf).await.unwrap();
             buf
         });
-        aplex::time::sleep(Duration::from_millis(20)).await;
+        aplex::yield_now().await; // the reader is parked in the reactor now
         b.write_all(b"later").await.unwrap();
         assert_eq!(&timeout(LIMIT, reader).await.unwrap(), b"later");
     });
@@ -235,8 +235,8 @@ fn async_udp_socket_with_readable_writable_and_helpers() {
         assert_eq!(a.get_ref().recv(&mut buf).unwrap(), 3);
 
         // read_with waits for a datagram sent later by another task.
+        // The sender runs only once this task waits in read_with below.
         let sender = spawn_local(async move {
-            aplex::time::sleep(Duration::from_millis(10)).await;
             b.write_with(|s| s.send_to(b"two", a_addr)).await.unwrap();
             b
         });
@@ -369,7 +369,7 @@ fn objects_made_outside_block_on_use_the_fallback_reactor() {
             a.read_exact(&mut buf).await.unwrap();
             buf
         });
-        aplex::time::sleep(Duration::from_millis(10)).await;
+        aplex::yield_now().await; // the reader is parked in the fallback reactor now
         b.write_all(b"far").await.unwrap();
         assert_eq!(&timeout(LIMIT, reader).await.unwrap(), b"far");
     });

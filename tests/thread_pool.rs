@@ -2,21 +2,68 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aplex::balance::{Balancer, KeyAffinity, LeastLoaded, Load, RoundRobin};
-use aplex::time::sleep;
+use aplex::sync::Event;
+use aplex::time::{sleep, timeout};
 use aplex::{Error, ThreadPool};
+
+mod expected_panics;
+use expected_panics::expect_panics;
+
+/// How long anything may take before a test fails instead of hanging: only a hang or a lost
+/// wake-up reaches it, however busy the machine.
+const BOUND: Duration = Duration::from_secs(20);
 
 /// Waits (bounded) until `cond` holds.
 fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let end = Instant::now() + Duration::from_secs(5);
+    let end = Instant::now() + BOUND;
     while !cond() {
         assert!(Instant::now() < end, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Holds works where a test needs them until the test opens it. Waits are bounded, so that a
+/// failed test cannot leave a work waiting forever (and the pool's drop waiting for it).
+#[derive(Clone, Default)]
+struct Gate(Arc<Event>);
+
+impl Gate {
+    fn open(&self) {
+        self.0.set();
+    }
+
+    /// Blocks a plain work until the gate opens.
+    fn wait(&self) {
+        assert!(self.0.wait_timeout(BOUND), "a gate was never opened");
+    }
+
+    /// Suspends an async work until the gate opens.
+    async fn passed(&self) {
+        let opened = timeout(BOUND, self.0.wait()).await;
+        assert!(opened.is_ok(), "a gate was never opened");
+    }
+
+    /// Like `passed`, and opens `parked` once the work is suspended here (not before: the test
+    /// may then open this gate without the work running through it in the same poll).
+    async fn passed_after_parking(&self, parked: &Gate) {
+        let mut wait = pin!(timeout(BOUND, self.0.wait()));
+        let opened = poll_fn(|cx| {
+            let poll = wait.as_mut().poll(cx);
+            if poll.is_pending() {
+                parked.open();
+            }
+            poll
+        })
+        .await;
+        assert!(opened.is_ok(), "a gate was never opened");
     }
 }
 
@@ -31,23 +78,27 @@ fn thread_index() -> usize {
 #[test]
 fn ten_async_sleeps_on_two_workers_run_concurrently() {
     let pool = ThreadPool::new(2);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let all_in = Gate::default();
     let start = Instant::now();
     let handles: Vec<_> = (0..10)
         .map(|i| {
+            let (in_flight, all_in) = (in_flight.clone(), all_in.clone());
             pool.spawn(move || async move {
+                if in_flight.fetch_add(1, Ordering::SeqCst) + 1 == 10 {
+                    all_in.open();
+                }
+                // Run one after another on two workers, the first two would wait here for
+                // the other eight forever: only works that are all in flight at once pass.
+                all_in.passed().await;
                 sleep(Duration::from_millis(100)).await;
                 i
             })
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.wait().unwrap()).collect();
-    let took = start.elapsed();
     assert_eq!(results, (0..10).collect::<Vec<_>>());
-    assert!(took >= Duration::from_millis(100));
-    assert!(
-        took < Duration::from_millis(400),
-        "took {took:?}: not concurrent"
-    );
+    assert!(start.elapsed() >= Duration::from_millis(100));
 }
 
 #[test]
@@ -117,13 +168,10 @@ fn least_loaded_avoids_a_worker_busy_with_a_long_closure() {
         .balancer(LeastLoaded::new())
         .build()
         .unwrap();
-    let release = Arc::new(AtomicBool::new(false));
+    let release = Gate::default();
     let r = release.clone();
     let busy = pool.submit(move || {
-        let end = Instant::now() + Duration::from_secs(10);
-        while !r.load(Ordering::SeqCst) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        r.wait();
         thread_index()
     });
     eventually("the long closure runs", || {
@@ -137,7 +185,7 @@ fn least_loaded_avoids_a_worker_busy_with_a_long_closure() {
         others.iter().all(|&w| w != busy_worker),
         "work went to the busy worker: {others:?}"
     );
-    release.store(true, Ordering::SeqCst);
+    release.open();
     assert_eq!(busy.wait(), Ok(busy_worker));
 }
 
@@ -184,6 +232,7 @@ impl Balancer for Panicky {
 
 #[test]
 fn a_panicking_balancer_does_not_break_the_pool() {
+    expect_panics(&["balancer bug"]);
     let pool = ThreadPool::builder()
         .workers(2)
         .balancer(Panicky)
@@ -199,20 +248,15 @@ fn a_panicking_balancer_does_not_break_the_pool() {
 #[test]
 fn cancel_a_queued_work_and_it_never_runs() {
     let pool = ThreadPool::new(1);
-    let gate = Arc::new(AtomicBool::new(false));
+    let gate = Gate::default();
     let g = gate.clone();
-    let blocker = pool.submit(move || {
-        let end = Instant::now() + Duration::from_secs(10);
-        while !g.load(Ordering::SeqCst) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
+    let blocker = pool.submit(move || g.wait());
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
     let queued = pool.submit(move || r.store(true, Ordering::SeqCst));
     assert!(queued.cancel());
     assert!(queued.cancel(), "asking again reports the same outcome");
-    gate.store(true, Ordering::SeqCst);
+    gate.open();
     blocker.wait().unwrap();
     assert_eq!(queued.wait(), Err(Error::Cancelled));
     pool.shutdown();
@@ -222,37 +266,40 @@ fn cancel_a_queued_work_and_it_never_runs() {
 #[test]
 fn cancel_a_running_async_work_and_it_stops_at_its_next_await() {
     let pool = ThreadPool::new(1);
-    let started = Arc::new(AtomicBool::new(false));
+    let (parked, go_on) = (Gate::default(), Gate::default());
     let after = Arc::new(AtomicBool::new(false));
-    let (s, a) = (started.clone(), after.clone());
+    let (p, g, a) = (parked.clone(), go_on.clone(), after.clone());
     let h = pool.spawn(move || async move {
-        s.store(true, Ordering::SeqCst);
-        sleep(Duration::from_millis(50)).await;
+        g.passed_after_parking(&p).await;
         a.store(true, Ordering::SeqCst);
     });
-    eventually("the work starts", || started.load(Ordering::SeqCst));
+    parked.wait();
     assert!(h.cancel());
-    std::thread::sleep(Duration::from_millis(100));
+    go_on.open(); // a work that was not stopped would now run past its await
+    assert_eq!(h.wait(), Err(Error::Cancelled));
+    // The handle says Cancelled only once the future is dropped: the store can no longer come.
     assert!(
         !after.load(Ordering::SeqCst),
         "the side effect after the await happened"
     );
-    assert_eq!(h.wait(), Err(Error::Cancelled));
-    assert_eq!(pool.loads()[0].running, 0);
+    eventually("the worker lets go of the work", || {
+        pool.loads()[0].running == 0
+    });
 }
 
 #[test]
 fn cancel_a_running_plain_closure_returns_false() {
     let pool = ThreadPool::new(1);
-    let started = Arc::new(AtomicBool::new(false));
-    let s = started.clone();
+    let (started, finish) = (Gate::default(), Gate::default());
+    let (s, f) = (started.clone(), finish.clone());
     let h = pool.submit(move || {
-        s.store(true, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(30));
+        s.open();
+        f.wait();
         5
     });
-    eventually("the closure starts", || started.load(Ordering::SeqCst));
-    assert!(!h.cancel());
+    started.wait();
+    assert!(!h.cancel(), "a running closure cannot be stopped");
+    finish.open();
     assert_eq!(h.wait(), Ok(5));
 }
 
@@ -262,7 +309,7 @@ fn cancel_a_finished_work_returns_false() {
     let mut h = pool.submit(|| 3);
     eventually("the work finishes", || h.is_finished());
     assert!(!h.cancel());
-    assert_eq!(h.wait_timeout(Duration::from_secs(1)), Ok(3));
+    assert_eq!(h.wait_timeout(BOUND), Ok(3));
 }
 
 #[test]
@@ -305,31 +352,37 @@ fn map_chunk_sizes_give_identical_results() {
 #[test]
 #[should_panic(expected = "chunk size must be at least 1")]
 fn a_zero_chunk_size_panics() {
+    expect_panics(&["aplex::Map::chunk_size"]);
     let pool = ThreadPool::new(1);
     let _ = pool.map(|x: u32| x, 0..1).chunk_size(0);
 }
 
+/// The quick items are read under a far deadline (a busy machine cannot make them late); then
+/// a near one is set while a held item runs, which only its timer can end: no race either way.
 #[test]
 fn map_timeout_yields_timed_out_then_stops_and_the_rest_never_runs() {
     let pool = ThreadPool::new(1);
     let ran = Arc::new(AtomicUsize::new(0));
-    let r = ran.clone();
-    let start = Instant::now();
+    let held = Gate::default();
+    let (r, h) = (ran.clone(), held.clone());
     let mut out = pool
         .map(
-            move |ms: u64| {
+            move |slow: bool| {
                 r.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(ms));
-                ms
+                if slow {
+                    h.wait();
+                }
+                slow
             },
-            vec![1, 1, 300, 300, 300, 300],
+            vec![false, false, true, true, true, true],
         )
-        .timeout(Duration::from_millis(100));
-    assert_eq!(Iterator::next(&mut out), Some(Ok(1)));
-    assert_eq!(Iterator::next(&mut out), Some(Ok(1)));
+        .timeout(BOUND);
+    assert_eq!(Iterator::next(&mut out), Some(Ok(false)));
+    assert_eq!(Iterator::next(&mut out), Some(Ok(false)));
+    let mut out = out.timeout(Duration::from_millis(20));
     assert_eq!(Iterator::next(&mut out), Some(Err(Error::TimedOut)));
     assert_eq!(Iterator::next(&mut out), None);
-    assert!(start.elapsed() < Duration::from_millis(290));
+    held.open();
     drop(out);
     pool.shutdown(); // waits for the one running item
     assert_eq!(ran.load(Ordering::SeqCst), 3, "cancelled items ran");
@@ -338,20 +391,30 @@ fn map_timeout_yields_timed_out_then_stops_and_the_rest_never_runs() {
 #[test]
 fn map_async_next_with_timeout() {
     let pool = ThreadPool::new(2);
+    let held = Gate::default();
+    let h = held.clone();
     let got = aplex::block_on(async {
         let mut out = pool
             .map(
-                |ms: u64| std::thread::sleep(Duration::from_millis(ms)),
-                vec![0, 0, 500],
+                move |slow: bool| {
+                    if slow {
+                        h.wait();
+                    }
+                },
+                vec![false, false, true],
             )
-            .timeout(Duration::from_millis(100));
-        let mut got = Vec::new();
-        while let Some(r) = out.next().await {
-            got.push(r);
-        }
+            .timeout(BOUND);
+        let mut got = vec![out.next().await, out.next().await];
+        let mut out = out.timeout(Duration::from_millis(20));
+        got.push(out.next().await);
+        got.push(out.next().await);
         got
     });
-    assert_eq!(got, vec![Ok(()), Ok(()), Err(Error::TimedOut)]);
+    held.open();
+    assert_eq!(
+        got,
+        vec![Some(Ok(())), Some(Ok(())), Some(Err(Error::TimedOut)), None]
+    );
 }
 
 #[test]
@@ -376,6 +439,7 @@ fn map_over_an_endless_iterator_stops_when_the_consumer_does() {
 
 #[test]
 fn a_panicking_item_fails_only_itself() {
+    expect_panics(&["item three"]);
     let pool = ThreadPool::new(2);
     let out: Vec<_> = pool
         .map(|x: u32| if x == 3 { panic!("item three") } else { x }, 0..6)
@@ -387,13 +451,14 @@ fn a_panicking_item_fails_only_itself() {
 
 #[test]
 fn a_thousand_panics_leave_the_workers_working() {
+    expect_panics(&["plain work panics ", "async work panics "]);
     let pool = ThreadPool::new(2);
     let handles: Vec<_> = (0..1000)
         .map(|i| {
             if i % 2 == 0 {
-                pool.submit(move || -> u32 { panic!("plain {i}") })
+                pool.submit(move || -> u32 { panic!("plain work panics {i}") })
             } else {
-                pool.spawn(move || async move { panic!("async {i}") })
+                pool.spawn(move || async move { panic!("async work panics {i}") })
             }
         })
         .collect();
@@ -413,6 +478,7 @@ fn a_thousand_panics_leave_the_workers_working() {
 
 #[test]
 fn a_panic_while_making_the_future_is_reported() {
+    expect_panics(&["no future for you"]);
     let pool = ThreadPool::new(1);
     let h = pool.spawn(|| -> std::future::Ready<u8> { panic!("no future for you") });
     assert_eq!(h.wait(), Err(Error::Panicked("no future for you".into())));
@@ -454,13 +520,11 @@ fn shutdown_now_resolves_every_handle() {
             }
         })
         .collect();
-    let start = Instant::now();
     pool.shutdown_now();
-    assert!(start.elapsed() < Duration::from_secs(5));
     let mut cancelled = 0;
     for h in handles {
         let mut h = h;
-        match h.wait_timeout(Duration::from_secs(1)) {
+        match h.wait_timeout(BOUND) {
             Ok(()) => {}
             Err(Error::Cancelled) => cancelled += 1,
             other => panic!("unexpected outcome {other:?}"),
@@ -503,6 +567,7 @@ fn dropping_the_pool_inside_its_own_work_does_not_deadlock() {
 
 #[test]
 fn build_rejects_zero_sizes() {
+    expect_panics(&["aplex::ThreadPool::new(0)"]);
     let e = ThreadPool::builder().workers(0).build().unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     let e = ThreadPool::builder()
@@ -517,6 +582,7 @@ fn build_rejects_zero_sizes() {
 
 #[test]
 fn a_panicking_worker_start_hook_fails_build() {
+    expect_panics(&["no thanks"]);
     let e = ThreadPool::builder()
         .workers(2)
         .on_worker_start(|i| {
@@ -562,21 +628,24 @@ fn max_works_per_worker_bounds_concurrency_and_queues_the_rest() {
         .unwrap();
     let now = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
+    let release = Gate::default();
     let handles: Vec<_> = (0..12)
         .map(|_| {
-            let (now, peak) = (now.clone(), peak.clone());
+            let (now, peak, release) = (now.clone(), peak.clone(), release.clone());
             pool.spawn(move || async move {
                 let n = now.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(n, Ordering::SeqCst);
-                sleep(Duration::from_millis(10)).await;
+                release.passed().await;
                 now.fetch_sub(1, Ordering::SeqCst);
             })
         })
         .collect();
+    // The first three hold their rooms until the gate opens: the loads stand still meanwhile.
     eventually("three run, the rest queue", || {
         let l = pool.loads()[0];
         l.running == 3 && l.queued == 9
     });
+    release.open();
     handles.into_iter().for_each(|h| h.wait().unwrap());
     assert_eq!(peak.load(Ordering::SeqCst), 3);
     // A handle resolves a moment before its task lets go of its room.
@@ -631,19 +700,22 @@ fn a_handle_is_awaitable_from_a_foreign_executor_and_inside_block_on() {
 fn dropping_a_handle_does_not_cancel_but_cancel_on_drop_does() {
     let pool = ThreadPool::new(1);
     let ran = Arc::new(AtomicUsize::new(0));
-    let r = ran.clone();
+    // Neither work can end before both handles are dropped: they wait for this gate.
+    let gate = Gate::default();
+    let (r, g) = (ran.clone(), gate.clone());
     drop(pool.spawn(move || async move {
-        sleep(Duration::from_millis(10)).await;
+        g.passed().await;
         r.fetch_add(1, Ordering::SeqCst);
     }));
-    let r = ran.clone();
+    let (r, g) = (ran.clone(), gate.clone());
     drop(
         pool.spawn(move || async move {
-            sleep(Duration::from_millis(10)).await;
+            g.passed().await;
             r.fetch_add(100, Ordering::SeqCst);
         })
         .cancel_on_drop(),
     );
+    gate.open();
     pool.shutdown();
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }

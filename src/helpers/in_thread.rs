@@ -19,23 +19,26 @@ use crate::Handle;
 /// Panics if the global pool has to start and its threads cannot be started.
 ///
 /// ```
-/// use std::time::{Duration, Instant};
-/// let start = Instant::now();
-/// let sleeps: Vec<_> = (0..4)
-///     .map(|i| aplex::in_thread(move || {
-///         std::thread::sleep(Duration::from_millis(50)); // a blocking call
-///         i
-///     }))
+/// use std::sync::{Arc, Barrier};
+/// // Four blocking calls that each return only once all four are in: they run side by side.
+/// let all_in = Arc::new(Barrier::new(4));
+/// let calls: Vec<_> = (0..4)
+///     .map(|i| {
+///         let all_in = Arc::clone(&all_in);
+///         aplex::in_thread(move || {
+///             all_in.wait(); // a blocking call
+///             i
+///         })
+///     })
 ///     .collect();
 /// let sum = aplex::block_on(async {
 ///     let mut sum = 0;
-///     for handle in sleeps {
+///     for handle in calls {
 ///         sum += handle.await.unwrap();
 ///     }
 ///     sum
 /// });
 /// assert_eq!(sum, 6);
-/// assert!(start.elapsed() < Duration::from_millis(190)); // side by side, not 4 × 50 ms
 /// ```
 pub fn in_thread<F, T>(f: F) -> Handle<T>
 where

@@ -78,14 +78,20 @@ impl<T> Handle<T> {
     /// spent: waiting again panics.
     ///
     /// ```
+    /// use std::sync::Arc;
     /// use std::time::Duration;
+    /// use aplex::sync::Event;
+    ///
     /// let pool = aplex::ThreadPool::new(1);
-    /// let mut slow = pool.spawn(|| async {
-    ///     aplex::time::sleep(Duration::from_millis(50)).await;
+    /// let go = Arc::new(Event::new());
+    /// let g = Arc::clone(&go);
+    /// let mut slow = pool.spawn(move || async move {
+    ///     g.wait().await;
     ///     "late"
     /// });
     /// assert_eq!(slow.wait_timeout(Duration::from_millis(1)), Err(aplex::Error::TimedOut));
-    /// assert_eq!(slow.wait_timeout(Duration::from_secs(5)), Ok("late"));
+    /// go.set();
+    /// assert_eq!(slow.wait_timeout(Duration::from_secs(20)), Ok("late"));
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<T, Error> {
         let deadline = Instant::now().checked_add(timeout);
@@ -149,12 +155,16 @@ impl<T> Handle<T> {
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
-    /// use std::time::Duration;
+    /// use aplex::sync::Event;
+    ///
     /// let pool = aplex::ThreadPool::new(1);
-    /// let blocker = pool.submit(|| std::thread::sleep(Duration::from_millis(50)));
+    /// let go = Arc::new(Event::new());
+    /// let g = Arc::clone(&go);
+    /// let blocker = pool.submit(move || g.wait_blocking()); // holds the only worker
     /// let ran = Arc::new(AtomicBool::new(false));
     /// let r = ran.clone();
     /// drop(pool.submit(move || r.store(true, Ordering::SeqCst)).cancel_on_drop());
+    /// go.set();
     /// blocker.wait().unwrap();
     /// drop(pool); // waits for accepted works
     /// assert!(!ran.load(Ordering::SeqCst));

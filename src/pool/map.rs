@@ -212,14 +212,19 @@ impl<T> Map<T> {
     /// `Err(Error::TimedOut)`, every remaining item is cancelled, and the map ends.
     ///
     /// ```
+    /// use std::sync::Arc;
     /// use std::time::Duration;
+    /// use aplex::sync::Event;
+    ///
     /// let pool = aplex::ThreadPool::new(1);
+    /// let go = Arc::new(Event::new());
+    /// let g = Arc::clone(&go);
     /// let mut out = pool
-    ///     .map(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [1, 500, 500])
-    ///     .timeout(Duration::from_millis(100));
-    /// assert_eq!(Iterator::next(&mut out), Some(Ok(())));
+    ///     .map(move |_: u32| g.wait_blocking(), [1, 2, 3]) // each waits for `go`
+    ///     .timeout(Duration::from_millis(20));
     /// assert_eq!(Iterator::next(&mut out), Some(Err(aplex::Error::TimedOut)));
-    /// assert_eq!(Iterator::next(&mut out), None);
+    /// assert_eq!(Iterator::next(&mut out), None); // 2 and 3 were cancelled
+    /// go.set(); // lets the running item end
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Map<T> {
         self.deadline = Instant::now().checked_add(timeout);

@@ -184,13 +184,13 @@ impl ThreadPool {
     /// let start = Instant::now();
     /// let handles: Vec<_> = (0..10)
     ///     .map(|i| pool.spawn(move || async move {
-    ///         aplex::time::sleep(Duration::from_millis(50)).await;
+    ///         aplex::time::sleep(Duration::from_millis(500)).await;
     ///         i
     ///     }))
     ///     .collect();
     /// let sum: u32 = handles.into_iter().map(|h| h.wait().unwrap()).sum();
     /// assert_eq!(sum, 45);
-    /// assert!(start.elapsed() < Duration::from_millis(500)); // concurrent, not 10 × 50 ms
+    /// assert!(start.elapsed() < Duration::from_secs(4)); // concurrent: ~0.5 s; in turns, 5 s
     /// ```
     pub fn spawn<F, Fut>(&self, f: F) -> Handle<Fut::Output>
     where

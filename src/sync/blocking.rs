@@ -115,9 +115,17 @@ mod tests {
         })
     }
 
-    /// Wakes the future above from another thread after `delay`.
+    /// Wakes the future above from another thread once it has stored its waker, and `delay`
+    /// later (time for the waiter to park: that path is the one under test, but the outcome
+    /// does not depend on reaching it). Waiting for the waker, not for a time, keeps a stalled
+    /// waiter from finding its wake lost.
     fn fire_later(slot: Arc<Mutex<(bool, Option<Waker>)>>, delay: Duration) {
         thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(20);
+            while slot.lock().unwrap().1.is_none() {
+                assert!(Instant::now() < end, "the future was never polled");
+                thread::sleep(Duration::from_millis(1));
+            }
             thread::sleep(delay);
             let waker = {
                 let mut slot = slot.lock().unwrap();
