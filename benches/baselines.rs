@@ -10,7 +10,7 @@
 //! Run with `cargo bench --bench baselines`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -122,7 +122,7 @@ fn tiny(x: u64) -> u64 {
 /// The channel pool's ordered map: one job per item, results sent back with their index and
 /// put in place.
 fn channel_pool_map(pool: &ChannelPool, n: usize) -> Vec<u64> {
-    let (tx, rx): (Sender<(usize, u64)>, Receiver<(usize, u64)>) = channel();
+    let (tx, rx) = channel::<(usize, u64)>();
     for i in 0..n {
         let tx = tx.clone();
         pool.execute(move || tx.send((i, tiny(i as u64))).unwrap());
