@@ -88,15 +88,14 @@ thread_local! {
 /// published — at once if no such drop is under way. For code inside a work's future (a drop
 /// guard) that must not run before the work's handle can see its outcome.
 pub(crate) fn after_publish(f: impl FnOnce() + 'static) {
-    let f: Box<dyn FnOnce()> = Box::new(f);
-    let now = AFTER_PUBLISH.with(|later| match later.borrow_mut().as_mut() {
-        Some(list) => {
-            list.push(f);
-            None
+    let mut f: Option<Box<dyn FnOnce()>> = Some(Box::new(f));
+    // (During thread-local teardown the list is gone: nothing can be deferred, run it now.)
+    let _ = AFTER_PUBLISH.try_with(|later| {
+        if let Some(list) = later.borrow_mut().as_mut() {
+            list.extend(f.take());
         }
-        None => Some(f),
     });
-    if let Some(f) = now {
+    if let Some(f) = f {
         f();
     }
 }
@@ -541,15 +540,17 @@ impl<F, Fut: Future> RunAsync<F, Fut> {
     /// Drops the future, frees the room, and ends the work with `result` (or `Cancelled` if a
     /// cancel was decided).
     fn end(mut self: Pin<&mut Self>, result: Result<Fut::Output, Error>) {
-        let outer = AFTER_PUBLISH.with(|later| later.replace(Some(Vec::new())));
+        let outer = AFTER_PUBLISH.try_with(|later| later.replace(Some(Vec::new())));
         self.as_mut().drop_future();
         // SAFETY: `room` and `job` are not structurally pinned; nothing is moved out of `self`.
         let this = unsafe { self.get_unchecked_mut() };
         this.room = None;
         this.job.completion.finish(result);
-        let waiting = AFTER_PUBLISH.with(|later| later.replace(outer));
-        for f in waiting.into_iter().flatten() {
-            f();
+        if let Ok(outer) = outer {
+            let waiting = AFTER_PUBLISH.try_with(|later| later.replace(outer));
+            for f in waiting.ok().flatten().into_iter().flatten() {
+                f();
+            }
         }
     }
 }
