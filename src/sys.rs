@@ -382,6 +382,7 @@ pub(crate) mod process {
         fn getppid() -> c_int;
         fn kill(pid: c_int, sig: c_int) -> c_int;
         fn _exit(code: c_int) -> !;
+        fn gethostname(name: *mut std::os::raw::c_char, len: usize) -> c_int;
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -418,6 +419,20 @@ pub(crate) mod process {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+
+    /// This machine's host name, as `gethostname` gives it (`None` if it fails or is empty).
+    pub(crate) fn host_name() -> Option<String> {
+        // 256 bytes hold any host name (POSIX's HOST_NAME_MAX is at most 255).
+        let mut buf = [0u8; 256];
+        // SAFETY: `gethostname` writes at most `len` bytes into `buf`, which is valid for
+        // writes of `buf.len()` bytes and outlives the call; it reads nothing of ours.
+        if unsafe { gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+            return None;
+        }
+        // A name that fills the buffer may come without its terminating NUL: cut at the first.
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        Some(String::from_utf8_lossy(&buf[..len]).into_owned()).filter(|h| !h.is_empty())
     }
 
     /// The process id of this process's parent.

@@ -922,23 +922,30 @@ fn calls_waiting_for_a_respawn_are_never_shut_down() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A hello's payload, as the protocol (version 2) lays it out: magic, a line break (see
+/// `a_line_buffering_launcher_is_named_in_the_error`), version, pid, host, slot, work names,
+/// and the parent's limits.
+fn hello_payload(magic: &str, pid: u32, names: Vec<String>, works: u64, frame: u64) -> Vec<u8> {
+    use aplex::wire::Wire;
+    let mut out = Vec::new();
+    magic.to_string().encode(&mut out);
+    "\n".to_string().encode(&mut out);
+    2u32.encode(&mut out);
+    pid.encode(&mut out);
+    "here".to_string().encode(&mut out);
+    None::<u64>.encode(&mut out);
+    names.encode(&mut out);
+    works.encode(&mut out);
+    frame.encode(&mut out);
+    out
+}
+
 /// The role "lying_worker": a hand-written worker that answers every chunk with one result,
 /// whatever the chunk's length, and every call with nothing.
 fn role_lying_worker() {
     use std::io::Read;
     let names: Vec<String> = works::WORKS.names().iter().map(|n| n.to_string()).collect();
-    let mut hello = Vec::new();
-    aplex::wire::Wire::encode(
-        &(
-            "aplex-worker".to_string(),
-            1u32,
-            std::process::id(),
-            names,
-            0u64,
-            0u64,
-        ),
-        &mut hello,
-    );
+    let hello = hello_payload("aplex-worker", std::process::id(), names, 0, 0);
     let mut out = std::io::stdout().lock();
     let frame = |out: &mut std::io::StdoutLock, kind: u8, id: u64, payload: &[u8]| {
         out.write_all(&((9 + payload.len()) as u32).to_le_bytes())
@@ -1006,18 +1013,7 @@ fn a_worker_checks_a_chunks_count_before_any_work() {
     let names: Vec<String> = works::WORKS.names().iter().map(|n| n.to_string()).collect();
     let unit = names.iter().position(|n| n == "unit").unwrap() as u32;
     let double = names.iter().position(|n| n == "double").unwrap() as u32;
-    let mut hello = Vec::new();
-    aplex::wire::Wire::encode(
-        &(
-            "aplex-parent".to_string(),
-            1u32,
-            0u32,
-            names,
-            4u64,
-            1u64 << 20,
-        ),
-        &mut hello,
-    );
+    let hello = hello_payload("aplex-parent", 0, names, 4, 1 << 20);
     let mut input = raw_frame(1, 0, &hello);
     // A chunk of u64::MAX `()` items (no bytes each), and one of u64::MAX `u64` items in 0 bytes.
     for (id, index) in [(1u64, unit), (2, double)] {

@@ -90,9 +90,9 @@ use std::time::{Duration, Instant};
 pub use self::builder::ProcessPoolBuilder;
 use self::conn::Conn;
 use self::job::{decode_chunk, decode_one, Pending, RemoteJob};
-use self::launch::{await_hello, launch, Launched};
+use self::launch::{launch, HelloSender, Launched, Launcher};
 use self::shared::Shared;
-pub use self::slot::SlotState;
+pub use self::slot::{SlotInfo, SlotState};
 use self::supervisor::{Order, Supervisor};
 pub use self::works::{Registry, Work};
 use super::map::Map;
@@ -121,6 +121,32 @@ pub const WORKER_ENV: &str = "APLEX_WORKER";
 /// ```
 pub const WORKER_ENV_VALUE: &str = "1";
 
+/// The first argument that marks a process as a worker, in place of [`WORKER_ENV`]: for
+/// launchers that do not pass the environment on, `ssh host ./app --aplex-worker` needs no
+/// `env`, no `AcceptEnv`.
+///
+/// ```
+/// assert_eq!(aplex::WORKER_ARG, "--aplex-worker");
+/// ```
+pub const WORKER_ARG: &str = "--aplex-worker";
+
+/// The environment variable that tells a worker its slot index (`0`, `1`, …). The pool sets
+/// it on every command it launches; a worker reports it in its hello, and a work may read it
+/// for logs or placement.
+///
+/// ```
+/// assert_eq!(aplex::WORKER_SLOT_ENV, "APLEX_WORKER_SLOT");
+/// ```
+pub const WORKER_SLOT_ENV: &str = "APLEX_WORKER_SLOT";
+
+/// The environment variable that, when set in a worker, names its host in its hello (and in
+/// [`SlotInfo::host`]) in place of the machine's host name: a pod or container name, say.
+///
+/// ```
+/// assert_eq!(aplex::WORKER_HOST_ENV, "APLEX_WORKER_HOST");
+/// ```
+pub const WORKER_HOST_ENV: &str = "APLEX_WORKER_HOST";
+
 /// The default largest frame: 256 MiB.
 pub(crate) const DEFAULT_MAX_FRAME: usize = 256 << 20;
 /// Default limit of works running at once in one worker.
@@ -131,8 +157,9 @@ const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(3);
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Turns this process into a worker of `registry` when it was launched as one (the
-/// [`WORKER_ENV`] marker is set), and never returns then: the process exits when its parent is
-/// done with it. Returns at once otherwise.
+/// [`WORKER_ENV`] marker is set to [`WORKER_ENV_VALUE`], or the first argument is
+/// [`WORKER_ARG`]), and never returns then: the process exits when its parent is done with it.
+/// Returns at once otherwise.
 ///
 /// Call it first in `main`, before anything prints to stdout or starts threads: a worker's
 /// stdout carries the protocol (the worker moves it aside and points fd 1 at stderr, so
@@ -153,7 +180,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// }
 /// ```
 pub fn serve_if_worker(registry: &Registry) {
-    if std::env::var_os(WORKER_ENV).is_none_or(|v| v != WORKER_ENV_VALUE) {
+    let by_env = std::env::var_os(WORKER_ENV).is_some_and(|v| v == WORKER_ENV_VALUE);
+    let by_arg = std::env::args_os().nth(1).is_some_and(|a| a == WORKER_ARG);
+    if !by_env && !by_arg {
         return;
     }
     // Programs a work starts are not workers.
@@ -288,6 +317,7 @@ impl ProcessPool {
             Box::new(decode_one::<R>),
             cancellable,
             shared.kill_on_cancel,
+            1,
         );
         let handle = Handle::new(job.clone());
         if let Err(e) = self.check(work) {
@@ -371,7 +401,7 @@ impl ProcessPool {
                 }
                 bytes[count_at..count_at + 8].copy_from_slice(&(len as u64).to_le_bytes());
                 let decode = Box::new(move |payload: &[u8]| decode_chunk::<R>(payload, len));
-                let job = RemoteJob::new(id, decode, true, false);
+                let job = RemoteJob::new(id, decode, true, false, len as u64);
                 let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
                 if let Some(e) = &checked {
                     job.fail(Error::Wire(e.clone()));
@@ -424,6 +454,23 @@ impl ProcessPool {
     /// ```
     pub fn slot_states(&self) -> Vec<SlotState> {
         self.shared.slots.iter().map(|s| s.phase()).collect()
+    }
+
+    /// Each slot's identity and record, in slot order: its host, its worker's own pid and
+    /// its launcher's, its state, the works it completed and its restarts (see [`SlotInfo`]).
+    /// For a pool across hosts, this is where to see which host is down.
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn pid(_u: ()) -> u32 { std::process::id() } } }
+    /// # let pool = aplex::ProcessPool::builder().workers(1).build(&works::WORKS).unwrap();
+    /// let worker = pool.call(&works::pid, ()).wait().unwrap();
+    /// let slot = &pool.slots()[0];
+    /// assert_eq!(slot.pid, Some(worker));
+    /// assert_eq!((slot.completed, slot.restarts), (1, 0));
+    /// ```
+    pub fn slots(&self) -> Vec<SlotInfo> {
+        let slots = &self.shared.slots;
+        slots.iter().enumerate().map(|(i, s)| s.info(i)).collect()
     }
 
     /// Shuts down gracefully: new calls resolve `Error::ShutDown`; each worker gets a shutdown

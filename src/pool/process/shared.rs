@@ -213,6 +213,9 @@ impl Shared {
             return;
         }
         let open = self.open.load(Ordering::Acquire);
+        if let Some(host) = conn.host() {
+            state.host = Some(host);
+        }
         if open {
             state.conn = Some(conn.clone());
             slot.set_phase(&state, SlotState::Ready);
