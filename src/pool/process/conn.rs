@@ -329,8 +329,9 @@ impl Conn {
             // ssh's own failures exit 255 (srun's and kubectl's are other codes).
             Some(255) if !greeted => format!(
                 "{name}: its launcher `{prog}` exited with status 255 before the worker's \
-                 hello: could not reach host {}",
-                self.host().as_deref().unwrap_or("(unknown)")
+                 hello: could not reach {}",
+                self.host()
+                    .map_or("its host".to_string(), |h| format!("host {h}"))
             ),
             Some(255) if !own => format!(
                 "{name}: its launcher `{prog}` exited with status 255: the connection to the \
