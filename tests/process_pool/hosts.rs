@@ -308,6 +308,7 @@ pub(crate) fn role_line_buffer() {
         }
         line.clear();
     }
+    let _ = worker.wait();
 }
 
 pub(crate) fn a_line_buffering_launcher_is_named_in_the_error() {
