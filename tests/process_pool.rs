@@ -1274,6 +1274,10 @@ fn main() {
             "hosts_runs_the_ssh_template_and_survives_a_host_down",
             hosts::hosts_runs_the_ssh_template_and_survives_a_host_down,
         ),
+        (
+            "per_slot_capacity_weights_reach_the_balancer",
+            hosts::per_slot_capacity_weights_reach_the_balancer,
+        ),
         // Last: it starts the global process pool, and shuts it down at its end.
         (
             "in_process_runs_a_registered_work_on_the_global_pool",

@@ -375,3 +375,25 @@ pub(crate) fn hosts_runs_the_ssh_template_and_survives_a_host_down() {
         assert!(l.contains(" b ") && !l.ends_with("Ready"), "{stdout}");
     }
 }
+
+pub(crate) fn per_slot_capacity_weights_reach_the_balancer() {
+    let pool = ProcessPool::builder()
+        .workers(3)
+        .max_works_for(|slot| [8, 2, 2][slot])
+        .balancer(by_hint())
+        .build(&works::WORKS)
+        .unwrap();
+    let capacities: Vec<usize> = pool.loads().iter().map(|l| l.capacity).collect();
+    assert_eq!(capacities, [8, 2, 2]);
+    for i in 0..3 {
+        assert_eq!(pool.call_with(i, &works::double, i).wait(), Ok(2 * i));
+    }
+    let refused = ProcessPool::builder()
+        .workers(2)
+        .max_works_for(|slot| slot)
+        .build(&works::WORKS);
+    match refused {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+}

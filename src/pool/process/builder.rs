@@ -24,6 +24,8 @@ use super::*;
 pub struct ProcessPoolBuilder {
     workers: Option<usize>,
     max_works: usize,
+    /// Per-slot `max_works`, from `max_works_for`.
+    max_works_for: Option<Box<dyn Fn(usize) -> usize>>,
     balancer: Box<dyn Balancer>,
     launcher: Option<Launcher>,
     /// The host each slot is aimed at, from `hosts` (empty otherwise).
@@ -58,6 +60,7 @@ impl Default for ProcessPoolBuilder {
         ProcessPoolBuilder {
             workers: None,
             max_works: DEFAULT_MAX_WORKS,
+            max_works_for: None,
             balancer: Box::new(RoundRobin::new()),
             launcher: None,
             hosts: Vec::new(),
@@ -83,6 +86,29 @@ impl ProcessPoolBuilder {
     /// worker. Plain works run one at a time, as they come.
     pub fn max_works_per_worker(mut self, n: usize) -> Self {
         self.max_works = n;
+        self
+    }
+
+    /// How many async works run at once in slot `i`'s worker, per slot: a capacity weight for
+    /// pools whose slots differ (a slot on a 64-core host may take more than one on a
+    /// laptop). It overrides [`max_works_per_worker`](ProcessPoolBuilder::max_works_per_worker),
+    /// and each slot's [`Load::capacity`] shows it to the balancer: the balancers that
+    /// prefer a worker with room ([`LeastLoaded`](crate::balance::LeastLoaded), the default
+    /// [`RoundRobin`]) send a larger slot more when the pool is busy. A 0 is refused by
+    /// `build`.
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// let pool = aplex::ProcessPool::builder()
+    ///     .workers(3)
+    ///     .max_works_for(|slot| if slot == 0 { 200 } else { 50 })
+    ///     .build(&works::WORKS)
+    ///     .unwrap();
+    /// let capacities: Vec<usize> = pool.loads().iter().map(|l| l.capacity).collect();
+    /// assert_eq!(capacities, [200, 50, 50]);
+    /// ```
+    pub fn max_works_for(mut self, f: impl Fn(usize) -> usize + 'static) -> Self {
+        self.max_works_for = Some(Box::new(f));
         self
     }
 
@@ -271,6 +297,13 @@ impl ProcessPoolBuilder {
                     .to_string(),
             );
         }
+        let max_works: Vec<usize> = match &self.max_works_for {
+            Some(f) => (0..workers).map(f).collect(),
+            None => vec![self.max_works; workers],
+        };
+        if let Some(slot) = max_works.iter().position(|&n| n == 0) {
+            return invalid(format!("max_works_for gives slot {slot} no room (0)"));
+        }
         let min_ready = self.min_ready.unwrap_or(workers);
         if min_ready == 0 || min_ready > workers {
             return invalid(format!(
@@ -292,7 +325,7 @@ impl ProcessPoolBuilder {
                 .iter()
                 .map(|e| matches!(e.runner, works::Runner::Async(_)))
                 .collect(),
-            max_works: self.max_works,
+            max_works,
             max_frame: self.max_frame,
             max_per_child: self.max_per_child,
             kill_on_cancel: self.kill_on_cancel,

@@ -120,7 +120,7 @@ pub(crate) fn launch(
         host: String::new(),
         slot: Some(index as u64),
         names: shared.names.iter().map(|n| n.to_string()).collect(),
-        max_works: shared.max_works as u64,
+        max_works: shared.max_works[index] as u64,
         max_frame: shared.max_frame as u64,
     };
     let mut bytes = Vec::new();
