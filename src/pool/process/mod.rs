@@ -8,10 +8,10 @@
 //! | `frame.rs` | the frame envelope, the hellos, and the frame reader |
 //! | `worker.rs` | the worker side, run by [`serve_if_worker`]: its executor thread |
 //! | `input.rs` | the worker's input thread: reads the protocol, obeys `TERMINATE`, the watchdog |
-//! | `launch.rs` | starting one worker process and its threads |
+//! | `launch.rs` | a slot's command (`command`, `launcher`, `hosts`), starting one worker process and its threads |
 //! | `conn.rs` | one live worker as the parent sees it: pipes, in-flight jobs, reader and writer |
 //! | `job.rs` | a remote job: its completion, cancel and result decoding |
-//! | `slot.rs` | one worker index: [`SlotState`], the crash-loop breaker and its backoff |
+//! | `slot.rs` | one worker index: [`SlotState`], [`SlotInfo`], the crash-loop breaker and its backoff |
 //! | `shared.rs` | what everyone shares: routing calls, and a slot's hello and death |
 //! | `supervisor.rs` | the supervisor thread: launches, retries, hello deadlines, shutdown |
 //! | `builder.rs` | the builder |
@@ -52,8 +52,24 @@
 //! - **Counts are checked.** A chunk's item count is bounded by what its bytes can hold before
 //!   any work runs; a chunk result whose count differs from the chunk's is `Error::Wire`.
 //!
-//! Launcher forms that keep these: `sh -c 'exec ./app'`, `ssh host env APLEX_WORKER=1 ./app`,
-//! `srun -u ./app` (without `-u`, srun line-buffers the worker's stdout and frames stall).
+//! Launcher forms that keep these: `sh -c 'exec ./app'`, `ssh host ./app --aplex-worker`,
+//! `srun -u ./app` (without `-u`, srun line-buffers the worker's stdout: the hello's early line
+//! break then makes a partial hello, and the error says so).
+//!
+//! # Across hosts
+//!
+//! - **A launcher per slot.** Slot `i`'s workers, its first and every replacement, come from
+//!   `launcher(i)` (or the one `command`, or the `ssh` template of `hosts`), so a slot stays on
+//!   its host. The pool puts `APLEX_WORKER=1` and `APLEX_WORKER_SLOT=i` in the command's
+//!   environment; the worker puts its pid, host and slot in its hello ([`ProcessPool::slots`]).
+//! - **A host down is a slot failing.** Its launcher exits (ssh: 255, "could not reach host")
+//!   or its connection drops: the works in flight there end `WorkerLost` naming the slot and
+//!   host, the slot backs off (capped at 30 s) and keeps trying, calls and `map` chunks go to
+//!   live slots, and the slot rejoins when a worker says hello again. `min_ready(n)` lets
+//!   `build` return with `n` slots up. A silent partition is noticed when `ssh` gives up
+//!   (`ServerAliveInterval` × `ServerAliveCountMax`: 15 s with `hosts`).
+//! - **Balancing is per slot.** Balancers see one [`Load`] per slot; `capacity` is that slot's
+//!   `max_works` (`max_works_per_worker`, or `max_works_for(slot)`).
 //!
 //! # Ownership rules
 //!
@@ -361,7 +377,16 @@ impl ProcessPool {
     /// With [`chunk_size(n)`](Map::chunk_size), `n` items travel in one frame and their `n`
     /// results come back in one: the way to run many tiny works. A chunk's items run one
     /// after the other in one worker; a [`timeout`](Map::timeout) cancels the chunks left,
-    /// which stop in the worker at their next item.
+    /// which stop in the worker at their next item. The map keeps a window of chunks in flight
+    /// (about 4096 items' worth, at least two chunks per worker), so a slow link's round trip
+    /// is paid once per window, not per chunk.
+    ///
+    /// Chunk size over a launcher: locally a round trip costs ~20–30 µs, through `ssh`
+    /// ~100–150 µs (more across a network), through `srun -u` about as much. Pick chunks whose
+    /// work takes well over one round trip: for works of a few µs, 256 to 1024 items; for
+    /// works of a millisecond, 1 to 16, so the window still spreads over every slot. A chunk
+    /// lost with its host loses all its items (`WorkerLost`), so do not make chunks larger
+    /// than you would re-run.
     ///
     /// ```no_run
     /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
@@ -418,8 +443,10 @@ impl ProcessPool {
         )
     }
 
-    /// Each worker's load, in worker order: works sent to it and not yet answered
-    /// (`running` up to `max_works_per_worker`, the rest `queued`).
+    /// Each slot's load, in slot order: works sent to it and not yet answered (`running` up
+    /// to the slot's capacity, the rest `queued`). `capacity` is per slot:
+    /// `max_works_per_worker`, or what `max_works_for` gives that slot. The balancer sees the
+    /// same loads, except that a slot without a live worker looks full.
     pub fn loads(&self) -> Vec<Load> {
         (0..self.shared.slots.len())
             .map(|i| self.shared.load(i))
