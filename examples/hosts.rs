@@ -25,6 +25,8 @@ aplex::works! {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
             (host.trim().to_string(), std::process::id())
         }
+        /// Ends its worker, as a crash would.
+        pub fn crash(code: i32) { std::process::exit(code) }
     }
 }
 
@@ -62,6 +64,25 @@ fn main() -> Result<(), Error> {
     measure("over ssh", &pool)?;
     let completed: u64 = pool.slots().iter().map(|s| s.completed).sum();
     assert!(completed > ITEMS);
+
+    // A remote worker dies: its work ends WorkerLost with the slot and host, and the slot's
+    // own launcher starts a replacement on the same host.
+    match pool.call(&works::crash, 3).wait() {
+        Err(Error::WorkerLost(why)) => println!("lost, as expected: {why}"),
+        other => panic!("expected WorkerLost, got {other:?}"),
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pool.slots().iter().map(|s| s.restarts).sum::<u64>() < 1
+        || pool.slots().iter().any(|s| s.state != SlotState::Ready)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no replacement: {:?}",
+            pool.slots()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(pool.call(&works::double, 21).wait()?, 42);
     println!("OK");
     Ok(())
 }

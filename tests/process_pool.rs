@@ -1278,6 +1278,10 @@ fn main() {
             "per_slot_capacity_weights_reach_the_balancer",
             hosts::per_slot_capacity_weights_reach_the_balancer,
         ),
+        (
+            "a_launcher_exit_255_after_the_hello_is_a_lost_connection",
+            hosts::a_launcher_exit_255_after_the_hello_is_a_lost_connection,
+        ),
         // Last: it starts the global process pool, and shuts it down at its end.
         (
             "in_process_runs_a_registered_work_on_the_global_pool",

@@ -397,3 +397,25 @@ pub(crate) fn per_slot_capacity_weights_reach_the_balancer() {
         other => panic!("expected InvalidInput, got {other:?}"),
     }
 }
+
+pub(crate) fn a_launcher_exit_255_after_the_hello_is_a_lost_connection() {
+    let dir = temp_dir("lost-connection");
+    // As ssh does when its connection drops: the worker is gone and the launcher exits 255.
+    let launcher = script(
+        &dir,
+        "relay",
+        "env HOSTLABEL=c APLEX_WORKER_HOST=c \"$EXE\"\nexit 255",
+    );
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .command(launcher)
+        .build(&works::WORKS)
+        .unwrap();
+    let why = lost(pool.call(&works::exit_now, 3).wait());
+    assert!(why.contains("slot 0 on host c"), "{why}");
+    assert!(
+        why.contains("status 255") && why.contains("connection"),
+        "{why}"
+    );
+    assert!(!why.contains("aplex worker?"), "{why}");
+}

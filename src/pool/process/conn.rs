@@ -57,6 +57,10 @@ use crate::sys::{poll_fds, PollFd, POLLIN, POLLOUT};
 use crate::wire::Wire;
 use crate::Error;
 
+/// How long a launched process whose output ended may take to exit on its own, so that its
+/// exit status (ssh's 255, the remote worker's own code) tells why, before it is killed.
+/// `ssh` closes its output when the remote side closes, a moment before it exits.
+const EXIT_LINGER: Duration = Duration::from_millis(200);
 /// How long the reader waits for the end of a killed worker's output before giving it up.
 pub(crate) const KILL_WAIT: Duration = Duration::from_secs(2);
 /// How often a reader waiting for output checks whether its kill has expired.
@@ -333,9 +337,10 @@ impl Conn {
                 self.host()
                     .map_or("its host".to_string(), |h| format!("host {h}"))
             ),
+            // ssh also exits 255 when the remote command dies of a signal.
             Some(255) if !own => format!(
                 "{name}: its launcher `{prog}` exited with status 255: the connection to the \
-                 host was lost"
+                 host was lost, or the worker was killed by a signal there"
             ),
             Some(127) if !greeted => format!(
                 "{name}: its launcher `{prog}` exited with status 127 before the worker's hello: \
@@ -522,6 +527,17 @@ impl Conn {
         shared.on_death(&self, why);
     }
 
+    /// Gives the launched process up to [`EXIT_LINGER`] to exit on its own. It stays unreaped
+    /// (a zombie), so its process group id stays ours to signal.
+    fn let_exit(&self) {
+        let until = Instant::now() + EXIT_LINGER;
+        while crate::sys::process::has_exited(self.launcher_pid) == Some(false)
+            && Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Reaps a worker whose reader thread could not be started.
     pub(crate) fn reap_unread(&self) {
         let _ = self.reap();
@@ -531,6 +547,9 @@ impl Conn {
     /// to the pool, and nothing it started may outlive it), then reaps the launched process.
     /// Both are bounded: the launched process itself is `SIGKILL`ed.
     fn reap(&self) -> Option<ExitStatus> {
+        if !self.was_killed() {
+            self.let_exit();
+        }
         let mut guard = lock(&self.child);
         let child = guard.as_mut()?;
         let _ = kill_group(self.launcher_pid);
