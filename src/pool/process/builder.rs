@@ -25,7 +25,7 @@ pub struct ProcessPoolBuilder {
     workers: Option<usize>,
     max_works: usize,
     /// Per-slot `max_works`, from `max_works_for`.
-    max_works_for: Option<Box<dyn Fn(usize) -> usize>>,
+    max_works_for: Option<Box<dyn Fn(usize) -> usize + Send + Sync>>,
     balancer: Box<dyn Balancer>,
     launcher: Option<Launcher>,
     /// The host each slot is aimed at, from `hosts` (empty otherwise).
@@ -107,7 +107,7 @@ impl ProcessPoolBuilder {
     /// let capacities: Vec<usize> = pool.loads().iter().map(|l| l.capacity).collect();
     /// assert_eq!(capacities, [200, 50, 50]);
     /// ```
-    pub fn max_works_for(mut self, f: impl Fn(usize) -> usize + 'static) -> Self {
+    pub fn max_works_for(mut self, f: impl Fn(usize) -> usize + Send + Sync + 'static) -> Self {
         self.max_works_for = Some(Box::new(f));
         self
     }
@@ -432,3 +432,12 @@ mod tests {
         assert_eq!(b.hosts, ["a", "a", "b", "b"]);
     }
 }
+
+/// The builder may move to another thread; the pool and its slot records are shared.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_and_sync<T: Send + Sync>() {}
+    send::<ProcessPoolBuilder>();
+    send_and_sync::<ProcessPool>();
+    send_and_sync::<SlotInfo>();
+};
