@@ -397,6 +397,15 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The builder may move to another thread; the pool and its slot records are shared.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_and_sync<T: Send + Sync>() {}
+    send::<ProcessPoolBuilder>();
+    send_and_sync::<ProcessPool>();
+    send_and_sync::<SlotInfo>();
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,12 +441,3 @@ mod tests {
         assert_eq!(b.hosts, ["a", "a", "b", "b"]);
     }
 }
-
-/// The builder may move to another thread; the pool and its slot records are shared.
-const _: () = {
-    const fn send<T: Send>() {}
-    const fn send_and_sync<T: Send + Sync>() {}
-    send::<ProcessPoolBuilder>();
-    send_and_sync::<ProcessPool>();
-    send_and_sync::<SlotInfo>();
-};
