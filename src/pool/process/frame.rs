@@ -6,7 +6,7 @@
 //!
 //! | kind | direction | job id | payload |
 //! |---|---|---|---|
-//! | `HELLO_PARENT` | parent → worker | 0 | [`Hello`] (with `max_works`, `max_frame`) |
+//! | `HELLO_PARENT` | parent → worker | 0 | [`Hello`] (with the slot, `max_works`, `max_frame`) |
 //! | `HELLO_WORKER` | worker → parent | 0 | [`Hello`] (with its pid, host and slot) |
 //! | `CALL` | parent → worker | the job | `u32` work index, the argument |
 //! | `CHUNK` | parent → worker | the job | `u32` work index, `u64` count, the arguments |

@@ -233,6 +233,11 @@ pub fn serve_if_worker(registry: &Registry) {
 ///   and cross `ssh` as a terminate frame.
 /// - Dropping the pool shuts it down gracefully: accepted works finish, every worker exits
 ///   (or is killed after a grace period) and is reaped, every thread is joined.
+/// - Across hosts: [`launcher`](ProcessPoolBuilder::launcher) gives each slot its command
+///   (`ssh`, `srun -u`, `kubectl exec -i`), [`hosts`](ProcessPoolBuilder::hosts) does it
+///   over ssh, [`min_ready`](ProcessPoolBuilder::min_ready) starts with some hosts down, and
+///   [`slots`](ProcessPool::slots) tells which slot runs where and how it fares. A host
+///   down loses only the works in flight on its slots.
 ///
 /// The example is `no_run` because a worker must be a program whose `main` calls
 /// [`serve_if_worker`] first, which a doc test is not.
