@@ -314,9 +314,11 @@ pub(crate) fn role_line_buffer() {
 pub(crate) fn a_line_buffering_launcher_is_named_in_the_error() {
     let mut launcher = Command::new(std::env::current_exe().unwrap());
     launcher.env("APLEX_TEST_ROLE", "line_buffer");
+    // The deadline is what ends this build: seconds of slack for the first bytes to pass.
     let built = ProcessPool::builder()
         .workers(1)
         .command(launcher)
+        .hello_timeout(Duration::from_secs(6))
         .build(&works::WORKS);
     match built {
         Err(Error::Wire(why)) => {
