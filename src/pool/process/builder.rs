@@ -166,7 +166,8 @@ impl ProcessPoolBuilder {
 
     /// `per_host` workers on each of `hosts`, over `ssh`, running this same executable at the
     /// same path (it must be there on every host). Sets `workers` to `hosts × per_host`;
-    /// slots `0..per_host` go to the first host, the next `per_host` to the second, and so on.
+    /// slots `0..per_host` go to the first host, the next `per_host` to the second, and so on
+    /// (a later [`workers(n)`](ProcessPoolBuilder::workers) wraps around that list).
     /// Slot `i` on host `H` runs:
     ///
     /// ```text
@@ -212,7 +213,7 @@ impl ProcessPoolBuilder {
         self.workers = Some(by_slot.len());
         self.hosts = by_slot.clone();
         self.launcher = Some(Launcher::PerSlot(Box::new(move |slot| {
-            let host = by_slot.get(slot).map_or("", String::as_str);
+            let host = host_of(&by_slot, slot).unwrap_or("");
             ssh_command(host, slot, &exe)
         })));
         self
@@ -331,7 +332,7 @@ impl ProcessPoolBuilder {
             kill_on_cancel: self.kill_on_cancel,
             shutdown_timeout: self.shutdown_timeout,
             slots: (0..workers)
-                .map(|i| slot::Slot::new(self.hosts.get(i).cloned()))
+                .map(|i| slot::Slot::new(host_of(&self.hosts, i).map(str::to_string)))
                 .collect(),
             picker: Picker::new(self.balancer),
             open: AtomicBool::new(true),
@@ -392,6 +393,13 @@ fn ssh_command(host: &str, slot: usize, exe: &str) -> Command {
     ssh
 }
 
+/// The host of slot `slot` when slots go to `by_slot` in order, wrapping around.
+fn host_of(by_slot: &[String], slot: usize) -> Option<&str> {
+    by_slot
+        .get(slot.checked_rem(by_slot.len())?)
+        .map(String::as_str)
+}
+
 /// `s` in single quotes for a POSIX shell (the remote side of `ssh` runs one).
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -439,5 +447,11 @@ mod tests {
         let b = ProcessPool::builder().hosts(["a", "b"], 2);
         assert_eq!(b.workers, Some(4));
         assert_eq!(b.hosts, ["a", "a", "b", "b"]);
+        assert_eq!(
+            host_of(&b.hosts, 5),
+            Some("a"),
+            "a later workers(n) wraps around"
+        );
+        assert_eq!(host_of(&[], 0), None);
     }
 }
