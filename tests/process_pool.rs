@@ -1115,6 +1115,7 @@ fn main() {
         Ok("hello_then_die") => return role_hello_then_die(),
         Ok("lying_worker") => return role_lying_worker(),
         Ok("line_buffer") => return hosts::role_line_buffer(),
+        Ok("other_build") => return hosts::role_other_build(),
         _ => {}
     }
     if std::env::var_os(aplex::WORKER_ENV).is_some() {
@@ -1281,6 +1282,10 @@ fn main() {
         (
             "a_launcher_exit_255_after_the_hello_is_a_lost_connection",
             hosts::a_launcher_exit_255_after_the_hello_is_a_lost_connection,
+        ),
+        (
+            "another_build_on_a_host_is_named_not_mistaken_for_a_non_worker",
+            hosts::another_build_on_a_host_is_named_not_mistaken_for_a_non_worker,
         ),
         // Last: it starts the global process pool, and shuts it down at its end.
         (

@@ -421,3 +421,35 @@ pub(crate) fn a_launcher_exit_255_after_the_hello_is_a_lost_connection() {
     );
     assert!(!why.contains("aplex worker?"), "{why}");
 }
+
+aplex::works! {
+    /// The works of "another build" of this program.
+    pub mod other_build {
+        pub fn triple(x: u64) -> u64 { x * 3 }
+    }
+}
+
+/// The role "other_build": a worker with other works, as another build on a host would be.
+pub(crate) fn role_other_build() {
+    aplex::serve_if_worker(&other_build::WORKS);
+}
+
+pub(crate) fn another_build_on_a_host_is_named_not_mistaken_for_a_non_worker() {
+    let mut launcher = Command::new(std::env::current_exe().unwrap());
+    launcher.env("APLEX_TEST_ROLE", "other_build");
+    let built = ProcessPool::builder()
+        .workers(1)
+        .command(launcher)
+        .build(&works::WORKS);
+    match built {
+        Err(Error::Wire(why)) => {
+            assert!(
+                why.contains("works differ") && why.contains("slot 0"),
+                "{why}"
+            );
+            assert!(why.contains("same build"), "{why}");
+            assert!(!why.contains("aplex worker?"), "{why}");
+        }
+        other => panic!("expected a Wire error, got {other:?}"),
+    }
+}

@@ -430,6 +430,8 @@ impl Conn {
         let mut batch: Vec<(Arc<dyn Pending>, std::ops::Range<usize>)> = Vec::new();
         let mut ranges = Vec::new();
         let fd = stdout.as_raw_fd();
+        // A hello that came and was refused says why itself (no "aplex worker?" hint).
+        let mut refused = false;
         let protocol_error: Option<String> = 'read: loop {
             // Wait for output in ticks, so that a kill that did not end the worker (another
             // session, another host) is given up after KILL_WAIT.
@@ -475,6 +477,7 @@ impl Conn {
                             let why = e.to_string();
                             let e = Error::Wire(format!("{}: {why}", self.name()));
                             let _ = tx.send((self.index, Err(e)));
+                            refused = true;
                             break 'read Some(why);
                         }
                     }
@@ -511,7 +514,7 @@ impl Conn {
         let name = self.name();
         let lost = lock(&self.lost).take();
         let why = match (protocol_error, lost) {
-            (Some(e), _) if !self.greeted() => format!(
+            (Some(e), _) if !self.greeted() && !refused => format!(
                 "{name} {e} before its hello: is the command an aplex worker (serve_if_worker \
                  first in main)?"
             ),

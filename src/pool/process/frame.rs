@@ -134,7 +134,8 @@ impl Hello {
         }
         if self.version != VERSION {
             return Err(format!(
-                "protocol version {} on the other side, {VERSION} here",
+                "protocol version {} on the other side, {VERSION} here (another aplex: is \
+                 the same build of the program on every host?)",
                 self.version
             ));
         }
@@ -145,7 +146,8 @@ impl Hello {
             .ne(names.iter().copied())
         {
             return Err(format!(
-                "the works differ: {:?} on the other side, {names:?} here",
+                "the works differ: {:?} on the other side, {names:?} here (is the same build \
+                 of the program at that path on every host?)",
                 self.names
             ));
         }
