@@ -114,6 +114,25 @@ fn main() {
     );
     println!("process_map_chunk_256_2_workers {map:.0} works/s");
     drop(pool);
+    // Behind a launcher that adds a pipe hop each way (as a relay such as ssh does).
+    let exe = std::env::current_exe().unwrap();
+    let mut hop = std::process::Command::new("sh");
+    hop.arg("-c")
+        .arg(format!("cat | '{}' | cat", exe.display()));
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .command(hop)
+        .build(&works::WORKS)
+        .unwrap();
+    let rt = median((0..runs).map(|_| round_trip(&pool)).collect());
+    println!("process_round_trip_pipe_hop_median {rt:.1} us");
+    let map = median(
+        (0..runs)
+            .map(|_| map_per_second(&pool, 1_000_000))
+            .collect(),
+    );
+    println!("process_map_chunk_256_pipe_hop_2_workers {map:.0} works/s");
+    drop(pool);
     std::thread::sleep(Duration::from_millis(50));
     let start = median((0..runs).map(|_| start_to_first_result()).collect());
     println!("process_pool_start_to_first_result {start:.2} ms");

@@ -35,6 +35,12 @@ fn main() -> Result<(), Error> {
 
     let pool = ProcessPool::builder().workers(2).build(&works::WORKS)?;
     println!("workers: {:?}", pool.worker_pids());
+    for slot in pool.slots() {
+        println!(
+            "slot {} on {:?}: pid {:?}, {:?}",
+            slot.index, slot.host, slot.pid, slot.state
+        );
+    }
 
     // Call, and block on the handle.
     assert_eq!(pool.call(&works::double, 21).wait()?, 42);

@@ -102,8 +102,8 @@ pub use helpers::{
     YielderIter, GENERATE_CAPACITY,
 };
 pub use pool::{
-    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, SlotState, Work, WORKER_ENV,
-    WORKER_ENV_VALUE,
+    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, SlotInfo, SlotState, Work,
+    WORKER_ARG, WORKER_ENV, WORKER_ENV_VALUE, WORKER_HOST_ENV, WORKER_SLOT_ENV,
 };
 pub use pool::{
     Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Handle, Map, Priority, ShutdownOptions,

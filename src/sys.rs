@@ -382,6 +382,8 @@ pub(crate) mod process {
         fn getppid() -> c_int;
         fn kill(pid: c_int, sig: c_int) -> c_int;
         fn _exit(code: c_int) -> !;
+        fn gethostname(name: *mut std::os::raw::c_char, len: usize) -> c_int;
+        fn waitid(idtype: c_int, id: u32, info: *mut SigInfo, options: c_int) -> c_int;
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -419,6 +421,57 @@ pub(crate) mod process {
         }
         Ok(())
     }
+
+    /// This machine's host name, as `gethostname` gives it (`None` if it fails or is empty).
+    pub(crate) fn host_name() -> Option<String> {
+        // 256 bytes hold any host name (POSIX's HOST_NAME_MAX is at most 255).
+        let mut buf = [0u8; 256];
+        // SAFETY: `gethostname` writes at most `len` bytes into `buf`, which is valid for
+        // writes of `buf.len()` bytes and outlives the call; it reads nothing of ours.
+        if unsafe { gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+            return None;
+        }
+        // A name that fills the buffer may come without its terminating NUL: cut at the first.
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        Some(String::from_utf8_lossy(&buf[..len]).into_owned()).filter(|h| !h.is_empty())
+    }
+
+    /// True if the child `pid` has ended, without reaping it (`waitid` with `WNOWAIT`): it
+    /// stays a zombie, so its pid and process group id stay reserved. `None` where this cannot
+    /// be told (an unknown platform, or an error).
+    pub(crate) fn has_exited(pid: u32) -> Option<bool> {
+        const P_PID: c_int = 1;
+        const WNOHANG: c_int = 1;
+        const WEXITED: c_int = 4;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        const WNOWAIT: c_int = 0x0100_0000;
+        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+        const WNOWAIT: c_int = 0x20;
+        #[cfg(not(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd"
+        )))]
+        return None;
+        #[allow(unreachable_code)]
+        let mut info = SigInfo([0; 32]);
+        // SAFETY: `info` is a zeroed, 8-aligned buffer of 128 bytes, as large as any
+        // `siginfo_t`, valid for writes for the whole call; the other arguments are integers.
+        // With `WNOWAIT` the child is not reaped, so no `Child` loses its status.
+        let r = unsafe { waitid(P_PID, pid, &mut info, WEXITED | WNOHANG | WNOWAIT) };
+        if r != 0 {
+            return None;
+        }
+        // `si_signo` (SIGCHLD) is set when the child is waitable, left 0 when it is not.
+        Some(info.0[0] != 0)
+    }
+
+    /// Room for a `siginfo_t`: at most 128 bytes, 8-aligned, everywhere; its first field is
+    /// `si_signo`.
+    #[repr(C, align(8))]
+    struct SigInfo([c_int; 32]);
 
     /// The process id of this process's parent.
     pub(crate) fn parent_pid() -> u32 {

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use aplex::balance::KeyAffinity;
 use aplex::{Error, ProcessPool};
 
+#[path = "process_pool/hosts.rs"]
+mod hosts;
+
 aplex::works! {
     /// The works of this test binary.
     pub mod works {
@@ -48,6 +51,26 @@ aplex::works! {
         pub fn flag_then_block(flag: String) {
             std::fs::write(flag, b"").unwrap();
             std::thread::sleep(Duration::from_secs(60));
+        }
+        pub fn env_var(name: String) -> Option<String> { std::env::var(name).ok() }
+        /// Logs `item` to `dir/log`, and returns it doubled. On host b, while `dir/hold`
+        /// exists, marks that it started (`dir/held`) and holds.
+        pub fn record(arg: (String, u64)) -> u64 {
+            let (dir, item) = arg;
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(format!("{dir}/log"))
+                .unwrap();
+            log.write_all(format!("{item}\n").as_bytes()).unwrap();
+            let hold = format!("{dir}/hold");
+            if std::env::var("HOSTLABEL").as_deref() == Ok("b") && std::fs::exists(&hold).unwrap() {
+                std::fs::write(format!("{dir}/held"), b"").unwrap();
+                while std::fs::exists(&hold).unwrap() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            item * 2
         }
         pub fn shell(cmd: String) -> i32 {
             Command::new("sh").arg("-c").arg(cmd).status().map_or(-1, |s| s.code().unwrap_or(-1))
@@ -922,23 +945,40 @@ fn calls_waiting_for_a_respawn_are_never_shut_down() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Reads one frame: its kind and payload.
+fn read_frame(out: &mut impl std::io::Read) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 13];
+    out.read_exact(&mut head).unwrap();
+    let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
+    let mut payload = vec![0u8; len - 9];
+    out.read_exact(&mut payload).unwrap();
+    (head[4], payload)
+}
+
+/// A hello's payload, as the protocol (version 2) lays it out: magic, a line break (see
+/// `a_line_buffering_launcher_is_named_in_the_error`), version, pid, host, slot, work names,
+/// and the parent's limits.
+fn hello_payload(magic: &str, pid: u32, names: Vec<String>, works: u64, frame: u64) -> Vec<u8> {
+    use aplex::wire::Wire;
+    let mut out = Vec::new();
+    magic.to_string().encode(&mut out);
+    "\n".to_string().encode(&mut out);
+    2u32.encode(&mut out);
+    pid.encode(&mut out);
+    "here".to_string().encode(&mut out);
+    None::<u64>.encode(&mut out);
+    names.encode(&mut out);
+    works.encode(&mut out);
+    frame.encode(&mut out);
+    out
+}
+
 /// The role "lying_worker": a hand-written worker that answers every chunk with one result,
 /// whatever the chunk's length, and every call with nothing.
 fn role_lying_worker() {
     use std::io::Read;
     let names: Vec<String> = works::WORKS.names().iter().map(|n| n.to_string()).collect();
-    let mut hello = Vec::new();
-    aplex::wire::Wire::encode(
-        &(
-            "aplex-worker".to_string(),
-            1u32,
-            std::process::id(),
-            names,
-            0u64,
-            0u64,
-        ),
-        &mut hello,
-    );
+    let hello = hello_payload("aplex-worker", std::process::id(), names, 0, 0);
     let mut out = std::io::stdout().lock();
     let frame = |out: &mut std::io::StdoutLock, kind: u8, id: u64, payload: &[u8]| {
         out.write_all(&((9 + payload.len()) as u32).to_le_bytes())
@@ -1006,18 +1046,7 @@ fn a_worker_checks_a_chunks_count_before_any_work() {
     let names: Vec<String> = works::WORKS.names().iter().map(|n| n.to_string()).collect();
     let unit = names.iter().position(|n| n == "unit").unwrap() as u32;
     let double = names.iter().position(|n| n == "double").unwrap() as u32;
-    let mut hello = Vec::new();
-    aplex::wire::Wire::encode(
-        &(
-            "aplex-parent".to_string(),
-            1u32,
-            0u32,
-            names,
-            4u64,
-            1u64 << 20,
-        ),
-        &mut hello,
-    );
+    let hello = hello_payload("aplex-parent", 0, names, 4, 1 << 20);
     let mut input = raw_frame(1, 0, &hello);
     // A chunk of u64::MAX `()` items (no bytes each), and one of u64::MAX `u64` items in 0 bytes.
     for (id, index) in [(1u64, unit), (2, double)] {
@@ -1085,6 +1114,8 @@ fn main() {
     match std::env::var("APLEX_TEST_ROLE").as_deref() {
         Ok("hello_then_die") => return role_hello_then_die(),
         Ok("lying_worker") => return role_lying_worker(),
+        Ok("line_buffer") => return hosts::role_line_buffer(),
+        Ok("other_build") => return hosts::role_other_build(),
         _ => {}
     }
     if std::env::var_os(aplex::WORKER_ENV).is_some() {
@@ -1096,6 +1127,7 @@ fn main() {
         Ok("parent") => return helper_parent(),
         Ok("parent_sh") => return role_parent_sh(),
         Ok("thread_pool_emfile") => return role_thread_pool_emfile(),
+        Ok("fake_ssh_parent") => return hosts::role_fake_ssh_parent(),
         _ => {}
     }
     let cases: &[(&str, fn())] = &[
@@ -1214,6 +1246,46 @@ fn main() {
         (
             "a_thread_pool_out_of_fds_returns_emfile",
             a_thread_pool_out_of_fds_returns_emfile,
+        ),
+        (
+            "slots_show_each_workers_identity",
+            hosts::slots_show_each_workers_identity,
+        ),
+        (
+            "a_launcher_per_slot_and_replacements_on_their_own_slot",
+            hosts::a_launcher_per_slot_and_replacements_on_their_own_slot,
+        ),
+        (
+            "min_ready_starts_with_a_host_down_and_it_joins_later",
+            hosts::min_ready_starts_with_a_host_down_and_it_joins_later,
+        ),
+        (
+            "a_host_down_mid_map_loses_only_its_works_and_rejoins",
+            hosts::a_host_down_mid_map_loses_only_its_works_and_rejoins,
+        ),
+        (
+            "the_worker_marker_as_an_argument",
+            hosts::the_worker_marker_as_an_argument,
+        ),
+        (
+            "a_line_buffering_launcher_is_named_in_the_error",
+            hosts::a_line_buffering_launcher_is_named_in_the_error,
+        ),
+        (
+            "hosts_runs_the_ssh_template_and_survives_a_host_down",
+            hosts::hosts_runs_the_ssh_template_and_survives_a_host_down,
+        ),
+        (
+            "per_slot_capacity_weights_reach_the_balancer",
+            hosts::per_slot_capacity_weights_reach_the_balancer,
+        ),
+        (
+            "a_launcher_exit_255_after_the_hello_is_a_lost_connection",
+            hosts::a_launcher_exit_255_after_the_hello_is_a_lost_connection,
+        ),
+        (
+            "another_build_on_a_host_is_named_not_mistaken_for_a_non_worker",
+            hosts::another_build_on_a_host_is_named_not_mistaken_for_a_non_worker,
         ),
         // Last: it starts the global process pool, and shuts it down at its end.
         (

@@ -18,7 +18,7 @@ pub use elastic::{
 pub use handle::Handle;
 pub use map::Map;
 pub use process::{
-    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, SlotState, Work, WORKER_ENV,
-    WORKER_ENV_VALUE,
+    serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, SlotInfo, SlotState, Work,
+    WORKER_ARG, WORKER_ENV, WORKER_ENV_VALUE, WORKER_HOST_ENV, WORKER_SLOT_ENV,
 };
 pub use thread::{Builder as ThreadPoolBuilder, ThreadPool};

@@ -57,6 +57,10 @@ use crate::sys::{poll_fds, PollFd, POLLIN, POLLOUT};
 use crate::wire::Wire;
 use crate::Error;
 
+/// How long a launched process whose output ended may take to exit on its own, so that its
+/// exit status (ssh's 255, the remote worker's own code) tells why, before it is killed.
+/// `ssh` closes its output when the remote side closes, a moment before it exits.
+const EXIT_LINGER: Duration = Duration::from_millis(200);
 /// How long the reader waits for the end of a killed worker's output before giving it up.
 pub(crate) const KILL_WAIT: Duration = Duration::from_secs(2);
 /// How often a reader waiting for output checks whether its kill has expired.
@@ -81,6 +85,13 @@ pub(crate) struct Conn {
     pub(crate) launcher_pid: u32,
     /// The worker's own pid, from its hello (0 until then; on another host with `ssh`).
     worker_pid: AtomicU32,
+    /// The worker's host: the one its launcher targets (`hosts`), then the one its hello names.
+    host: Mutex<Option<String>>,
+    /// The launched program's name, for reasons (`ssh`, `srun`, `sh`).
+    program: String,
+    /// Bytes read before a whole hello: some, and then nothing, means a launcher that holds
+    /// the worker's output back (line buffering).
+    bytes_before_hello: AtomicUsize,
     /// When it was launched (for its hello deadline).
     launched_at: Instant,
     stdin: File,
@@ -124,6 +135,7 @@ impl Conn {
     /// Wraps a spawned child whose stdin and stdout were taken out.
     pub(crate) fn new(
         index: usize,
+        (host, program): (Option<String>, String),
         child: Child,
         stdin: File,
         load: Arc<AtomicUsize>,
@@ -134,6 +146,9 @@ impl Conn {
             index,
             launcher_pid: child.id(),
             worker_pid: AtomicU32::new(0),
+            host: Mutex::new(host),
+            program,
+            bytes_before_hello: AtomicUsize::new(0),
             launched_at: Instant::now(),
             stdin,
             nonblocking,
@@ -267,17 +282,76 @@ impl Conn {
         Some(self.worker_pid.load(Ordering::Relaxed)).filter(|&p| p != 0)
     }
 
-    /// How the worker is named in reasons: its own pid, and the launcher's if another.
+    /// The worker's host, as far as known (see the field).
+    pub(crate) fn host(&self) -> Option<String> {
+        lock(&self.host).clone()
+    }
+
+    /// How the worker is named in reasons: its own pid, its slot and host, and the
+    /// launcher's pid if another.
     fn name(&self) -> String {
+        let at = match self.host() {
+            Some(host) => format!("slot {} on host {host}", self.index),
+            None => format!("slot {}", self.index),
+        };
         match self.worker_pid() {
             Some(pid) if pid != self.launcher_pid => {
                 format!(
-                    "worker process {pid} (launched by process {})",
+                    "worker process {pid} ({at}, launched by process {})",
                     self.launcher_pid
                 )
             }
-            Some(pid) => format!("worker process {pid}"),
-            None => format!("worker process {}", self.launcher_pid),
+            Some(pid) => format!("worker process {pid} ({at})"),
+            None => format!("worker process {} ({at})", self.launcher_pid),
+        }
+    }
+
+    /// Why a worker sent no hello by its deadline (for its kill, and `build`'s error).
+    pub(crate) fn no_hello(&self) -> String {
+        // ORDERING: Relaxed: the reader wrote it before the deadline this runs after; a
+        // stale 0 only makes the message less specific.
+        match self.bytes_before_hello.load(Ordering::Relaxed) {
+            0 => "killed: it sent no hello in time (is the command an aplex worker, with \
+                  serve_if_worker first in main?)"
+                .to_string(),
+            n => format!(
+                "killed: it sent {n} bytes of its hello and then nothing: the launcher holds \
+                 the worker's output back, line by line (plain `srun` does: use `srun -u`)"
+            ),
+        }
+    }
+
+    /// Why a worker ended, from its launched process's exit `status`, when the pool did not
+    /// kill it and its frames made sense.
+    fn ended(&self, status: Option<ExitStatus>) -> String {
+        let name = self.name();
+        let code = status.and_then(|s| s.code());
+        let prog = &self.program;
+        let greeted = self.greeted();
+        let own = self.worker_pid() == Some(self.launcher_pid);
+        match code {
+            // ssh's own failures exit 255 (srun's and kubectl's are other codes).
+            Some(255) if !greeted => format!(
+                "{name}: its launcher `{prog}` exited with status 255 before the worker's \
+                 hello: could not reach {}",
+                self.host()
+                    .map_or("its host".to_string(), |h| format!("host {h}"))
+            ),
+            // ssh also exits 255 when the remote command dies of a signal.
+            Some(255) if !own => format!(
+                "{name}: its launcher `{prog}` exited with status 255: the connection to the \
+                 host was lost, or the worker was killed by a signal there"
+            ),
+            Some(127) if !greeted => format!(
+                "{name}: its launcher `{prog}` exited with status 127 before the worker's hello: \
+                 a program was not found (is the same binary at the same path on the host?)"
+            ),
+            _ if !greeted => format!(
+                "{name} {} before its hello: is the command an aplex worker (serve_if_worker \
+                 first in main)?",
+                describe(status)
+            ),
+            _ => format!("{name} {}", describe(status)),
         }
     }
 
@@ -349,13 +423,15 @@ impl Conn {
         self: Arc<Self>,
         mut stdout: ChildStdout,
         shared: Arc<Shared>,
-        hello: mpsc::Sender<HelloResult>,
+        hello: mpsc::Sender<(usize, HelloResult)>,
     ) {
         let mut reader = FrameReader::new(self.max_frame);
         let mut hello = Some(hello);
         let mut batch: Vec<(Arc<dyn Pending>, std::ops::Range<usize>)> = Vec::new();
         let mut ranges = Vec::new();
         let fd = stdout.as_raw_fd();
+        // A hello that came and was refused says why itself (no "aplex worker?" hint).
+        let mut refused = false;
         let protocol_error: Option<String> = 'read: loop {
             // Wait for output in ticks, so that a kill that did not end the worker (another
             // session, another host) is given up after KILL_WAIT.
@@ -374,6 +450,9 @@ impl Conn {
             }
             match reader.fill(&mut stdout) {
                 Ok(0) => break None,
+                Ok(n) if hello.is_some() => {
+                    self.bytes_before_hello.fetch_add(n, Ordering::Relaxed);
+                }
                 Ok(_) => {}
                 Err(e) => break Some(format!("reading from the worker failed: {e}")),
             }
@@ -384,20 +463,24 @@ impl Conn {
                     Err(e) => break 'read Some(format!("it sent a malformed frame: {e}")),
                 };
                 if let Some(tx) = hello.take() {
-                    let result = check_hello(kind, reader.slice(at), &shared.names);
-                    match &result {
-                        Ok(pid) => {
-                            self.worker_pid.store(*pid, Ordering::Relaxed);
+                    match check_hello(kind, reader.slice(at), &shared.names) {
+                        Ok(theirs) => {
+                            self.worker_pid.store(theirs.pid, Ordering::Relaxed);
+                            if !theirs.host.is_empty() {
+                                *lock(&self.host) = Some(theirs.host);
+                            }
                             self.greeted.store(true, Ordering::Release);
                             shared.on_hello(&self);
+                            let _ = tx.send((self.index, Ok(theirs.pid)));
                         }
                         Err(e) => {
-                            let e = e.to_string();
-                            let _ = tx.send(result);
-                            break 'read Some(e);
+                            let why = e.to_string();
+                            let e = Error::Wire(format!("{}: {why}", self.name()));
+                            let _ = tx.send((self.index, Err(e)));
+                            refused = true;
+                            break 'read Some(why);
                         }
                     }
-                    let _ = tx.send(result);
                     continue;
                 }
                 if kind != frame::RESULT {
@@ -418,6 +501,10 @@ impl Conn {
             }
             self.load.fetch_sub(batch.len(), Ordering::Relaxed);
             self.completed.fetch_add(batch.len(), Ordering::Relaxed);
+            let items: u64 = batch.iter().map(|(job, _)| job.items()).sum();
+            shared.slots[self.index]
+                .completed
+                .fetch_add(items, Ordering::Relaxed);
             for (job, at) in batch.drain(..) {
                 job.deliver(reader.slice(at));
             }
@@ -425,19 +512,33 @@ impl Conn {
         self.close();
         let status = self.reap();
         let name = self.name();
-        let why = match (protocol_error, lock(&self.lost).take()) {
+        let lost = lock(&self.lost).take();
+        let why = match (protocol_error, lost) {
+            (Some(e), _) if !self.greeted() && !refused => format!(
+                "{name} {e} before its hello: is the command an aplex worker (serve_if_worker \
+                 first in main)?"
+            ),
             (Some(e), _) => format!("{name} {e}"),
             (None, Some((why, _))) => format!("{name} was {why}"),
-            (None, None) => format!("{name} {}", describe(status)),
+            (None, None) => self.ended(status),
         };
         if let Some(tx) = hello.take() {
-            let _ = tx.send(Err(Error::Wire(format!(
-                "{why} before its hello: is the command an aplex worker (serve_if_worker first in main)?"
-            ))));
+            let _ = tx.send((self.index, Err(Error::Wire(why.clone()))));
         }
         drop(stdout);
         self.over.store(true, Ordering::Release);
         shared.on_death(&self, why);
+    }
+
+    /// Gives the launched process up to [`EXIT_LINGER`] to exit on its own. It stays unreaped
+    /// (a zombie), so its process group id stays ours to signal.
+    fn let_exit(&self) {
+        let until = Instant::now() + EXIT_LINGER;
+        while crate::sys::process::has_exited(self.launcher_pid) == Some(false)
+            && Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Reaps a worker whose reader thread could not be started.
@@ -449,6 +550,9 @@ impl Conn {
     /// to the pool, and nothing it started may outlive it), then reaps the launched process.
     /// Both are bounded: the launched process itself is `SIGKILL`ed.
     fn reap(&self) -> Option<ExitStatus> {
+        if !self.was_killed() {
+            self.let_exit();
+        }
         let mut guard = lock(&self.child);
         let child = guard.as_mut()?;
         let _ = kill_group(self.launcher_pid);
@@ -459,7 +563,7 @@ impl Conn {
     }
 }
 
-fn check_hello(kind: u8, payload: &[u8], names: &[&str]) -> HelloResult {
+fn check_hello(kind: u8, payload: &[u8], names: &[&str]) -> Result<Hello, Error> {
     if kind == frame::HELLO_PARENT {
         return Err(Error::Wire(
             "the worker echoed the parent's hello back: the command is not an aplex worker (is it `cat`?)"
@@ -476,7 +580,7 @@ fn check_hello(kind: u8, payload: &[u8], names: &[&str]) -> HelloResult {
     hello
         .check(frame::WORKER_MAGIC, names)
         .map_err(|e| Error::Wire(format!("the worker's hello does not match: {e}")))?;
-    Ok(hello.pid)
+    Ok(hello)
 }
 
 /// "exited with status 3", "was killed by signal 9": the launched process's end, which is the

@@ -6,8 +6,8 @@
 //!
 //! | kind | direction | job id | payload |
 //! |---|---|---|---|
-//! | `HELLO_PARENT` | parent → worker | 0 | [`Hello`] (with `max_works`, `max_frame`) |
-//! | `HELLO_WORKER` | worker → parent | 0 | [`Hello`] |
+//! | `HELLO_PARENT` | parent → worker | 0 | [`Hello`] (with the slot, `max_works`, `max_frame`) |
+//! | `HELLO_WORKER` | worker → parent | 0 | [`Hello`] (with its pid, host and slot) |
 //! | `CALL` | parent → worker | the job | `u32` work index, the argument |
 //! | `CHUNK` | parent → worker | the job | `u32` work index, `u64` count, the arguments |
 //! | `CANCEL` | parent → worker | the job | nothing |
@@ -26,7 +26,7 @@ use std::io::{self, Read};
 use crate::wire::{Wire, WireError};
 
 /// The protocol's version; both hellos carry it and must agree.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// Bytes of the header after the length: the kind and the job id.
 const HEADER: usize = 1 + 8;
 
@@ -41,6 +41,11 @@ pub(crate) const TERMINATE: u8 = 8;
 
 pub(crate) const PARENT_MAGIC: &str = "aplex-parent";
 pub(crate) const WORKER_MAGIC: &str = "aplex-worker";
+
+/// A line break early in every hello. A launcher that passes the worker's output on line by
+/// line (plain `srun`, without `-u`) then delivers the hello's first bytes and holds the rest:
+/// the parent sees a partial hello and says what is wrong, instead of seeing nothing.
+const LINE_PROBE: &str = "\n";
 
 /// Starts a frame in `out`; returns where it starts, for [`finish`].
 pub(crate) fn begin(out: &mut Vec<u8>, kind: u8, id: u64) -> usize {
@@ -77,6 +82,10 @@ pub(crate) struct Hello {
     pub(crate) magic: String,
     pub(crate) version: u32,
     pub(crate) pid: u32,
+    /// Worker only: the host it runs on (`APLEX_WORKER_HOST`, else the machine's name).
+    pub(crate) host: String,
+    /// The slot index: the worker's from `APLEX_WORKER_SLOT` (if set), the parent's own.
+    pub(crate) slot: Option<u64>,
     pub(crate) names: Vec<String>,
     /// Parent only: how many works run at once in the worker.
     pub(crate) max_works: u64,
@@ -87,8 +96,11 @@ pub(crate) struct Hello {
 impl Wire for Hello {
     fn encode(&self, out: &mut Vec<u8>) {
         self.magic.encode(out);
+        crate::wire::encode_str(LINE_PROBE, out);
         self.version.encode(out);
         self.pid.encode(out);
+        self.host.encode(out);
+        self.slot.encode(out);
         self.names.encode(out);
         self.max_works.encode(out);
         self.max_frame.encode(out);
@@ -97,8 +109,13 @@ impl Wire for Hello {
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         Ok(Hello {
             magic: String::decode(input)?,
-            version: u32::decode(input)?,
+            version: {
+                let _probe = String::decode(input)?;
+                u32::decode(input)?
+            },
             pid: u32::decode(input)?,
+            host: String::decode(input)?,
+            slot: Option::decode(input)?,
             names: Vec::decode(input)?,
             max_works: u64::decode(input)?,
             max_frame: u64::decode(input)?,
@@ -117,7 +134,8 @@ impl Hello {
         }
         if self.version != VERSION {
             return Err(format!(
-                "protocol version {} on the other side, {VERSION} here",
+                "protocol version {} on the other side, {VERSION} here (another aplex: is \
+                 the same build of the program on every host?)",
                 self.version
             ));
         }
@@ -128,7 +146,8 @@ impl Hello {
             .ne(names.iter().copied())
         {
             return Err(format!(
-                "the works differ: {:?} on the other side, {names:?} here",
+                "the works differ: {:?} on the other side, {names:?} here (is the same build \
+                 of the program at that path on every host?)",
                 self.names
             ));
         }

@@ -28,6 +28,8 @@ pub(crate) trait Pending: Send + Sync {
     fn is_done(&self) -> bool;
     /// Records the connection the job was sent to.
     fn sent_to(&self, conn: &Arc<Conn>);
+    /// The works it carries: 1 for a call, the item count for a map's chunk.
+    fn items(&self) -> u64;
 }
 
 /// How a job's result payload becomes its value (a chunk's decoder knows the chunk's length).
@@ -42,6 +44,8 @@ pub(crate) struct RemoteJob<T> {
     cancellable: bool,
     /// A plain work: cancelling it kills its worker.
     kill_on_cancel: bool,
+    /// The works it carries (see [`Pending::items`]).
+    items: u64,
     conn: Mutex<Weak<Conn>>,
 }
 
@@ -51,6 +55,7 @@ impl<T: Send + 'static> RemoteJob<T> {
         decode: Decode<T>,
         cancellable: bool,
         kill_on_cancel: bool,
+        items: u64,
     ) -> Arc<RemoteJob<T>> {
         let completion = Completion::new();
         // Sent at once: a remote work is running from the caller's point of view.
@@ -61,6 +66,7 @@ impl<T: Send + 'static> RemoteJob<T> {
             decode,
             cancellable,
             kill_on_cancel,
+            items,
             conn: Mutex::new(Weak::new()),
         })
     }
@@ -98,6 +104,10 @@ impl<T: Send + 'static> Pending for RemoteJob<T> {
 
     fn sent_to(&self, conn: &Arc<Conn>) {
         *lock(&self.conn) = Arc::downgrade(conn);
+    }
+
+    fn items(&self) -> u64 {
+        self.items
     }
 }
 

@@ -1,51 +1,100 @@
 //! Starting one worker process: the command, the pipes, the two threads, the hello.
 //!
 //! The supervisor thread starts every worker of a pool (see `mod.rs` for why), through
-//! [`launch`], then waits for its hello with [`await_hello`].
+//! [`launch`]; the worker's reader reports its hello on a channel.
 
 use std::fs::File;
 use std::os::unix::io::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use super::conn::{Conn, HelloResult};
 use super::frame::{self, Hello};
 use super::slot::SlotState;
-use super::Shared;
+use super::{Shared, WORKER_ENV, WORKER_ENV_VALUE, WORKER_SLOT_ENV};
 use crate::runtime::reactor::lock;
 use crate::wire::Wire;
 use crate::Error;
 
-/// A started worker: its connection, its threads, and where its hello will arrive.
+/// A started worker: its connection and its threads.
 pub(crate) struct Launched {
     pub(crate) conn: Arc<Conn>,
     pub(crate) threads: [JoinHandle<()>; 2],
-    pub(crate) hello: mpsc::Receiver<HelloResult>,
 }
 
-/// Spawns a worker for slot `index` with `command`, as the leader of a new process group,
-/// makes it the slot's starting worker, sends the parent's hello and starts its reader and
-/// writer threads.
+/// Where a worker's reader reports the outcome of its hello exchange, with the slot index.
+pub(crate) type HelloSender = mpsc::Sender<(usize, HelloResult)>;
+
+/// What makes a slot's command: the builder's `command` (the same for every slot) or its
+/// `launcher` (one per slot index).
+pub(crate) enum Launcher {
+    Same(Command),
+    PerSlot(Box<dyn Fn(usize) -> Command + Send + Sync>),
+}
+
+impl std::fmt::Debug for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Launcher::Same(c) => f.debug_tuple("Same").field(c).finish(),
+            Launcher::PerSlot(_) => f.write_str("PerSlot(..)"),
+        }
+    }
+}
+
+impl Launcher {
+    /// Spawns slot `index`'s command, with the worker marker and the slot index in its
+    /// environment, its stdin and stdout piped, as the leader of a new process group. Returns
+    /// the child and the program's name (for reasons). A launcher that panics is a failed
+    /// spawn, not a dead supervisor.
+    fn spawn(&mut self, index: usize) -> Result<(Child, String), Error> {
+        let mut made;
+        let command = match self {
+            Launcher::Same(c) => c,
+            Launcher::PerSlot(f) => {
+                made = catch_unwind(AssertUnwindSafe(|| f(index))).map_err(|p| {
+                    Error::Io(std::io::Error::other(format!(
+                        "the launcher panicked for slot {index}: {}",
+                        crate::runtime::task::panic_message(&*p)
+                    )))
+                })?;
+                &mut made
+            }
+        };
+        let program = std::path::Path::new(command.get_program())
+            .file_name()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let child = command
+            .env(WORKER_ENV, WORKER_ENV_VALUE)
+            .env(WORKER_SLOT_ENV, index.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .spawn()?;
+        Ok((child, program))
+    }
+}
+
+/// Spawns a worker for slot `index` with its launcher's command, as the leader of a new
+/// process group, makes it the slot's starting worker, sends the parent's hello and starts its
+/// reader and writer threads; the reader reports the hello on `hello`.
 ///
 /// # Errors
 ///
 /// `Error::Io` if the command cannot be spawned (a missing binary fails here, at once), or a
 /// thread cannot be started.
 pub(crate) fn launch(
-    command: &mut Command,
+    launcher: &mut Launcher,
     index: usize,
     shared: &Arc<Shared>,
+    hello: HelloSender,
 ) -> Result<Launched, Error> {
     let load = shared.slots[index].load.clone();
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn()?;
+    let (mut child, program) = launcher.spawn(index)?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         let _ = child.kill();
         let _ = child.wait();
@@ -54,19 +103,29 @@ pub(crate) fn launch(
         )));
     };
     let stdin = File::from(OwnedFd::from(stdin));
-    let conn = Arc::new(Conn::new(index, child, stdin, load, shared.max_frame));
+    let host = lock(&shared.slots[index].state).host.clone();
+    let conn = Arc::new(Conn::new(
+        index,
+        (host, program),
+        child,
+        stdin,
+        load,
+        shared.max_frame,
+    ));
 
-    let hello = Hello {
+    let ours = Hello {
         magic: frame::PARENT_MAGIC.to_string(),
         version: frame::VERSION,
         pid: std::process::id(),
+        host: String::new(),
+        slot: Some(index as u64),
         names: shared.names.iter().map(|n| n.to_string()).collect(),
-        max_works: shared.max_works as u64,
+        max_works: shared.max_works[index] as u64,
         max_frame: shared.max_frame as u64,
     };
     let mut bytes = Vec::new();
     let start = frame::begin(&mut bytes, frame::HELLO_PARENT, 0);
-    hello.encode(&mut bytes);
+    ours.encode(&mut bytes);
     let _ = frame::finish(&mut bytes, start, usize::MAX);
     conn.send(&bytes, true);
 
@@ -82,7 +141,6 @@ pub(crate) fn launch(
         state.starting = Some(conn.clone());
         slot.set_phase(&state, SlotState::Starting);
     }
-    let (tx, rx) = mpsc::channel();
     let w = conn.clone();
     let writer = std::thread::Builder::new()
         .name(format!("aplex-proc-{index}-w"))
@@ -98,12 +156,11 @@ pub(crate) fn launch(
     let (r, s) = (conn.clone(), shared.clone());
     let reader = std::thread::Builder::new()
         .name(format!("aplex-proc-{index}-r"))
-        .spawn(move || r.read_loop(stdout, s, tx));
+        .spawn(move || r.read_loop(stdout, s, hello));
     match reader {
         Ok(reader) => Ok(Launched {
             conn,
             threads: [reader, writer],
-            hello: rx,
         }),
         Err(e) => {
             conn.kill("not started: no reader thread".to_string());
@@ -125,29 +182,5 @@ fn unset_starting(shared: &Shared, conn: &Arc<Conn>) {
         .is_some_and(|c| Arc::ptr_eq(c, conn))
     {
         state.starting = None;
-    }
-}
-
-/// Waits for a launched worker's hello until `deadline` (`None`: no limit); kills the worker
-/// if it does not come.
-pub(crate) fn await_hello(launched: &Launched, deadline: Option<Instant>) -> Result<u32, Error> {
-    let received = match deadline {
-        None => launched.hello.recv().map_err(|_| ()),
-        Some(deadline) => {
-            let left = deadline.saturating_duration_since(Instant::now());
-            launched.hello.recv_timeout(left).map_err(|_| ())
-        }
-    };
-    match received {
-        Ok(result) => result,
-        Err(()) => {
-            launched
-                .conn
-                .kill("killed: it sent no hello in time".to_string());
-            Err(Error::Wire(format!(
-                "worker process {} sent no hello within the deadline: is the command an aplex worker?",
-                launched.conn.launcher_pid
-            )))
-        }
     }
 }

@@ -8,10 +8,10 @@
 //! | `frame.rs` | the frame envelope, the hellos, and the frame reader |
 //! | `worker.rs` | the worker side, run by [`serve_if_worker`]: its executor thread |
 //! | `input.rs` | the worker's input thread: reads the protocol, obeys `TERMINATE`, the watchdog |
-//! | `launch.rs` | starting one worker process and its threads |
+//! | `launch.rs` | a slot's command (`command`, `launcher`, `hosts`), starting one worker process and its threads |
 //! | `conn.rs` | one live worker as the parent sees it: pipes, in-flight jobs, reader and writer |
 //! | `job.rs` | a remote job: its completion, cancel and result decoding |
-//! | `slot.rs` | one worker index: [`SlotState`], the crash-loop breaker and its backoff |
+//! | `slot.rs` | one worker index: [`SlotState`], [`SlotInfo`], the crash-loop breaker and its backoff |
 //! | `shared.rs` | what everyone shares: routing calls, and a slot's hello and death |
 //! | `supervisor.rs` | the supervisor thread: launches, retries, hello deadlines, shutdown |
 //! | `builder.rs` | the builder |
@@ -52,8 +52,24 @@
 //! - **Counts are checked.** A chunk's item count is bounded by what its bytes can hold before
 //!   any work runs; a chunk result whose count differs from the chunk's is `Error::Wire`.
 //!
-//! Launcher forms that keep these: `sh -c 'exec ./app'`, `ssh host env APLEX_WORKER=1 ./app`,
-//! `srun -u ./app` (without `-u`, srun line-buffers the worker's stdout and frames stall).
+//! Launcher forms that keep these: `sh -c 'exec ./app'`, `ssh host ./app --aplex-worker`,
+//! `srun -u ./app` (without `-u`, srun line-buffers the worker's stdout: the hello's early line
+//! break then makes a partial hello, and the error says so).
+//!
+//! # Across hosts
+//!
+//! - **A launcher per slot.** Slot `i`'s workers, its first and every replacement, come from
+//!   `launcher(i)` (or the one `command`, or the `ssh` template of `hosts`), so a slot stays on
+//!   its host. The pool puts `APLEX_WORKER=1` and `APLEX_WORKER_SLOT=i` in the command's
+//!   environment; the worker puts its pid, host and slot in its hello ([`ProcessPool::slots`]).
+//! - **A host down is a slot failing.** Its launcher exits (ssh: 255, "could not reach host")
+//!   or its connection drops: the works in flight there end `WorkerLost` naming the slot and
+//!   host, the slot backs off (capped at 30 s) and keeps trying, calls and `map` chunks go to
+//!   live slots, and the slot rejoins when a worker says hello again. `min_ready(n)` lets
+//!   `build` return with `n` slots up. A silent partition is noticed when `ssh` gives up
+//!   (`ServerAliveInterval` × `ServerAliveCountMax`: 15 s with `hosts`).
+//! - **Balancing is per slot.** Balancers see one [`Load`] per slot; `capacity` is that slot's
+//!   `max_works` (`max_works_per_worker`, or `max_works_for(slot)`).
 //!
 //! # Ownership rules
 //!
@@ -90,9 +106,9 @@ use std::time::{Duration, Instant};
 pub use self::builder::ProcessPoolBuilder;
 use self::conn::Conn;
 use self::job::{decode_chunk, decode_one, Pending, RemoteJob};
-use self::launch::{await_hello, launch, Launched};
+use self::launch::{launch, HelloSender, Launched, Launcher};
 use self::shared::Shared;
-pub use self::slot::SlotState;
+pub use self::slot::{SlotInfo, SlotState};
 use self::supervisor::{Order, Supervisor};
 pub use self::works::{Registry, Work};
 use super::map::Map;
@@ -121,6 +137,32 @@ pub const WORKER_ENV: &str = "APLEX_WORKER";
 /// ```
 pub const WORKER_ENV_VALUE: &str = "1";
 
+/// The first argument that marks a process as a worker, in place of [`WORKER_ENV`]: for
+/// launchers that do not pass the environment on, `ssh host ./app --aplex-worker` needs no
+/// `env`, no `AcceptEnv`.
+///
+/// ```
+/// assert_eq!(aplex::WORKER_ARG, "--aplex-worker");
+/// ```
+pub const WORKER_ARG: &str = "--aplex-worker";
+
+/// The environment variable that tells a worker its slot index (`0`, `1`, …). The pool sets
+/// it on every command it launches; a worker reports it in its hello, and a work may read it
+/// for logs or placement.
+///
+/// ```
+/// assert_eq!(aplex::WORKER_SLOT_ENV, "APLEX_WORKER_SLOT");
+/// ```
+pub const WORKER_SLOT_ENV: &str = "APLEX_WORKER_SLOT";
+
+/// The environment variable that, when set in a worker, names its host in its hello (and in
+/// [`SlotInfo::host`]) in place of the machine's host name: a pod or container name, say.
+///
+/// ```
+/// assert_eq!(aplex::WORKER_HOST_ENV, "APLEX_WORKER_HOST");
+/// ```
+pub const WORKER_HOST_ENV: &str = "APLEX_WORKER_HOST";
+
 /// The default largest frame: 256 MiB.
 pub(crate) const DEFAULT_MAX_FRAME: usize = 256 << 20;
 /// Default limit of works running at once in one worker.
@@ -131,8 +173,9 @@ const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(3);
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Turns this process into a worker of `registry` when it was launched as one (the
-/// [`WORKER_ENV`] marker is set), and never returns then: the process exits when its parent is
-/// done with it. Returns at once otherwise.
+/// [`WORKER_ENV`] marker is set to [`WORKER_ENV_VALUE`], or the first argument is
+/// [`WORKER_ARG`]), and never returns then: the process exits when its parent is done with it.
+/// Returns at once otherwise.
 ///
 /// Call it first in `main`, before anything prints to stdout or starts threads: a worker's
 /// stdout carries the protocol (the worker moves it aside and points fd 1 at stderr, so
@@ -153,7 +196,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// }
 /// ```
 pub fn serve_if_worker(registry: &Registry) {
-    if std::env::var_os(WORKER_ENV).is_none_or(|v| v != WORKER_ENV_VALUE) {
+    let by_env = std::env::var_os(WORKER_ENV).is_some_and(|v| v == WORKER_ENV_VALUE);
+    let by_arg = std::env::args_os().nth(1).is_some_and(|a| a == WORKER_ARG);
+    if !by_env && !by_arg {
         return;
     }
     // Programs a work starts are not workers.
@@ -188,6 +233,11 @@ pub fn serve_if_worker(registry: &Registry) {
 ///   and cross `ssh` as a terminate frame.
 /// - Dropping the pool shuts it down gracefully: accepted works finish, every worker exits
 ///   (or is killed after a grace period) and is reaped, every thread is joined.
+/// - Across hosts: [`launcher`](ProcessPoolBuilder::launcher) gives each slot its command
+///   (`ssh`, `srun -u`, `kubectl exec -i`), [`hosts`](ProcessPoolBuilder::hosts) does it
+///   over ssh, [`min_ready`](ProcessPoolBuilder::min_ready) starts with some hosts down, and
+///   [`slots`](ProcessPool::slots) tells which slot runs where and how it fares. A host
+///   down loses only the works in flight on its slots.
 ///
 /// The example is `no_run` because a worker must be a program whose `main` calls
 /// [`serve_if_worker`] first, which a doc test is not.
@@ -288,6 +338,7 @@ impl ProcessPool {
             Box::new(decode_one::<R>),
             cancellable,
             shared.kill_on_cancel,
+            1,
         );
         let handle = Handle::new(job.clone());
         if let Err(e) = self.check(work) {
@@ -331,7 +382,16 @@ impl ProcessPool {
     /// With [`chunk_size(n)`](Map::chunk_size), `n` items travel in one frame and their `n`
     /// results come back in one: the way to run many tiny works. A chunk's items run one
     /// after the other in one worker; a [`timeout`](Map::timeout) cancels the chunks left,
-    /// which stop in the worker at their next item.
+    /// which stop in the worker at their next item. The map keeps a window of chunks in flight
+    /// (about 4096 items' worth, at least two chunks per worker), so a slow link's round trip
+    /// is paid once per window, not per chunk.
+    ///
+    /// Chunk size over a launcher: locally a round trip costs ~20–30 µs, through `ssh`
+    /// ~100–150 µs (more across a network), through `srun -u` about as much. Pick chunks whose
+    /// work takes well over one round trip: for works of a few µs, 256 to 1024 items; for
+    /// works of a millisecond, 1 to 16, so the window still spreads over every slot. A chunk
+    /// lost with its host loses all its items (`WorkerLost`), so do not make chunks larger
+    /// than you would re-run.
     ///
     /// ```no_run
     /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
@@ -371,7 +431,7 @@ impl ProcessPool {
                 }
                 bytes[count_at..count_at + 8].copy_from_slice(&(len as u64).to_le_bytes());
                 let decode = Box::new(move |payload: &[u8]| decode_chunk::<R>(payload, len));
-                let job = RemoteJob::new(id, decode, true, false);
+                let job = RemoteJob::new(id, decode, true, false, len as u64);
                 let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
                 if let Some(e) = &checked {
                     job.fail(Error::Wire(e.clone()));
@@ -388,8 +448,10 @@ impl ProcessPool {
         )
     }
 
-    /// Each worker's load, in worker order: works sent to it and not yet answered
-    /// (`running` up to `max_works_per_worker`, the rest `queued`).
+    /// Each slot's load, in slot order: works sent to it and not yet answered (`running` up
+    /// to the slot's capacity, the rest `queued`). `capacity` is per slot:
+    /// `max_works_per_worker`, or what `max_works_for` gives that slot. The balancer sees the
+    /// same loads, except that a slot without a live worker looks full.
     pub fn loads(&self) -> Vec<Load> {
         (0..self.shared.slots.len())
             .map(|i| self.shared.load(i))
@@ -424,6 +486,23 @@ impl ProcessPool {
     /// ```
     pub fn slot_states(&self) -> Vec<SlotState> {
         self.shared.slots.iter().map(|s| s.phase()).collect()
+    }
+
+    /// Each slot's identity and record, in slot order: its host, its worker's own pid and
+    /// its launcher's, its state, the works it completed and its restarts (see [`SlotInfo`]).
+    /// For a pool across hosts, this is where to see which host is down.
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn pid(_u: ()) -> u32 { std::process::id() } } }
+    /// # let pool = aplex::ProcessPool::builder().workers(1).build(&works::WORKS).unwrap();
+    /// let worker = pool.call(&works::pid, ()).wait().unwrap();
+    /// let slot = &pool.slots()[0];
+    /// assert_eq!(slot.pid, Some(worker));
+    /// assert_eq!((slot.completed, slot.restarts), (1, 0));
+    /// ```
+    pub fn slots(&self) -> Vec<SlotInfo> {
+        let slots = &self.shared.slots;
+        slots.iter().enumerate().map(|(i, s)| s.info(i)).collect()
     }
 
     /// Shuts down gracefully: new calls resolve `Error::ShutDown`; each worker gets a shutdown

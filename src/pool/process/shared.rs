@@ -11,7 +11,8 @@ pub(crate) struct Shared {
     pub(super) names: Vec<&'static str>,
     /// Which works are async (cancellable by a frame).
     pub(super) asyncs: Vec<bool>,
-    pub(super) max_works: usize,
+    /// Works one slot's worker runs at once, per slot (its `Load::capacity`).
+    pub(super) max_works: Vec<usize>,
     pub(super) max_frame: usize,
     pub(super) max_per_child: usize,
     pub(super) kill_on_cancel: bool,
@@ -40,11 +41,12 @@ impl Shared {
     pub(super) fn load(&self, i: usize) -> Load {
         // ORDERING: Relaxed: loads are a hint for balancing.
         let n = self.slots[i].load.load(Ordering::Relaxed);
-        let running = n.min(self.max_works);
+        let capacity = self.max_works[i];
+        let running = n.min(capacity);
         Load {
             running,
             queued: n - running,
-            capacity: self.max_works,
+            capacity,
         }
     }
 
@@ -55,9 +57,9 @@ impl Shared {
             return self.load(i);
         }
         Load {
-            running: self.max_works,
+            running: self.max_works[i],
             queued: u32::MAX as usize,
-            capacity: self.max_works,
+            capacity: self.max_works[i],
         }
     }
 
@@ -213,6 +215,9 @@ impl Shared {
             return;
         }
         let open = self.open.load(Ordering::Acquire);
+        if let Some(host) = conn.host() {
+            state.host = Some(host);
+        }
         if open {
             state.conn = Some(conn.clone());
             slot.set_phase(&state, SlotState::Ready);

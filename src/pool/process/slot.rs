@@ -19,7 +19,7 @@
 //! another from serving.
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,6 +76,43 @@ impl SlotState {
     }
 }
 
+/// One worker slot of a [`ProcessPool`](crate::ProcessPool) as
+/// [`ProcessPool::slots`](crate::ProcessPool::slots) shows it: where its worker runs, who it
+/// is, how it fares.
+///
+/// ```no_run
+/// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+/// # let pool = aplex::ProcessPool::builder().workers(2).build(&works::WORKS).unwrap();
+/// assert_eq!(pool.call(&works::double, 1).wait(), Ok(2));
+/// let slots = pool.slots();
+/// assert_eq!(slots[1].index, 1);
+/// assert_eq!(slots[0].state, aplex::SlotState::Ready);
+/// assert!(slots[0].pid.is_some() && slots[0].host.is_some());
+/// assert_eq!(slots.iter().map(|s| s.completed).sum::<u64>(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SlotInfo {
+    /// The slot's index, `0..workers`: the argument its launcher is called with.
+    pub index: usize,
+    /// The host its worker runs on: the one named by the last hello from this slot (the
+    /// worker's [`WORKER_HOST_ENV`](crate::WORKER_HOST_ENV), else its machine's host name);
+    /// before any, the host [`hosts`](crate::ProcessPoolBuilder::hosts) aims it at.
+    pub host: Option<String>,
+    /// The live worker's own process id, from its hello (on its host); `None` while the slot
+    /// has no live worker.
+    pub pid: Option<u32>,
+    /// The process id of the launched process (`ssh`, `srun`, a shell, or the worker itself),
+    /// here; `None` while the slot has no worker, live or starting.
+    pub launcher_pid: Option<u32>,
+    /// Whether it serves, starts a worker, or backs off.
+    pub state: SlotState,
+    /// Works completed in this slot, by all its workers so far (each item of a map counts).
+    pub completed: u64,
+    /// Workers launched for this slot after its first.
+    pub restarts: u64,
+}
+
 /// A call accepted for a slot that has no live worker yet: job id, job, frame.
 pub(crate) type Queued = (u64, Arc<dyn Pending>, Vec<u8>);
 
@@ -83,6 +120,8 @@ pub(crate) type Queued = (u64, Arc<dyn Pending>, Vec<u8>);
 pub(crate) struct Slot {
     /// Works sent to this index (or waiting for it) and not yet ended.
     pub(crate) load: Arc<AtomicUsize>,
+    /// Works completed by this slot's workers (see [`SlotInfo::completed`]).
+    pub(crate) completed: AtomicU64,
     /// The slot's [`SlotState`], readable without the lock (written under it).
     phase: AtomicU8,
     pub(crate) state: Mutex<SlotInner>,
@@ -107,14 +146,38 @@ pub(crate) struct SlotInner {
     pub(crate) launched: bool,
     /// Workers launched after the first.
     pub(crate) restarts: u64,
+    /// The host its last worker named in its hello, or the one `hosts` aims it at.
+    pub(crate) host: Option<String>,
 }
 
 impl Slot {
-    pub(crate) fn new() -> Slot {
+    /// A slot whose workers run on `host`, if the pool knows it ahead.
+    pub(crate) fn new(host: Option<String>) -> Slot {
         Slot {
             load: Arc::new(AtomicUsize::new(0)),
+            completed: AtomicU64::new(0),
             phase: AtomicU8::new(SlotState::Starting.to_u8()),
-            state: Mutex::new(SlotInner::default()),
+            state: Mutex::new(SlotInner {
+                host,
+                ..SlotInner::default()
+            }),
+        }
+    }
+
+    /// What [`ProcessPool::slots`](crate::ProcessPool::slots) shows of slot `index`.
+    pub(crate) fn info(&self, index: usize) -> SlotInfo {
+        let state = crate::runtime::reactor::lock(&self.state);
+        let live = state.conn.as_ref();
+        let launched = live.or(state.starting.as_ref());
+        SlotInfo {
+            index,
+            host: live.and_then(|c| c.host()).or_else(|| state.host.clone()),
+            pid: live.and_then(|c| c.worker_pid()),
+            launcher_pid: launched.map(|c| c.launcher_pid),
+            state: self.phase(),
+            // ORDERING: Relaxed: a count for display; results are delivered after it grows.
+            completed: self.completed.load(Ordering::Relaxed),
+            restarts: state.restarts,
         }
     }
 

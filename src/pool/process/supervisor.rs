@@ -6,7 +6,8 @@ use super::*;
 
 /// What the supervisor thread is asked to do.
 pub(super) enum Order {
-    /// Start every worker; report when all said hello (or the first failure).
+    /// Start every worker; report when `min_ready` said hello (or enough failed that they
+    /// cannot).
     Start(mpsc::Sender<Result<(), Error>>),
     /// Start a replacement for `slot` at `at` (or at once if that has passed).
     Respawn { slot: usize, at: Instant },
@@ -17,8 +18,10 @@ pub(super) enum Order {
 /// The supervisor thread: starts, replaces and finally stops the workers.
 pub(super) struct Supervisor {
     pub(super) shared: Arc<Shared>,
-    pub(super) command: Command,
+    pub(super) launcher: Launcher,
     pub(super) hello_timeout: Duration,
+    /// Workers that must say hello for `build` to succeed.
+    pub(super) min_ready: usize,
     /// Replacements to start, and when.
     pub(super) retries: Vec<(Instant, usize)>,
     /// Launched workers that must say hello by a deadline.
@@ -69,14 +72,15 @@ impl Supervisor {
             if *deadline > now {
                 return true;
             }
-            conn.kill("killed: it sent no hello in time".to_string());
+            conn.kill(conn.no_hello());
             false
         });
     }
 
-    /// Launches a worker for slot `i`; it becomes the slot's `starting` worker.
-    fn launch(&mut self, i: usize) -> Result<Launched, Error> {
-        let launched = launch(&mut self.command, i, &self.shared)?;
+    /// Launches a worker for slot `i`; it becomes the slot's `starting` worker, and its hello
+    /// has a deadline. Its reader reports the hello on `hello`.
+    fn launch(&mut self, i: usize, hello: HelloSender) -> Result<Launched, Error> {
+        let launched = launch(&mut self.launcher, i, &self.shared, hello)?;
         let deadline = Instant::now().checked_add(self.hello_timeout);
         if let Some(deadline) = deadline {
             self.hellos.push((deadline, launched.conn.clone()));
@@ -84,29 +88,57 @@ impl Supervisor {
         Ok(launched)
     }
 
+    /// Launches every slot's first worker and waits until `min_ready` of them said hello, or
+    /// until so many failed (or the deadline passed) that they cannot. The others go on in
+    /// the background: a slot that failed backs off and tries again.
     fn start_all(&mut self) -> Result<(), Error> {
         let shared = self.shared.clone();
-        let mut launched = Vec::new();
-        let mut failure = None;
-        for i in 0..shared.slots.len() {
-            match self.launch(i) {
-                Ok(l) => launched.push(l),
+        let workers = shared.slots.len();
+        let need_all = self.min_ready >= workers;
+        let (tx, hellos) = mpsc::channel();
+        let mut first_error: Option<Error> = None;
+        let mut failed = 0;
+        for i in 0..workers {
+            match self.launch(i, tx.clone()) {
+                Ok(l) => shared.keep(l.conn, l.threads),
                 Err(e) => {
-                    failure = Some(e);
-                    break;
+                    failed += 1;
+                    if need_all {
+                        first_error = Some(e);
+                        break;
+                    }
+                    let at = shared.on_spawn_failure(i, &e);
+                    self.retries.push((at, i));
+                    first_error.get_or_insert(e);
                 }
             }
         }
+        drop(tx);
         let deadline = Instant::now().checked_add(self.hello_timeout);
-        let mut hellos = Vec::new();
-        for l in launched {
-            if failure.is_none() {
-                if let Err(e) = await_hello(&l, deadline) {
-                    failure = Some(e);
+        let mut ready = 0;
+        let mut failure = None;
+        while ready < self.min_ready {
+            if workers - failed < self.min_ready {
+                failure = first_error.take();
+                break;
+            }
+            let received = match deadline {
+                None => hellos
+                    .recv()
+                    .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(d) => hellos.recv_timeout(d.saturating_duration_since(Instant::now())),
+            };
+            match received {
+                Ok((_, Ok(_))) => ready += 1,
+                Ok((_, Err(e))) => {
+                    failed += 1;
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    failure = Some(self.no_hellos(ready));
+                    break;
                 }
             }
-            hellos.push(l.hello);
-            shared.keep(l.conn, l.threads);
         }
         if let Some(e) = failure {
             for (conn, _) in lock(&shared.started).iter() {
@@ -115,8 +147,9 @@ impl Supervisor {
             return Err(e);
         }
         shared.serving.store(true, Ordering::Release);
-        // A worker that died after its hello, before this point, is replaced now.
-        for i in 0..shared.slots.len() {
+        // A slot whose worker died (or could not start) before this point is retried now, or
+        // after its backoff; one already set to retry is not started twice.
+        for i in 0..workers {
             let state = lock(&shared.slots[i].state);
             if state.conn.is_none() && state.starting.is_none() {
                 let delay = slot::backoff(state.crashes);
@@ -130,6 +163,29 @@ impl Supervisor {
         Ok(())
     }
 
+    /// `build`'s error when the deadline passed with `ready` hellos, fewer than needed.
+    fn no_hellos(&self, ready: usize) -> Error {
+        let late = lock(&self.shared.started)
+            .iter()
+            .find(|(c, _)| !c.greeted() && !c.is_over())
+            .map(|(c, _)| c.clone());
+        let why = match late {
+            Some(conn) => {
+                let why = conn.no_hello();
+                conn.kill(why.clone());
+                format!(
+                    "slot {} (process {}) was {why}",
+                    conn.index, conn.launcher_pid
+                )
+            }
+            None => "no worker said hello in time".to_string(),
+        };
+        Error::Wire(format!(
+            "{ready} of the {} workers needed said hello within {:?}: {why}",
+            self.min_ready, self.hello_timeout
+        ))
+    }
+
     fn respawn(&mut self, i: usize) {
         let shared = self.shared.clone();
         if !shared.open.load(Ordering::Acquire) {
@@ -141,7 +197,9 @@ impl Supervisor {
                 return; // already has a worker (a repeated order)
             }
         }
-        match self.launch(i) {
+        // Nobody waits for a replacement's hello: its reader's report is dropped.
+        let (tx, _) = mpsc::channel();
+        match self.launch(i, tx) {
             Ok(l) => shared.keep(l.conn, l.threads),
             Err(e) => {
                 let at = shared.on_spawn_failure(i, &e);
@@ -204,7 +262,7 @@ impl Supervisor {
                     idle_since = None;
                 }
                 if !conn.greeted() && conn.hello_overdue(self.hello_timeout) {
-                    conn.kill("killed: it sent no hello in time".to_string());
+                    conn.kill(conn.no_hello());
                 }
                 if shared.shutdown_timeout.is_some_and(|t| begun.elapsed() > t) {
                     conn.kill("killed: the pool's shutdown timed out".to_string());

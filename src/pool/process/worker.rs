@@ -126,6 +126,14 @@ pub(crate) fn serve(registry: &Registry) -> io::Result<()> {
         magic: frame::WORKER_MAGIC.to_string(),
         version: frame::VERSION,
         pid: std::process::id(),
+        host: std::env::var(super::WORKER_HOST_ENV)
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(psys::host_name)
+            .unwrap_or_default(),
+        slot: std::env::var(super::WORKER_SLOT_ENV)
+            .ok()
+            .and_then(|s| s.parse().ok()),
         names: names.iter().map(|n| n.to_string()).collect(),
         max_works: 0,
         max_frame: 0,

@@ -248,6 +248,8 @@ fn stream(rng: &mut Rng, kinds: &[u8]) -> Vec<u8> {
                 magic: [PARENT_MAGIC, WORKER_MAGIC][rng.below(2)].to_string(),
                 version: VERSION,
                 pid: rng.next() as u32,
+                host: "h".repeat(rng.below(3)),
+                slot: Some(rng.next()).filter(|_| rng.below(2) == 0),
                 names: vec!["double".to_string(); rng.below(3)],
                 max_works: rng.next(),
                 max_frame: rng.next(),
