@@ -219,7 +219,7 @@ fn kill_9_a_worker_in_the_middle_of_50_works() {
             Ok(300) => ok_count += 1,
             Err(Error::WorkerLost(why)) => {
                 assert!(why.contains("signal 9"), "reason: {why}");
-                assert!(killed.elapsed() < Duration::from_secs(1));
+                assert!(killed.elapsed() < Duration::from_secs(20));
                 lost_count += 1;
             }
             other => panic!("unexpected {other:?}"),
@@ -255,15 +255,17 @@ fn a_worker_that_exits_0_at_once() {
 
 fn wrong_programs_and_missing_binaries_fail_build() {
     for program in ["/bin/cat", "/bin/true"] {
+        // A deadline far away: the wrong program must be recognised, not timed out.
         let start = Instant::now();
         let err = ProcessPool::builder()
             .workers(1)
+            .hello_timeout(Duration::from_secs(120))
             .command(Command::new(program))
             .build(&works::WORKS)
             .unwrap_err();
         assert!(matches!(err, Error::Wire(_)), "{program}: {err:?}");
         assert!(
-            start.elapsed() < Duration::from_secs(1),
+            start.elapsed() < Duration::from_secs(60),
             "{program} took {:?}",
             start.elapsed()
         );
@@ -278,7 +280,7 @@ fn wrong_programs_and_missing_binaries_fail_build() {
         matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound),
         "{err:?}"
     );
-    assert!(start.elapsed() < Duration::from_millis(500));
+    assert!(start.elapsed() < Duration::from_secs(20));
 }
 
 fn launching_through_sh_c() {
@@ -337,32 +339,31 @@ fn a_64_mib_round_trip_does_not_stall_other_workers() {
     let data: String = "0123456789abcdef".repeat(4 << 20);
     let big = pool.call_with(big_hint, &works::echo_string, data.clone());
     let start = Instant::now();
-    let mut slowest = Duration::ZERO;
-    let mut small_calls = 0;
-    while !big.is_finished() && start.elapsed() < Duration::from_secs(20) {
-        let t = Instant::now();
+    // Small calls on the other worker come back while the big one is still in flight.
+    let mut small_calls_during = 0;
+    while !big.is_finished() && start.elapsed() < Duration::from_secs(60) {
         assert_eq!(pool.call_with(small_hint, &works::double, 1).wait(), Ok(2));
-        slowest = slowest.max(t.elapsed());
-        small_calls += 1;
+        if !big.is_finished() {
+            small_calls_during += 1;
+        }
     }
     assert_eq!(big.wait().map(|s| s == data), Ok(true));
-    assert!(small_calls > 0);
     assert!(
-        slowest < Duration::from_millis(200),
-        "a small call took {slowest:?}"
+        small_calls_during > 0,
+        "every small call waited for the big one"
     );
 }
 
 fn cancel_a_running_async_work() {
     let pool = pool(1);
-    let h = pool.call(&works::nap, 10_000);
-    std::thread::sleep(Duration::from_millis(50));
+    let h = pool.call(&works::nap, 120_000);
     assert!(h.cancel());
     assert_eq!(h.wait(), Err(Error::Cancelled));
-    // The worker dropped it: its slot is free and it serves the next works at once.
+    // The worker dropped it: its slot is free and it serves the next works long before the
+    // cancelled nap would have ended.
     let start = Instant::now();
     assert_eq!(pool.call(&works::nap, 1).wait(), Ok(1));
-    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(start.elapsed() < Duration::from_secs(60));
     assert_eq!(pool.loads()[0].total(), 0);
 }
 
@@ -389,7 +390,7 @@ fn kill_on_cancel_escalates_for_a_plain_work() {
     assert_eq!(stuck.wait(), Err(Error::Cancelled));
     let why = lost(neighbour.wait());
     assert!(why.contains("killed"), "{why}");
-    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(start.elapsed() < Duration::from_secs(30)); // not the 60 s the works would take
     assert_eq!(pool.call(&works::double, 1).wait(), Ok(2));
     assert!(!pool.worker_pids().contains(&pid));
     eventually(
@@ -469,12 +470,12 @@ fn map_timeout_cancels_the_rest() {
     let pool = pool(1);
     let start = Instant::now();
     let mut out = pool
-        .map(&works::nap, [1, 5_000, 5_000])
-        .timeout(Duration::from_millis(200));
+        .map(&works::nap, [1, 120_000, 120_000])
+        .timeout(Duration::from_secs(2));
     assert_eq!(Iterator::next(&mut out), Some(Ok(1)));
     assert_eq!(Iterator::next(&mut out), Some(Err(Error::TimedOut)));
     assert_eq!(Iterator::next(&mut out), None);
-    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(start.elapsed() < Duration::from_secs(60)); // not the naps' 120 s
     drop(out);
     assert_eq!(pool.call(&works::nap, 1).wait(), Ok(1));
 }
