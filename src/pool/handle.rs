@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::cell::Outcome;
@@ -114,6 +114,13 @@ impl<T> Handle<T> {
                     break;
                 }
                 std::thread::yield_now(); // let a worker that shares our core run
+            }
+        }
+        if completion.is_done() {
+            // The common case: take the outcome without making a parker. (A winner that has
+            // not written it yet is waited for below.)
+            if let Poll::Ready(result) = completion.poll_result(Waker::noop()) {
+                return Some(result);
             }
         }
         crate::sync::blocking::wait_deadline(&mut *self, deadline)
