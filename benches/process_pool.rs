@@ -15,6 +15,141 @@ aplex::works! {
     }
 }
 
+/// Makes this binary a minimal pipe worker (the baseline): no aplex, 8-byte numbers in,
+/// doubled numbers out, written as soon as a read's worth is answered.
+const PIPE_WORKER_ENV: &str = "APLEX_BENCH_PIPE_WORKER";
+
+/// The minimal pipe worker: reads whatever arrived, answers every whole number in it with one
+/// write.
+fn pipe_worker() {
+    let mut input = std::io::stdin().lock();
+    let mut output = std::io::stdout().lock();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut have = 0;
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        let n = input.read(&mut buf[have..]).unwrap();
+        if n == 0 {
+            return;
+        }
+        have += n;
+        let whole = have / 8 * 8;
+        out.clear();
+        for x in buf[..whole].chunks_exact(8) {
+            let x = u64::from_le_bytes(x.try_into().unwrap());
+            out.extend_from_slice(&(x * 2).to_le_bytes());
+        }
+        output.write_all(&out).unwrap();
+        output.flush().unwrap();
+        buf.copy_within(whole..have, 0);
+        have -= whole;
+    }
+}
+
+/// A minimal pipe-framed process pool: `n` children of this binary as pipe workers, calls
+/// dealt round-robin, one write per call (or per chunk), one reader thread per child.
+struct PipePool {
+    children: Vec<std::process::Child>,
+    inputs: Vec<std::process::ChildStdin>,
+    outputs: Vec<Option<std::process::ChildStdout>>,
+}
+
+impl PipePool {
+    fn start(n: usize) -> PipePool {
+        let exe = std::env::current_exe().unwrap();
+        let mut children = Vec::new();
+        let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let mut child = Command::new(&exe)
+                .env(PIPE_WORKER_ENV, "1")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            inputs.push(child.stdin.take().unwrap());
+            outputs.push(child.stdout.take());
+            children.push(child);
+        }
+        PipePool {
+            children,
+            inputs,
+            outputs,
+        }
+    }
+
+    /// Sends `0..n` in pieces of `chunk` numbers (one write each), dealt round-robin, and reads
+    /// every answer back; checks them.
+    fn run(&mut self, n: u64, chunk: u64) {
+        let workers = self.inputs.len() as u64;
+        let readers: Vec<_> = self
+            .outputs
+            .iter_mut()
+            .enumerate()
+            .map(|(w, out)| {
+                let mut out = out.take().unwrap();
+                // The numbers this worker gets: pieces w, w + workers, ...
+                let mine: u64 = (0..n.div_ceil(chunk))
+                    .filter(|p| p % workers == w as u64)
+                    .map(|p| (n - p * chunk).min(chunk))
+                    .sum();
+                std::thread::spawn(move || {
+                    let mut back = vec![0u8; (mine * 8) as usize];
+                    out.read_exact(&mut back).unwrap();
+                    out
+                })
+            })
+            .collect();
+        let mut frame = Vec::with_capacity((chunk * 8) as usize);
+        for (p, start) in (0..n).step_by(chunk as usize).enumerate() {
+            frame.clear();
+            for x in start..(start + chunk).min(n) {
+                frame.extend_from_slice(&x.to_le_bytes());
+            }
+            self.inputs[p % workers as usize].write_all(&frame).unwrap();
+        }
+        for (slot, r) in self.outputs.iter_mut().zip(readers) {
+            *slot = Some(r.join().unwrap());
+        }
+    }
+
+    fn stop(self) {
+        drop(self.inputs);
+        for mut c in self.children {
+            c.wait().unwrap();
+        }
+    }
+}
+
+/// The baseline's calls per second: `n` calls of one number each, one write per call.
+fn pipe_pool_calls_per_second(n: u64) -> f64 {
+    let mut pool = PipePool::start(2);
+    let t = Instant::now();
+    pool.run(n, 1);
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    pool.stop();
+    rate
+}
+
+/// The baseline's map: `n` numbers in chunks of 256, one write per chunk.
+fn pipe_pool_map_per_second(n: u64) -> f64 {
+    let mut pool = PipePool::start(2);
+    let t = Instant::now();
+    pool.run(n, 256);
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    pool.stop();
+    rate
+}
+
+/// The baseline's start: two pipe workers started, one number answered.
+fn pipe_pool_start_to_first_result() -> f64 {
+    let t = Instant::now();
+    let mut pool = PipePool::start(2);
+    pool.run(1, 1);
+    let took = t.elapsed().as_secs_f64() * 1e3;
+    pool.stop();
+    took
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -90,6 +225,9 @@ fn start_to_first_result() -> f64 {
 }
 
 fn main() {
+    if std::env::var_os(PIPE_WORKER_ENV).is_some() {
+        return pipe_worker();
+    }
     aplex::serve_if_worker(&works::WORKS);
     let runs = 5;
     let floor = median((0..runs).map(|_| pipe_echo_floor()).collect());
@@ -101,18 +239,38 @@ fn main() {
     let rt = median((0..runs).map(|_| round_trip(&pool)).collect());
     println!("process_round_trip_median {rt:.1} us");
     println!("process_round_trip_over_floor {:.2} x", rt / floor);
+    println!("pipe_floor_over_process_round_trip {:.2} x", floor / rt);
     let calls = median(
         (0..runs)
             .map(|_| calls_per_second(&pool, 100_000))
             .collect(),
     );
     println!("process_calls_100k_2_workers {calls:.0} works/s");
+    let pipe_calls = median(
+        (0..runs)
+            .map(|_| pipe_pool_calls_per_second(20_000))
+            .collect(),
+    );
+    let calls_20k = median((0..runs).map(|_| calls_per_second(&pool, 20_000)).collect());
+    println!("process_calls_20k_2_workers {calls_20k:.0} works/s");
+    println!("pipe_pool_calls_20k_2_workers {pipe_calls:.0} works/s");
+    println!(
+        "process_calls_20k_vs_pipe_pool {:.2} x",
+        calls_20k / pipe_calls
+    );
     let map = median(
         (0..runs)
             .map(|_| map_per_second(&pool, 1_000_000))
             .collect(),
     );
     println!("process_map_chunk_256_2_workers {map:.0} works/s");
+    let pipe_map = median(
+        (0..runs)
+            .map(|_| pipe_pool_map_per_second(1_000_000))
+            .collect(),
+    );
+    println!("pipe_pool_map_chunk_256_2_workers {pipe_map:.0} works/s");
+    println!("process_map_chunk_256_vs_pipe_pool {:.2} x", map / pipe_map);
     drop(pool);
     // Behind a launcher that adds a pipe hop each way (as a relay such as ssh does).
     let exe = std::env::current_exe().unwrap();
@@ -136,4 +294,11 @@ fn main() {
     std::thread::sleep(Duration::from_millis(50));
     let start = median((0..runs).map(|_| start_to_first_result()).collect());
     println!("process_pool_start_to_first_result {start:.2} ms");
+    let pipe_start = median(
+        (0..runs)
+            .map(|_| pipe_pool_start_to_first_result())
+            .collect(),
+    );
+    println!("pipe_pool_start_to_first_result {pipe_start:.2} ms");
+    println!("process_start_vs_pipe_pool {:.2} x", start / pipe_start);
 }
