@@ -728,3 +728,32 @@ fn the_pool_and_its_handles_are_send_and_sync() {
     assert_send::<aplex::Handle<Rc<()>>>(); // the handle is Send whatever T...
     assert_send::<aplex::Map<u8>>();
 }
+
+#[test]
+fn a_handle_error_clones_to_an_equal_error_io_included() {
+    expect_panics(&["cloned panic"]);
+    let pool = ThreadPool::new(1);
+    let err = pool
+        .submit(|| -> u8 { panic!("cloned panic") })
+        .wait()
+        .unwrap_err();
+    assert_eq!(err.clone(), err);
+    let io = Error::Io(std::io::Error::new(
+        std::io::ErrorKind::BrokenPipe,
+        "pipe gone",
+    ));
+    let copy = io.clone();
+    assert_eq!(copy, io);
+    match &copy {
+        Error::Io(e) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+            assert_eq!(e.to_string(), "pipe gone");
+        }
+        other => panic!("an Io error cloned to {other:?}"),
+    }
+    let other_message = Error::Io(std::io::Error::new(
+        std::io::ErrorKind::BrokenPipe,
+        "another pipe",
+    ));
+    assert_ne!(other_message, io);
+}
