@@ -415,6 +415,174 @@ fn mpsc_recv_timeout_times_out_then_receives() {
     assert_eq!(rx.recv_timeout(BOUND), Err(mpsc::RecvTimeoutError::Closed));
 }
 
+#[test]
+fn mpsc_poll_next_pending_then_woken_by_send_then_none_after_last_sender() {
+    let (tx, mut rx) = mpsc::channel(1);
+    let (counter, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(rx.poll_next(&mut cx).is_pending());
+    tx.try_send(3).unwrap();
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(rx.poll_next(&mut cx), Poll::Ready(Some(3)));
+    assert!(rx.poll_recv(&mut cx).is_pending());
+    drop(tx);
+    assert_eq!(counter.wakes(), 2);
+    assert_eq!(rx.poll_next(&mut cx), Poll::Ready(None));
+}
+
+#[test]
+fn mpsc_poll_next_frees_a_slot_for_a_blocked_sender() {
+    let (tx, mut rx) = mpsc::channel(1);
+    tx.try_send(1).unwrap();
+    let blocked = spawn_job({
+        let tx = tx.clone();
+        move || tx.send_blocking(2)
+    });
+    blocked.assert_blocked();
+    let (_counter, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert_eq!(rx.poll_next(&mut cx), Poll::Ready(Some(1)));
+    assert_eq!(blocked.join(), Ok(()));
+    assert_eq!(rx.poll_next(&mut cx), Poll::Ready(Some(2)));
+}
+
+#[test]
+fn mpsc_reserve_takes_the_slot_until_the_permit_sends() {
+    let (tx, mut rx) = mpsc::channel(1);
+    let permit = block_on(tx.reserve()).unwrap();
+    assert_eq!(tx.try_send(1), Err(mpsc::TrySendError::Full(1)));
+    assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Empty));
+    permit.send(2).unwrap();
+    assert_eq!(rx.try_recv(), Ok(2));
+    tx.try_send(3).unwrap();
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
+#[test]
+fn mpsc_permit_dropped_unused_hands_the_slot_to_the_blocked_sender() {
+    let (tx, mut rx) = mpsc::channel(1);
+    let permit = block_on(tx.reserve()).unwrap();
+    let blocked = spawn_job({
+        let tx = tx.clone();
+        move || tx.send_blocking(7)
+    });
+    blocked.assert_blocked();
+    drop(permit);
+    assert_eq!(blocked.join(), Ok(()));
+    assert_eq!(rx.try_recv(), Ok(7));
+}
+
+#[test]
+fn mpsc_reserve_waits_in_line_and_is_served_by_recv() {
+    let (tx, mut rx) = mpsc::channel(1);
+    tx.try_send(1).unwrap();
+    let (counter, waker) = counting_waker();
+    let mut reserve = tx.reserve();
+    assert!(poll_once(&mut reserve, &waker).is_pending());
+    // A later send waits behind the reserve: the freed slot is the reserve's.
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(tx.try_send(2), Err(mpsc::TrySendError::Full(2)));
+    let Poll::Ready(Ok(permit)) = poll_once(&mut reserve, &waker) else {
+        panic!("a served reserve must be ready");
+    };
+    permit.send(3).unwrap();
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
+#[test]
+fn mpsc_served_reserve_dropped_unpolled_gives_the_slot_back() {
+    let (tx, mut rx) = mpsc::channel(1);
+    tx.try_send(1).unwrap();
+    let (_counter, waker) = counting_waker();
+    let mut reserve = tx.reserve();
+    assert!(poll_once(&mut reserve, &waker).is_pending());
+    assert_eq!(rx.try_recv(), Ok(1)); // the slot is handed to the reserve
+    drop(reserve);
+    assert_eq!(tx.try_send(2), Ok(()));
+    assert_eq!(rx.try_recv(), Ok(2));
+}
+
+#[test]
+fn mpsc_reserve_on_a_closed_channel_fails_and_a_blocked_reserve_is_released() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    tx.try_send(1).unwrap();
+    let blocked = spawn_job({
+        let tx = tx.clone();
+        move || block_on(tx.reserve()).map(drop)
+    });
+    blocked.assert_blocked();
+    rx.close();
+    assert_eq!(blocked.join(), Err(mpsc::SendError(())));
+    assert!(block_on(tx.reserve()).is_err());
+}
+
+#[test]
+fn mpsc_unbounded_reserve_is_always_ready() {
+    let (tx, mut rx) = mpsc::unbounded();
+    let permits: Vec<_> = (0..100).map(|_| block_on(tx.reserve()).unwrap()).collect();
+    for (i, permit) in permits.into_iter().enumerate() {
+        permit.send(i).unwrap();
+    }
+    assert_eq!(rx.len(), 100);
+    assert_eq!(rx.try_recv(), Ok(0));
+}
+
+#[test]
+fn mpsc_recv_many_waits_for_one_then_takes_up_to_limit() {
+    let (tx, mut rx) = mpsc::channel(4);
+    let mut buf = vec![100];
+    let (counter, waker) = counting_waker();
+    {
+        let mut many = std::pin::pin!(rx.recv_many(&mut buf, 3));
+        assert!(many
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        for i in 0..4 {
+            tx.try_send(i).unwrap();
+        }
+        assert!(counter.wakes() >= 1);
+        assert_eq!(
+            many.as_mut().poll(&mut Context::from_waker(&waker)),
+            Poll::Ready(3)
+        );
+    }
+    assert_eq!(buf, [100, 0, 1, 2]);
+    assert_eq!(block_on(rx.recv_many(&mut buf, 0)), 0);
+    drop(tx);
+    assert_eq!(block_on(rx.recv_many(&mut buf, 10)), 1);
+    assert_eq!(block_on(rx.recv_many(&mut buf, 10)), 0);
+    assert_eq!(buf, [100, 0, 1, 2, 3]);
+}
+
+#[test]
+fn mpsc_recv_many_serves_blocked_senders_in_order() {
+    let (tx, mut rx) = mpsc::channel(2);
+    tx.try_send(0).unwrap();
+    tx.try_send(1).unwrap();
+    let blocked = spawn_job({
+        let tx = tx.clone();
+        move || tx.send_blocking(2)
+    });
+    blocked.assert_blocked();
+    let mut buf = Vec::new();
+    // Taking both buffered values moves the blocked value in, which is taken too.
+    assert_eq!(block_on(rx.recv_many(&mut buf, 10)), 3);
+    assert_eq!(blocked.join(), Ok(()));
+    assert_eq!(buf, [0, 1, 2]);
+}
+
+#[test]
+fn mpsc_sender_sees_capacity_and_close() {
+    let (tx, mut rx) = mpsc::channel::<u8>(5);
+    assert_eq!(tx.capacity(), Some(5));
+    assert_eq!(mpsc::unbounded::<u8>().0.capacity(), None);
+    assert!(!tx.is_closed());
+    rx.close();
+    assert!(tx.is_closed());
+}
+
 // ---------------------------------------------------------------------------------------------
 // oneshot
 
@@ -937,6 +1105,8 @@ fn handles_and_futures_are_send_and_sync() {
     assert_sync::<mpsc::Receiver<String>>();
     assert_send::<mpsc::SendFuture<'static, String>>();
     assert_send::<mpsc::RecvFuture<'static, String>>();
+    assert_send::<mpsc::ReserveFuture<'static, String>>();
+    assert_send::<mpsc::Permit<'static, String>>();
 
     assert_send::<oneshot::Sender<String>>();
     assert_sync::<oneshot::Sender<String>>();

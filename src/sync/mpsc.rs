@@ -2,7 +2,9 @@
 //!
 //! Both kinds share one [`Sender`] / [`Receiver`] pair. Sending is async in both (it waits for
 //! room in a full bounded channel), with `send_blocking` and `try_send` beside it; receiving is
-//! `recv().await`, `recv_blocking()`, `try_recv()`, or iterating the receiver.
+//! `recv().await`, `recv_blocking()`, `try_recv()`, or iterating the receiver. A sender may
+//! also [`reserve`](Sender::reserve) a slot first and send into it later without waiting, and
+//! the receiver is a stream: [`poll_next`](Receiver::poll_next) adapts it to any stream trait.
 //!
 //! ```
 //! use aplex::sync::mpsc;
@@ -24,12 +26,18 @@
 //!
 //! - `queue` holds values sent and not yet received. Senders push at the back (only while
 //!   `closed` is false and there is room); the receiver pops at the front.
-//! - `blocked` holds the senders waiting for room, each entry owning the value it wants to send.
-//!   When the receiver pops a value from a full queue it moves the oldest blocked value into the
-//!   queue and wakes that sender: blocked senders are served FIFO, and nobody can take the freed
-//!   slot in between (so `blocked` is non-empty only while the queue is full, or closed). A
-//!   sender whose entry is gone knows its value was delivered; a sender that gives up (dropped,
-//!   or finds the channel closed) removes its entry and takes its value back.
+//! - `reserved` counts slots promised to [`Permit`]s: a bounded channel is full when
+//!   `queue.len() + reserved` reaches its capacity. A permit's `send` turns its slot into a
+//!   queued value; a permit dropped unused gives its slot back.
+//! - `blocked` holds the senders waiting for room, each entry owning the value it wants to send
+//!   (`Some`), or nothing for a pending `reserve` (`None`). Whoever frees a slot (the receiver
+//!   popping a value, a permit dropped unused) hands it at once to the oldest blocked entry —
+//!   its value moves into the queue, or the slot becomes its reservation — and wakes it: blocked
+//!   senders are served FIFO, and nobody can take the freed slot in between (so `blocked` is
+//!   non-empty only while the channel is full, or closed). A sender whose entry is gone knows
+//!   it was served; a sender that gives up (dropped, or finds the channel closed) removes its
+//!   entry and takes its value back (a reserve served but dropped before it saw its permit
+//!   gives the slot back).
 //! - `recv_waker` is filled by a pending receive and taken by whoever makes it ready: a push, or
 //!   the last sender leaving.
 //! - `closed` is set once, by `Receiver::close` or the receiver's drop; the drop also empties
@@ -54,8 +62,10 @@ struct Chan<T> {
     queue: VecDeque<T>,
     /// `Some(n)`: `queue` holds at most `n` values. `None`: unbounded.
     capacity: Option<usize>,
-    /// Senders waiting for room, each with its value.
-    blocked: Waiters<T>,
+    /// Slots promised to live permits (and to served, not yet polled, reserves).
+    reserved: usize,
+    /// Senders waiting for room, each with its value (`None`: a reserve).
+    blocked: Waiters<Option<T>>,
     /// The receiver's waker while a receive is pending.
     recv_waker: Option<Waker>,
     /// Live `Sender` handles.
@@ -71,25 +81,60 @@ impl<T> Chan<T> {
         if self.closed {
             return Err(TrySendError::Closed(value));
         }
-        if self.capacity.is_some_and(|cap| self.queue.len() >= cap) {
+        if self.is_full() {
             return Err(TrySendError::Full(value));
         }
         self.queue.push_back(value);
         Ok(self.recv_waker.take())
     }
 
+    /// Whether a bounded channel has no free slot (queued values and reservations fill it).
+    fn is_full(&self) -> bool {
+        self.capacity
+            .is_some_and(|cap| self.queue.len() + self.reserved >= cap)
+    }
+
+    /// Hands a slot that just freed to the oldest blocked sender, if any: its value moves into
+    /// the queue, or the slot becomes its reservation. Returns its waker (and, when a value
+    /// arrived and the receiver is not the one freeing the slot, the receiver's), to be woken
+    /// after the lock is released.
+    fn serve_blocked(&mut self, by_receiver: bool) -> [Option<Waker>; 2] {
+        if self.closed {
+            return [None, None];
+        }
+        let Some(entry) = self.blocked.pop_front() else {
+            return [None, None];
+        };
+        let recv = match entry.data {
+            Some(value) => {
+                self.queue.push_back(value);
+                if by_receiver {
+                    None
+                } else {
+                    self.recv_waker.take()
+                }
+            }
+            None => {
+                self.reserved += 1;
+                None
+            }
+        };
+        [Some(entry.waker), recv]
+    }
+
+    /// Gives back a reserved slot that was not used; returns the wakers to wake after the lock
+    /// is released.
+    fn unreserve(&mut self) -> [Option<Waker>; 2] {
+        self.reserved -= 1;
+        self.serve_blocked(false)
+    }
+
     /// The non-blocking core of every receive. On success also returns the waker of the blocked
-    /// sender whose value took the freed slot, to be woken after the lock is released.
+    /// sender served with the freed slot, to be woken after the lock is released.
     fn try_pop(&mut self) -> Result<(T, Option<Waker>), TryRecvError> {
         match self.queue.pop_front() {
             Some(value) => {
-                let mut woken = None;
-                if !self.closed {
-                    if let Some(entry) = self.blocked.pop_front() {
-                        self.queue.push_back(entry.data);
-                        woken = Some(entry.waker);
-                    }
-                }
+                let [woken, _] = self.serve_blocked(true);
                 Ok((value, woken))
             }
             None if self.closed || self.senders == 0 => Err(TryRecvError::Closed),
@@ -102,6 +147,7 @@ fn new_channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Mutex::new(Chan {
         queue: VecDeque::new(),
         capacity,
+        reserved: 0,
         blocked: Waiters::new(),
         recv_waker: None,
         senders: 1,
@@ -268,6 +314,54 @@ impl<T> Sender<T> {
     pub fn is_closed(&self) -> bool {
         lock(&self.chan).closed
     }
+
+    /// The bound given to [`channel`], or `None` for an [`unbounded`] channel: the same as
+    /// [`Receiver::capacity`]. (tokio calls the bound `max_capacity`, and its `capacity` is the
+    /// room left.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = aplex::sync::mpsc::channel::<u8>(3);
+    /// assert_eq!(tx.capacity(), Some(3));
+    /// let (tx, _rx) = aplex::sync::mpsc::unbounded::<u8>();
+    /// assert_eq!(tx.capacity(), None);
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        lock(&self.chan).capacity
+    }
+
+    /// Waits for a free slot and reserves it: the [`Permit`] then sends one value without
+    /// waiting. Ready at once on an unbounded channel.
+    ///
+    /// Reserves and sends wait in one FIFO line. A reserved slot counts as taken (other senders
+    /// see the channel full) until the permit sends or is dropped; dropping it unused gives the
+    /// slot to the next waiting sender. Dropping this future before it completes gives up its
+    /// place in line and any slot it had been handed.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError(())`](SendError) if the receiver is gone or closed the channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aplex::sync::mpsc::{self, TrySendError};
+    ///
+    /// let (tx, mut rx) = mpsc::channel(1);
+    /// aplex::block_on(async {
+    ///     let permit = tx.reserve().await.unwrap();
+    ///     assert_eq!(tx.try_send(1), Err(TrySendError::Full(1))); // the slot is promised
+    ///     permit.send(2).unwrap();
+    ///     assert_eq!(rx.recv().await, Some(2));
+    /// });
+    /// ```
+    pub fn reserve(&self) -> ReserveFuture<'_, T> {
+        ReserveFuture {
+            tx: self,
+            registration: Registration::Idle,
+        }
+    }
 }
 
 impl<T> Clone for Sender<T> {
@@ -355,7 +449,7 @@ impl<T> Future for SendFuture<'_, T> {
                         Poll::Ready(Err(SendError(value)))
                     }
                     Err(TrySendError::Full(value)) => {
-                        let id = chan.blocked.push(cx.waker().clone(), value);
+                        let id = chan.blocked.push(cx.waker().clone(), Some(value));
                         this.registration = Registration::Waiting(id);
                         Poll::Pending
                     }
@@ -373,7 +467,8 @@ impl<T> Future for SendFuture<'_, T> {
                         let entry = chan.blocked.remove(id).expect("entry was just found");
                         drop(chan);
                         this.registration = Registration::Done;
-                        Poll::Ready(Err(SendError(entry.data)))
+                        let value = entry.data.expect("a send's entry holds its value");
+                        Poll::Ready(Err(SendError(value)))
                     }
                     Some(entry) => {
                         let stale = entry.refresh(cx.waker());
@@ -401,6 +496,161 @@ impl<T> Drop for SendFuture<'_, T> {
 impl<T> fmt::Debug for SendFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SendFuture")
+            .field("registration", &self.registration)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reserved slot in a channel, from [`Sender::reserve`]: [`send`](Permit::send) fills it
+/// without waiting. Dropped unused, it gives the slot back.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, mut rx) = aplex::sync::mpsc::channel(1);
+/// let permit = aplex::block_on(tx.reserve()).unwrap();
+/// drop(permit); // the slot is free again
+/// tx.try_send('a').unwrap();
+/// assert_eq!(rx.try_recv(), Ok('a'));
+/// ```
+#[must_use = "a dropped Permit gives its slot back unused"]
+pub struct Permit<'a, T> {
+    tx: &'a Sender<T>,
+}
+
+impl<T> Permit<'_, T> {
+    /// Sends `value` into the reserved slot. Never waits.
+    ///
+    /// # Errors
+    ///
+    /// Gives the value back in [`SendError`] if the receiver closed the channel or went away
+    /// after the slot was reserved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aplex::sync::mpsc::{self, SendError};
+    ///
+    /// let (tx, rx) = mpsc::channel(2);
+    /// let permit = aplex::block_on(tx.reserve()).unwrap();
+    /// drop(rx);
+    /// assert_eq!(permit.send(5), Err(SendError(5)));
+    /// ```
+    pub fn send(self, value: T) -> Result<(), SendError<T>> {
+        let mut chan = lock(&self.tx.chan);
+        chan.reserved -= 1;
+        // The slot is used (or the channel is closed): the drop below has nothing to give back.
+        std::mem::forget(self);
+        if chan.closed {
+            drop(chan);
+            return Err(SendError(value));
+        }
+        chan.queue.push_back(value);
+        let waker = chan.recv_waker.take();
+        drop(chan);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+impl<T> Drop for Permit<'_, T> {
+    fn drop(&mut self) {
+        let wakers = lock(&self.tx.chan).unreserve();
+        wake_all(wakers.into_iter().flatten());
+    }
+}
+
+impl<T> fmt::Debug for Permit<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Sender::reserve`].
+///
+/// # Examples
+///
+/// ```
+/// use aplex::sync::mpsc::{self, SendError};
+///
+/// let (tx, rx) = mpsc::channel::<u8>(1);
+/// drop(rx);
+/// let reserve: mpsc::ReserveFuture<'_, u8> = tx.reserve();
+/// assert!(matches!(aplex::block_on(reserve), Err(SendError(()))));
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct ReserveFuture<'a, T> {
+    tx: &'a Sender<T>,
+    registration: Registration,
+}
+
+impl<'a, T> Future for ReserveFuture<'a, T> {
+    type Output = Result<Permit<'a, T>, SendError<()>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut chan = lock(&this.tx.chan);
+        let granted = match this.registration {
+            Registration::Idle => {
+                if chan.closed {
+                    Err(SendError(()))
+                } else if chan.is_full() {
+                    let id = chan.blocked.push(cx.waker().clone(), None);
+                    this.registration = Registration::Waiting(id);
+                    return Poll::Pending;
+                } else {
+                    chan.reserved += 1;
+                    Ok(())
+                }
+            }
+            Registration::Waiting(id) => {
+                let closed = chan.closed;
+                match chan.blocked.get_mut(id) {
+                    // Served: a freed slot was reserved for us.
+                    None => Ok(()),
+                    Some(_) if closed => {
+                        let entry = chan.blocked.remove(id);
+                        drop(chan);
+                        drop(entry);
+                        this.registration = Registration::Done;
+                        return Poll::Ready(Err(SendError(())));
+                    }
+                    Some(entry) => {
+                        let stale = entry.refresh(cx.waker());
+                        drop(chan);
+                        drop(stale);
+                        return Poll::Pending;
+                    }
+                }
+            }
+            Registration::Done => panic!("ReserveFuture polled after completion"),
+        };
+        drop(chan);
+        this.registration = Registration::Done;
+        Poll::Ready(granted.map(|()| Permit { tx: this.tx }))
+    }
+}
+
+impl<T> Drop for ReserveFuture<'_, T> {
+    fn drop(&mut self) {
+        if let Registration::Waiting(id) = self.registration {
+            let mut chan = lock(&self.tx.chan);
+            let wakers = match chan.blocked.remove(id) {
+                Some(_) => [None, None],
+                // Served but never polled: the slot reserved for us goes to the next in line.
+                None => chan.unreserve(),
+            };
+            drop(chan);
+            wake_all(wakers.into_iter().flatten());
+        }
+    }
+}
+
+impl<T> fmt::Debug for ReserveFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReserveFuture")
             .field("registration", &self.registration)
             .finish_non_exhaustive()
     }
@@ -445,6 +695,116 @@ impl<T> Receiver<T> {
     /// ```
     pub fn recv(&mut self) -> RecvFuture<'_, T> {
         RecvFuture { rx: self }
+    }
+
+    /// Polls for the next value: the core of [`recv`](Receiver::recv), for adapting the
+    /// receiver into another crate's stream type without a dependency, e.g.
+    /// `futures::stream::poll_fn(move |cx| rx.poll_next(cx))`.
+    ///
+    /// `Ready(None)` once every sender is gone (or the channel was closed) and the buffer is
+    /// empty. While `Pending`, the waker of the last call is stored and woken by the next send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    ///
+    /// let (tx, mut rx) = aplex::sync::mpsc::unbounded();
+    /// tx.try_send(1).unwrap();
+    /// drop(tx);
+    /// assert_eq!(aplex::block_on(poll_fn(|cx| rx.poll_next(cx))), Some(1));
+    /// assert_eq!(aplex::block_on(poll_fn(|cx| rx.poll_next(cx))), None);
+    /// ```
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut chan = lock(&self.chan);
+        match chan.try_pop() {
+            Ok((value, woken)) => {
+                drop(chan);
+                if let Some(waker) = woken {
+                    waker.wake();
+                }
+                Poll::Ready(Some(value))
+            }
+            Err(TryRecvError::Closed) => Poll::Ready(None),
+            Err(TryRecvError::Empty) => {
+                let stale = store_waker(&mut chan.recv_waker, cx.waker());
+                drop(chan);
+                drop(stale);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The same as [`poll_next`](Receiver::poll_next), under tokio's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    ///
+    /// let (tx, mut rx) = aplex::sync::mpsc::channel(1);
+    /// tx.try_send("x").unwrap();
+    /// assert_eq!(aplex::block_on(poll_fn(|cx| rx.poll_recv(cx))), Some("x"));
+    /// ```
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.poll_next(cx)
+    }
+
+    /// Waits for at least one value, then moves up to `limit` buffered values to the end of
+    /// `buf` at once (one lock for the batch); returns how many it moved.
+    ///
+    /// Returns 0 only when `limit` is 0 (at once), or when every sender is gone (or the channel
+    /// was closed) and the buffer is empty. Dropping the future before it completes loses no
+    /// value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = aplex::sync::mpsc::unbounded();
+    /// for i in 0..5 {
+    ///     tx.try_send(i).unwrap();
+    /// }
+    /// drop(tx);
+    /// let mut buf = Vec::new();
+    /// aplex::block_on(async {
+    ///     assert_eq!(rx.recv_many(&mut buf, 3).await, 3);
+    ///     assert_eq!(rx.recv_many(&mut buf, 3).await, 2);
+    ///     assert_eq!(rx.recv_many(&mut buf, 3).await, 0); // closed and drained
+    /// });
+    /// assert_eq!(buf, [0, 1, 2, 3, 4]);
+    /// ```
+    pub async fn recv_many(&mut self, buf: &mut Vec<T>, limit: usize) -> usize {
+        std::future::poll_fn(|cx| self.poll_recv_many(cx, buf, limit)).await
+    }
+
+    /// The core of [`recv_many`](Receiver::recv_many).
+    fn poll_recv_many(&mut self, cx: &Context<'_>, buf: &mut Vec<T>, limit: usize) -> Poll<usize> {
+        if limit == 0 {
+            return Poll::Ready(0);
+        }
+        let mut chan = lock(&self.chan);
+        let mut woken = Vec::new();
+        let mut moved = 0;
+        while moved < limit {
+            match chan.try_pop() {
+                Ok((value, waker)) => {
+                    buf.push(value);
+                    moved += 1;
+                    woken.extend(waker);
+                }
+                Err(TryRecvError::Closed) => break,
+                Err(TryRecvError::Empty) if moved > 0 => break,
+                Err(TryRecvError::Empty) => {
+                    let stale = store_waker(&mut chan.recv_waker, cx.waker());
+                    drop(chan);
+                    drop(stale);
+                    return Poll::Pending;
+                }
+            }
+        }
+        drop(chan);
+        wake_all(woken);
+        Poll::Ready(moved)
     }
 
     /// Receives the next value, blocking the current thread while the channel is empty.
@@ -646,23 +1006,7 @@ impl<T> Future for RecvFuture<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut chan = lock(&self.rx.chan);
-        match chan.try_pop() {
-            Ok((value, woken)) => {
-                drop(chan);
-                if let Some(waker) = woken {
-                    waker.wake();
-                }
-                Poll::Ready(Some(value))
-            }
-            Err(TryRecvError::Closed) => Poll::Ready(None),
-            Err(TryRecvError::Empty) => {
-                let stale = store_waker(&mut chan.recv_waker, cx.waker());
-                drop(chan);
-                drop(stale);
-                Poll::Pending
-            }
-        }
+        self.get_mut().rx.poll_next(cx)
     }
 }
 
