@@ -692,6 +692,40 @@ fn oneshot_recv_timeout_times_out_then_receives() {
     assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Ok(3));
 }
 
+#[test]
+fn oneshot_close_wakes_a_pending_closed_then_send_gives_the_value_back() {
+    let (mut tx, mut rx) = oneshot::channel::<String>();
+    let (counter, waker) = counting_waker();
+    {
+        let mut closed = tx.closed();
+        assert!(poll_once(&mut closed, &waker).is_pending());
+        rx.close();
+        assert_eq!(counter.wakes(), 1);
+        assert_eq!(poll_once(&mut closed, &waker), Poll::Ready(()));
+    }
+    assert!(tx.is_closed());
+    assert_eq!(tx.send("late".to_string()), Err("late".to_string()));
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Closed));
+    assert_eq!(block_on(rx), Err(oneshot::RecvError));
+}
+
+#[test]
+fn oneshot_close_after_send_keeps_the_value_receivable() {
+    let (tx, mut rx) = oneshot::channel();
+    tx.send(5).unwrap();
+    rx.close();
+    assert_eq!(rx.try_recv(), Ok(5));
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Closed));
+}
+
+#[test]
+fn oneshot_try_recv_empty_then_value() {
+    let (tx, mut rx) = oneshot::channel();
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Empty));
+    spawn_job(move || tx.send(9).unwrap()).join();
+    assert_eq!(rx.try_recv(), Ok(9));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Semaphore
 
