@@ -959,6 +959,82 @@ fn semaphore_mixed_sizes_never_exceed_the_permits() {
     assert_eq!(sem.available_permits(), PERMITS);
 }
 
+#[test]
+fn semaphore_close_fails_pending_and_later_checked_acquires() {
+    let sem = Semaphore::new(1);
+    let held = sem.try_acquire().unwrap();
+    let (counter, waker) = counting_waker();
+    let mut pending = sem.checked_acquire();
+    assert!(poll_once(&mut pending, &waker).is_pending());
+    sem.close();
+    assert_eq!(counter.wakes(), 1);
+    assert!(matches!(
+        poll_once(&mut pending, &waker),
+        Poll::Ready(Err(aplex::sync::AcquireError))
+    ));
+    assert!(sem.is_closed());
+    assert!(block_on(sem.checked_acquire_many(0)).is_err());
+    assert!(sem.try_acquire().is_none());
+    // A guard handed out before the close gives its permit back as usual.
+    drop(held);
+    assert_eq!(sem.available_permits(), 1);
+    assert!(sem.try_acquire().is_none());
+}
+
+#[test]
+fn semaphore_granted_before_close_keeps_its_permits() {
+    let sem = Semaphore::new(0);
+    let (_counter, waker) = counting_waker();
+    let mut pending = sem.checked_acquire();
+    assert!(poll_once(&mut pending, &waker).is_pending());
+    sem.add_permits(1); // granted now
+    sem.close();
+    let Poll::Ready(Ok(guard)) = poll_once(&mut pending, &waker) else {
+        panic!("an acquire granted before the close must succeed");
+    };
+    assert_eq!(guard.permits(), 1);
+}
+
+#[test]
+fn semaphore_close_wakes_a_blocked_thread_with_an_error() {
+    let sem = Arc::new(Semaphore::new(0));
+    let waiter = spawn_job({
+        let sem = Arc::clone(&sem);
+        move || block_on(sem.checked_acquire_many(2)).map(|g| g.permits())
+    });
+    waiter.assert_blocked();
+    sem.close();
+    assert_eq!(waiter.join(), Err(aplex::sync::AcquireError));
+}
+
+#[test]
+fn semaphore_guard_returning_acquire_panics_on_close() {
+    expect_panics(&["Semaphore: acquire on a closed semaphore"]);
+    let sem = Semaphore::new(0);
+    let (_counter, waker) = counting_waker();
+    let mut pending = sem.acquire();
+    assert!(poll_once(&mut pending, &waker).is_pending());
+    sem.close();
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = poll_once(&mut pending, &waker);
+    }));
+    assert!(polled.is_err());
+    drop(pending);
+    assert_eq!(sem.available_permits(), 0);
+}
+
+#[test]
+fn semaphore_forget_permits_removes_only_free_ones() {
+    let sem = Semaphore::new(4);
+    let held = sem.try_acquire_many(3).unwrap();
+    assert_eq!(sem.forget_permits(2), 1);
+    assert_eq!(sem.forget_permits(2), 0);
+    drop(held);
+    assert_eq!(sem.available_permits(), 3);
+    assert_eq!(sem.forget_permits(3), 3);
+    assert!(sem.try_acquire().is_none());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Event
 
@@ -1113,6 +1189,7 @@ fn error_types_are_lowercase_std_errors() {
     check(mpsc::TrySendError::Closed(1));
     check(mpsc::TryRecvError::Empty);
     check(mpsc::RecvTimeoutError::Closed);
+    check(aplex::sync::AcquireError);
     assert_eq!(format!("{:?}", mpsc::SendError(vec![1])), "SendError(..)");
 }
 
@@ -1128,6 +1205,7 @@ fn handles_and_futures_are_send_and_sync() {
     assert_sync::<aplex::sync::SemaphoreGuardArc>();
     assert_send::<aplex::sync::AcquireFuture<'static>>();
     assert_send::<aplex::sync::AcquireArcFuture>();
+    assert_send::<aplex::sync::CheckedAcquireFuture<'static>>();
 
     assert_send::<Event>();
     assert_sync::<Event>();
