@@ -832,8 +832,10 @@ fn closed_waits_for_another_owners_shutdown_without_starting_one() {
         std::thread::spawn(move || pool.shutdown())
     };
     assert!(aplex::block_on(timeout(BOUND, closed)).is_ok());
-    assert_eq!(exited.load(Ordering::SeqCst), 2);
+    assert_eq!(pool.submit(|| 3).wait(), Err(Error::ShutDown));
+    // The closer's shutdown joins the threads (closed() found them taken).
     closer.join().unwrap();
+    assert_eq!(exited.load(Ordering::SeqCst), 2);
 }
 
 #[test]

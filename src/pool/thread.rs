@@ -346,8 +346,9 @@ impl ThreadPool {
     }
 
     /// Shuts down gracefully, as [`shutdown`](ThreadPool::shutdown) does, and resolves once
-    /// every accepted work has ended and every worker thread has exited — without blocking the
-    /// thread that awaits it, so it may be awaited under `block_on`, on another pool, or in
+    /// every accepted work has ended and every worker thread has exited (each worker tells when
+    /// it leaves its loop; the threads, with nothing left to run, are then joined) — without
+    /// blocking the thread that awaits it, so it may be awaited under `block_on`, on another pool, or in
     /// another runtime's task. Dropping the future does not undo the shutdown (which has begun
     /// at its first poll); the pool's drop then waits for what is left.
     ///
@@ -383,8 +384,9 @@ impl ThreadPool {
 
     /// Resolves once the pool has been shut down (by [`shutdown`](ThreadPool::shutdown),
     /// [`shutdown_now`](ThreadPool::shutdown_now), `shutdown_async`, or another owner's drop)
-    /// and every worker thread has exited. It does not start a shutdown itself, and does not
-    /// block the thread that awaits it.
+    /// and every worker has left its loop, its works all ended. It does not start a shutdown
+    /// itself, and does not block the thread that awaits it. It joins the threads too, unless
+    /// the shutdown that ended them is joining them already.
     ///
     /// # Panics
     ///
