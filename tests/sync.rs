@@ -462,14 +462,13 @@ fn mpsc_reserve_takes_the_slot_until_the_permit_sends() {
 fn mpsc_permit_dropped_unused_hands_the_slot_to_the_blocked_sender() {
     let (tx, mut rx) = mpsc::channel(1);
     let permit = block_on(tx.reserve()).unwrap();
-    let blocked = spawn_job({
-        let tx = tx.clone();
-        move || tx.send_blocking(7)
-    });
-    blocked.assert_blocked();
+    let (counter, waker) = counting_waker();
+    let mut blocked = tx.send(7);
+    assert!(poll_once(&mut blocked, &waker).is_pending());
     drop(permit);
-    assert_eq!(blocked.join(), Ok(()));
-    assert_eq!(rx.try_recv(), Ok(7));
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(rx.try_recv(), Ok(7)); // moved in by the permit's drop
+    assert_eq!(poll_once(&mut blocked, &waker), Poll::Ready(Ok(())));
 }
 
 #[test]
@@ -507,14 +506,17 @@ fn mpsc_served_reserve_dropped_unpolled_gives_the_slot_back() {
 fn mpsc_reserve_on_a_closed_channel_fails_and_a_blocked_reserve_is_released() {
     let (tx, mut rx) = mpsc::channel::<u8>(1);
     tx.try_send(1).unwrap();
-    let blocked = spawn_job({
-        let tx = tx.clone();
-        move || block_on(tx.reserve()).map(drop)
-    });
-    blocked.assert_blocked();
+    let (counter, waker) = counting_waker();
+    let mut blocked = tx.reserve();
+    assert!(poll_once(&mut blocked, &waker).is_pending());
     rx.close();
-    assert_eq!(blocked.join(), Err(mpsc::SendError(())));
+    assert_eq!(counter.wakes(), 1);
+    assert!(matches!(
+        poll_once(&mut blocked, &waker),
+        Poll::Ready(Err(mpsc::SendError(())))
+    ));
     assert!(block_on(tx.reserve()).is_err());
+    assert_eq!(rx.try_recv(), Ok(1)); // the buffered value is still there
 }
 
 #[test]
@@ -561,15 +563,14 @@ fn mpsc_recv_many_serves_blocked_senders_in_order() {
     let (tx, mut rx) = mpsc::channel(2);
     tx.try_send(0).unwrap();
     tx.try_send(1).unwrap();
-    let blocked = spawn_job({
-        let tx = tx.clone();
-        move || tx.send_blocking(2)
-    });
-    blocked.assert_blocked();
+    let (counter, waker) = counting_waker();
+    let mut blocked = tx.send(2);
+    assert!(poll_once(&mut blocked, &waker).is_pending());
     let mut buf = Vec::new();
     // Taking both buffered values moves the blocked value in, which is taken too.
     assert_eq!(block_on(rx.recv_many(&mut buf, 10)), 3);
-    assert_eq!(blocked.join(), Ok(()));
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(poll_once(&mut blocked, &waker), Poll::Ready(Ok(())));
     assert_eq!(buf, [0, 1, 2]);
 }
 
