@@ -63,10 +63,22 @@ impl std::error::Error for Error {
     }
 }
 
-impl Error {
-    /// A copy of this error, for when one failure ends many works (an `Io` error is copied as
-    /// its kind and message).
-    pub(crate) fn duplicate(&self) -> Error {
+impl Clone for Error {
+    /// A copy of this error, for when one failure ends many works. `io::Error` is not `Clone`,
+    /// so an `Io` error is copied as a new `io::Error` of the same kind and message (its
+    /// `source` chain and raw OS code are not carried over).
+    ///
+    /// ```
+    /// use std::io;
+    /// use aplex::Error;
+    ///
+    /// let e = Error::Io(io::Error::new(io::ErrorKind::NotFound, "no such work"));
+    /// let copy = e.clone();
+    /// assert_eq!(copy, e);
+    /// assert_eq!(copy.to_string(), "i/o error: no such work");
+    /// assert_eq!(Error::Panicked("boom".into()).clone(), Error::Panicked("boom".into()));
+    /// ```
+    fn clone(&self) -> Error {
         match self {
             Error::Panicked(m) => Error::Panicked(m.clone()),
             Error::Cancelled => Error::Cancelled,
@@ -81,6 +93,14 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A copy of this error: the same as [`Clone::clone`], kept for the callers that fan one
+    /// failure out to many works.
+    pub(crate) fn duplicate(&self) -> Error {
+        self.clone()
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::Io(e)
@@ -88,7 +108,18 @@ impl From<io::Error> for Error {
 }
 
 impl PartialEq for Error {
-    /// Equal variants with equal payloads; two `Io` errors compare by kind.
+    /// Equal variants with equal payloads; two `Io` errors are equal when their kinds and
+    /// messages are (so an `Io` error equals its clone).
+    ///
+    /// ```
+    /// use std::io::{Error as IoError, ErrorKind};
+    /// use aplex::Error;
+    ///
+    /// let refused = |msg: &str| Error::Io(IoError::new(ErrorKind::ConnectionRefused, msg.to_string()));
+    /// assert_eq!(refused("port 80"), refused("port 80"));
+    /// assert_ne!(refused("port 80"), refused("port 81"));
+    /// assert_ne!(Error::Cancelled, Error::TimedOut);
+    /// ```
     fn eq(&self, other: &Error) -> bool {
         use Error::*;
         match (self, other) {
@@ -100,7 +131,7 @@ impl PartialEq for Error {
             | (TimedOut, TimedOut)
             | (ShutDown, ShutDown)
             | (QueueFull, QueueFull) => true,
-            (Io(a), Io(b)) => a.kind() == b.kind(),
+            (Io(a), Io(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
             _ => false,
         }
     }

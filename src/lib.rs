@@ -96,6 +96,7 @@ pub mod wire;
 pub use conn_pool::{ConnectionPool, ConnectionPoolBuilder, ConnectionPoolStats, Pooled};
 pub use error::Error;
 pub use helpers::global;
+pub use helpers::{as_completed, wait_any, AsCompleted};
 pub use helpers::{
     collect, generate_in_thread, in_process, in_thread, resolve, Collect, Group, GroupHandle,
     OrderedYielder, OrderedYielderIter, RateLimitAcquire, RateLimiter, Resolve, Yielder,

@@ -25,7 +25,7 @@
 //! });
 //! ```
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -81,6 +81,25 @@ impl Sleep {
     /// When this sleep completes (`None`: never).
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// Whether the deadline has passed, so the next poll completes. For `select!`-style code
+    /// that keeps a `Sleep` across loop turns: a sleep that has completed stays elapsed (until
+    /// [`reset`](Sleep::reset)), and polling it again completes again at once. A sleep that
+    /// never completes (its duration overflowed the clock) is never elapsed.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let now = Instant::now();
+    /// let past = aplex::time::sleep_until(now);
+    /// assert!(past.is_elapsed());
+    /// let mut later = aplex::time::sleep(Duration::from_secs(3600));
+    /// assert!(!later.is_elapsed());
+    /// later.reset(now);
+    /// assert!(later.is_elapsed());
+    /// ```
+    pub fn is_elapsed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Moves the deadline; the sleep is pending again until then.
@@ -200,6 +219,23 @@ pub struct Timeout<F> {
     sleep: Sleep,
 }
 
+impl<F> Timeout<F> {
+    /// Whether the time limit has passed: the next poll gives `Err(Elapsed)` unless the inner
+    /// future completes in that very poll (it is polled first).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let t = aplex::time::timeout_at(Instant::now(), std::future::pending::<()>());
+    /// assert!(t.is_elapsed());
+    /// assert_eq!(aplex::block_on(t), Err(aplex::time::Elapsed));
+    /// let t = aplex::time::timeout(Duration::from_secs(3600), async { 1 });
+    /// assert!(!t.is_elapsed());
+    /// ```
+    pub fn is_elapsed(&self) -> bool {
+        self.sleep.is_elapsed()
+    }
+}
+
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
@@ -255,11 +291,41 @@ pub fn interval(period: Duration) -> Interval {
         !period.is_zero(),
         "aplex::time::interval: the period must be non-zero"
     );
-    let now = Instant::now();
+    new_interval(Instant::now(), period)
+}
+
+/// Like [`interval`], with the first tick at `start` rather than at once; then one every
+/// `period` after it.
+///
+/// # Panics
+///
+/// Panics if `period` is zero.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now() + Duration::from_millis(10);
+/// aplex::block_on(async {
+///     let mut every = aplex::time::interval_at(start, Duration::from_millis(5));
+///     assert_eq!(every.tick().await, start);
+///     assert!(Instant::now() >= start);
+///     let second = every.tick().await; // 5 ms on, or later on the grid if this thread stalled
+///     assert_eq!((second - start).as_nanos() % 5_000_000, 0);
+///     assert!(second > start);
+/// });
+/// ```
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    assert!(
+        !period.is_zero(),
+        "aplex::time::interval_at: the period must be non-zero"
+    );
+    new_interval(start, period)
+}
+
+fn new_interval(start: Instant, period: Duration) -> Interval {
     Interval {
         period,
-        next: now,
-        sleep: sleep_until(now),
+        next: start,
+        sleep: sleep_until(start),
     }
 }
 
@@ -273,13 +339,36 @@ pub struct Interval {
 
 impl Interval {
     /// Waits for the next tick and returns the instant it was scheduled for.
+    ///
+    /// Cancel-safe: dropping the future before it completes loses no tick.
     pub async fn tick(&mut self) -> Instant {
-        (&mut self.sleep).await;
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick: the core of [`tick`](Interval::tick), for adapting an
+    /// interval into another crate's stream type without a dependency, e.g.
+    /// `futures::stream::poll_fn(move |cx| every.poll_tick(cx).map(Some))`.
+    ///
+    /// `Ready(instant)` gives the instant the tick was scheduled for and moves on to the next.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let start = Instant::now();
+    /// let mut every = aplex::time::interval_at(start, Duration::from_millis(5));
+    /// let first = aplex::block_on(poll_fn(|cx| every.poll_tick(cx)));
+    /// assert_eq!(first, start);
+    /// ```
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        if Pin::new(&mut self.sleep).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
         let scheduled = self.next;
         // A period too long for the clock: the next tick never comes.
         let Some(mut next) = scheduled.checked_add(self.period) else {
             self.sleep = Sleep::new(None);
-            return scheduled;
+            return Poll::Ready(scheduled);
         };
         let now = Instant::now();
         if next <= now {
@@ -291,7 +380,31 @@ impl Interval {
         }
         self.next = next;
         self.sleep.reset(next);
-        scheduled
+        Poll::Ready(scheduled)
+    }
+
+    /// Restarts the grid from now: the next tick comes one `period` from now (not at once),
+    /// then one every `period`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// aplex::block_on(async {
+    ///     let mut every = aplex::time::interval(Duration::from_millis(5));
+    ///     every.tick().await; // the first tick is at once
+    ///     let before = Instant::now();
+    ///     every.reset();
+    ///     let next = every.tick().await;
+    ///     assert!(next >= before + Duration::from_millis(5));
+    /// });
+    /// ```
+    pub fn reset(&mut self) {
+        match Instant::now().checked_add(self.period) {
+            Some(next) => {
+                self.next = next;
+                self.sleep.reset(next);
+            }
+            None => self.sleep = Sleep::new(None),
+        }
     }
 
     /// The period between ticks.

@@ -415,6 +415,175 @@ fn mpsc_recv_timeout_times_out_then_receives() {
     assert_eq!(rx.recv_timeout(BOUND), Err(mpsc::RecvTimeoutError::Closed));
 }
 
+#[test]
+fn mpsc_poll_next_pending_then_woken_by_send_then_none_after_last_sender() {
+    let (tx, mut rx) = mpsc::channel(1);
+    let (counter, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(rx.poll_next(&mut cx).is_pending());
+    tx.try_send(3).unwrap();
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(rx.poll_next(&mut cx), Poll::Ready(Some(3)));
+    assert!(rx.poll_recv(&mut cx).is_pending());
+    drop(tx);
+    assert_eq!(counter.wakes(), 2);
+    assert_eq!(rx.poll_next(&mut cx), Poll::Ready(None));
+}
+
+#[test]
+fn mpsc_poll_next_frees_a_slot_for_a_blocked_sender() {
+    let (tx, mut rx) = mpsc::channel(1);
+    tx.try_send(1).unwrap();
+    let blocked = spawn_job({
+        let tx = tx.clone();
+        move || tx.send_blocking(2)
+    });
+    blocked.assert_blocked();
+    let (_counter, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert_eq!(rx.poll_next(&mut cx), Poll::Ready(Some(1)));
+    assert_eq!(blocked.join(), Ok(()));
+    assert_eq!(rx.poll_next(&mut cx), Poll::Ready(Some(2)));
+}
+
+#[test]
+fn mpsc_reserve_takes_the_slot_until_the_permit_sends() {
+    let (tx, mut rx) = mpsc::channel(1);
+    let permit = block_on(tx.reserve()).unwrap();
+    assert_eq!(tx.try_send(1), Err(mpsc::TrySendError::Full(1)));
+    assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Empty));
+    permit.send(2).unwrap();
+    assert_eq!(rx.try_recv(), Ok(2));
+    tx.try_send(3).unwrap();
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
+#[test]
+fn mpsc_permit_dropped_unused_hands_the_slot_to_the_blocked_sender() {
+    let (tx, mut rx) = mpsc::channel(1);
+    let permit = block_on(tx.reserve()).unwrap();
+    let (counter, waker) = counting_waker();
+    let mut blocked = tx.send(7);
+    assert!(poll_once(&mut blocked, &waker).is_pending());
+    drop(permit);
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(rx.try_recv(), Ok(7)); // moved in by the permit's drop
+    assert_eq!(poll_once(&mut blocked, &waker), Poll::Ready(Ok(())));
+}
+
+#[test]
+fn mpsc_reserve_waits_in_line_and_is_served_by_recv() {
+    let (tx, mut rx) = mpsc::channel(1);
+    tx.try_send(1).unwrap();
+    let (counter, waker) = counting_waker();
+    let mut reserve = tx.reserve();
+    assert!(poll_once(&mut reserve, &waker).is_pending());
+    // A later send waits behind the reserve: the freed slot is the reserve's.
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(tx.try_send(2), Err(mpsc::TrySendError::Full(2)));
+    let Poll::Ready(Ok(permit)) = poll_once(&mut reserve, &waker) else {
+        panic!("a served reserve must be ready");
+    };
+    permit.send(3).unwrap();
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
+#[test]
+fn mpsc_served_reserve_dropped_unpolled_gives_the_slot_back() {
+    let (tx, mut rx) = mpsc::channel(1);
+    tx.try_send(1).unwrap();
+    let (_counter, waker) = counting_waker();
+    let mut reserve = tx.reserve();
+    assert!(poll_once(&mut reserve, &waker).is_pending());
+    assert_eq!(rx.try_recv(), Ok(1)); // the slot is handed to the reserve
+    drop(reserve);
+    assert_eq!(tx.try_send(2), Ok(()));
+    assert_eq!(rx.try_recv(), Ok(2));
+}
+
+#[test]
+fn mpsc_reserve_on_a_closed_channel_fails_and_a_blocked_reserve_is_released() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    tx.try_send(1).unwrap();
+    let (counter, waker) = counting_waker();
+    let mut blocked = tx.reserve();
+    assert!(poll_once(&mut blocked, &waker).is_pending());
+    rx.close();
+    assert_eq!(counter.wakes(), 1);
+    assert!(matches!(
+        poll_once(&mut blocked, &waker),
+        Poll::Ready(Err(mpsc::SendError(())))
+    ));
+    assert!(block_on(tx.reserve()).is_err());
+    assert_eq!(rx.try_recv(), Ok(1)); // the buffered value is still there
+}
+
+#[test]
+fn mpsc_unbounded_reserve_is_always_ready() {
+    let (tx, mut rx) = mpsc::unbounded();
+    let permits: Vec<_> = (0..100).map(|_| block_on(tx.reserve()).unwrap()).collect();
+    for (i, permit) in permits.into_iter().enumerate() {
+        permit.send(i).unwrap();
+    }
+    assert_eq!(rx.len(), 100);
+    assert_eq!(rx.try_recv(), Ok(0));
+}
+
+#[test]
+fn mpsc_recv_many_waits_for_one_then_takes_up_to_limit() {
+    let (tx, mut rx) = mpsc::channel(4);
+    let mut buf = vec![100];
+    let (counter, waker) = counting_waker();
+    {
+        let mut many = std::pin::pin!(rx.recv_many(&mut buf, 3));
+        assert!(many
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        for i in 0..4 {
+            tx.try_send(i).unwrap();
+        }
+        assert!(counter.wakes() >= 1);
+        assert_eq!(
+            many.as_mut().poll(&mut Context::from_waker(&waker)),
+            Poll::Ready(3)
+        );
+    }
+    assert_eq!(buf, [100, 0, 1, 2]);
+    assert_eq!(block_on(rx.recv_many(&mut buf, 0)), 0);
+    drop(tx);
+    assert_eq!(block_on(rx.recv_many(&mut buf, 10)), 1);
+    assert_eq!(block_on(rx.recv_many(&mut buf, 10)), 0);
+    assert_eq!(buf, [100, 0, 1, 2, 3]);
+}
+
+#[test]
+fn mpsc_recv_many_serves_blocked_senders_in_order() {
+    let (tx, mut rx) = mpsc::channel(2);
+    tx.try_send(0).unwrap();
+    tx.try_send(1).unwrap();
+    let (counter, waker) = counting_waker();
+    let mut blocked = tx.send(2);
+    assert!(poll_once(&mut blocked, &waker).is_pending());
+    let mut buf = Vec::new();
+    // Taking both buffered values moves the blocked value in, which is taken too.
+    assert_eq!(block_on(rx.recv_many(&mut buf, 10)), 3);
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(poll_once(&mut blocked, &waker), Poll::Ready(Ok(())));
+    assert_eq!(buf, [0, 1, 2]);
+}
+
+#[test]
+fn mpsc_sender_sees_capacity_and_close() {
+    let (tx, mut rx) = mpsc::channel::<u8>(5);
+    assert_eq!(tx.capacity(), Some(5));
+    assert_eq!(mpsc::unbounded::<u8>().0.capacity(), None);
+    assert!(!tx.is_closed());
+    rx.close();
+    assert!(tx.is_closed());
+}
+
 // ---------------------------------------------------------------------------------------------
 // oneshot
 
@@ -522,6 +691,40 @@ fn oneshot_recv_timeout_times_out_then_receives() {
     );
     tx.send(3).unwrap();
     assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Ok(3));
+}
+
+#[test]
+fn oneshot_close_wakes_a_pending_closed_then_send_gives_the_value_back() {
+    let (mut tx, mut rx) = oneshot::channel::<String>();
+    let (counter, waker) = counting_waker();
+    {
+        let mut closed = tx.closed();
+        assert!(poll_once(&mut closed, &waker).is_pending());
+        rx.close();
+        assert_eq!(counter.wakes(), 1);
+        assert_eq!(poll_once(&mut closed, &waker), Poll::Ready(()));
+    }
+    assert!(tx.is_closed());
+    assert_eq!(tx.send("late".to_string()), Err("late".to_string()));
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Closed));
+    assert_eq!(block_on(rx), Err(oneshot::RecvError));
+}
+
+#[test]
+fn oneshot_close_after_send_keeps_the_value_receivable() {
+    let (tx, mut rx) = oneshot::channel();
+    tx.send(5).unwrap();
+    rx.close();
+    assert_eq!(rx.try_recv(), Ok(5));
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Closed));
+}
+
+#[test]
+fn oneshot_try_recv_empty_then_value() {
+    let (tx, mut rx) = oneshot::channel();
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Empty));
+    spawn_job(move || tx.send(9).unwrap()).join();
+    assert_eq!(rx.try_recv(), Ok(9));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -757,6 +960,82 @@ fn semaphore_mixed_sizes_never_exceed_the_permits() {
     assert_eq!(sem.available_permits(), PERMITS);
 }
 
+#[test]
+fn semaphore_close_fails_pending_and_later_checked_acquires() {
+    let sem = Semaphore::new(1);
+    let held = sem.try_acquire().unwrap();
+    let (counter, waker) = counting_waker();
+    let mut pending = sem.checked_acquire();
+    assert!(poll_once(&mut pending, &waker).is_pending());
+    sem.close();
+    assert_eq!(counter.wakes(), 1);
+    assert!(matches!(
+        poll_once(&mut pending, &waker),
+        Poll::Ready(Err(aplex::sync::AcquireError))
+    ));
+    assert!(sem.is_closed());
+    assert!(block_on(sem.checked_acquire_many(0)).is_err());
+    assert!(sem.try_acquire().is_none());
+    // A guard handed out before the close gives its permit back as usual.
+    drop(held);
+    assert_eq!(sem.available_permits(), 1);
+    assert!(sem.try_acquire().is_none());
+}
+
+#[test]
+fn semaphore_granted_before_close_keeps_its_permits() {
+    let sem = Semaphore::new(0);
+    let (_counter, waker) = counting_waker();
+    let mut pending = sem.checked_acquire();
+    assert!(poll_once(&mut pending, &waker).is_pending());
+    sem.add_permits(1); // granted now
+    sem.close();
+    let Poll::Ready(Ok(guard)) = poll_once(&mut pending, &waker) else {
+        panic!("an acquire granted before the close must succeed");
+    };
+    assert_eq!(guard.permits(), 1);
+}
+
+#[test]
+fn semaphore_close_wakes_a_blocked_thread_with_an_error() {
+    let sem = Arc::new(Semaphore::new(0));
+    let waiter = spawn_job({
+        let sem = Arc::clone(&sem);
+        move || block_on(sem.checked_acquire_many(2)).map(|g| g.permits())
+    });
+    waiter.assert_blocked();
+    sem.close();
+    assert_eq!(waiter.join(), Err(aplex::sync::AcquireError));
+}
+
+#[test]
+fn semaphore_guard_returning_acquire_panics_on_close() {
+    expect_panics(&["Semaphore: acquire on a closed semaphore"]);
+    let sem = Semaphore::new(0);
+    let (_counter, waker) = counting_waker();
+    let mut pending = sem.acquire();
+    assert!(poll_once(&mut pending, &waker).is_pending());
+    sem.close();
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = poll_once(&mut pending, &waker);
+    }));
+    assert!(polled.is_err());
+    drop(pending);
+    assert_eq!(sem.available_permits(), 0);
+}
+
+#[test]
+fn semaphore_forget_permits_removes_only_free_ones() {
+    let sem = Semaphore::new(4);
+    let held = sem.try_acquire_many(3).unwrap();
+    assert_eq!(sem.forget_permits(2), 1);
+    assert_eq!(sem.forget_permits(2), 0);
+    drop(held);
+    assert_eq!(sem.available_permits(), 3);
+    assert_eq!(sem.forget_permits(3), 3);
+    assert!(sem.try_acquire().is_none());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Event
 
@@ -911,6 +1190,7 @@ fn error_types_are_lowercase_std_errors() {
     check(mpsc::TrySendError::Closed(1));
     check(mpsc::TryRecvError::Empty);
     check(mpsc::RecvTimeoutError::Closed);
+    check(aplex::sync::AcquireError);
     assert_eq!(format!("{:?}", mpsc::SendError(vec![1])), "SendError(..)");
 }
 
@@ -926,6 +1206,7 @@ fn handles_and_futures_are_send_and_sync() {
     assert_sync::<aplex::sync::SemaphoreGuardArc>();
     assert_send::<aplex::sync::AcquireFuture<'static>>();
     assert_send::<aplex::sync::AcquireArcFuture>();
+    assert_send::<aplex::sync::CheckedAcquireFuture<'static>>();
 
     assert_send::<Event>();
     assert_sync::<Event>();
@@ -937,6 +1218,8 @@ fn handles_and_futures_are_send_and_sync() {
     assert_sync::<mpsc::Receiver<String>>();
     assert_send::<mpsc::SendFuture<'static, String>>();
     assert_send::<mpsc::RecvFuture<'static, String>>();
+    assert_send::<mpsc::ReserveFuture<'static, String>>();
+    assert_send::<mpsc::Permit<'static, String>>();
 
     assert_send::<oneshot::Sender<String>>();
     assert_sync::<oneshot::Sender<String>>();

@@ -221,3 +221,97 @@ fn a_sleep_moved_to_another_thread_still_fires() {
         "the moved sleep never fired"
     );
 }
+
+/// A waker that only records that it was woken.
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn sleep_is_elapsed_follows_its_deadline_and_reset() {
+    let now = Instant::now();
+    let mut s = sleep(Duration::from_secs(3600));
+    assert!(!s.is_elapsed());
+    s.reset(now);
+    assert!(s.is_elapsed());
+    block_on(&mut s);
+    assert!(s.is_elapsed(), "a completed sleep stays elapsed");
+    block_on(&mut s); // and completes again at once
+    assert!(!sleep(Duration::MAX).is_elapsed());
+    assert!(timeout_at_now_is_elapsed());
+}
+
+fn timeout_at_now_is_elapsed() -> bool {
+    let t = aplex::time::timeout_at(Instant::now(), std::future::pending::<()>());
+    let elapsed = t.is_elapsed();
+    assert_eq!(block_on(t), Err(Elapsed));
+    elapsed && !timeout(Duration::from_secs(3600), async {}).is_elapsed()
+}
+
+#[test]
+fn interval_at_ticks_from_start_on_its_grid() {
+    const PERIOD: Duration = Duration::from_millis(5);
+    let start = Instant::now() + Duration::from_millis(20);
+    block_on(async {
+        let mut every = aplex::time::interval_at(start, PERIOD);
+        assert_eq!(every.tick().await, start);
+        assert!(Instant::now() >= start, "the first tick waits for start");
+        let second = every.tick().await;
+        assert!(second > start);
+        assert_eq!((second - start).as_nanos() % PERIOD.as_nanos(), 0);
+    });
+}
+
+#[test]
+fn interval_poll_tick_is_pending_until_start_then_ready_after_a_reset() {
+    let start = Instant::now() + Duration::from_secs(3600);
+    let mut every = aplex::time::interval_at(start, Duration::from_millis(1));
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(Arc::clone(&flag));
+    assert!(every
+        .poll_tick(&mut Context::from_waker(&waker))
+        .is_pending());
+    assert!(!flag.0.load(Ordering::SeqCst));
+    // A reset brings the next tick to one period from now, far before `start`.
+    let before = Instant::now();
+    every.reset();
+    let tick = block_on(timeout(
+        BOUND,
+        std::future::poll_fn(|cx| every.poll_tick(cx)),
+    ));
+    let tick = tick.expect("a reset interval ticks one period later");
+    assert!(tick >= before + Duration::from_millis(1) && tick < start);
+}
+
+#[test]
+fn interval_reset_moves_the_next_tick_one_period_from_now() {
+    const PERIOD: Duration = Duration::from_millis(10);
+    block_on(async {
+        let mut every = interval(PERIOD);
+        every.tick().await; // at once
+        let before = Instant::now();
+        every.reset();
+        let next = every.tick().await;
+        assert!(next >= before + PERIOD, "not at once, one period later");
+        assert!(Instant::now() >= next);
+        let after = every.tick().await;
+        // One period on, unless this thread stalled past that tick and it was skipped.
+        assert!(after > next);
+        assert_eq!(
+            (after - next).as_nanos() % PERIOD.as_nanos(),
+            0,
+            "the grid continues from the reset"
+        );
+    });
+}
+
+#[test]
+#[should_panic(expected = "period must be non-zero")]
+fn a_zero_interval_at_panics() {
+    expect_panics(&["aplex::time::interval"]);
+    let _ = aplex::time::interval_at(Instant::now(), Duration::ZERO);
+}

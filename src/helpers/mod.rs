@@ -2,6 +2,7 @@
 //!
 //! | file | what |
 //! |---|---|
+//! | `as_completed.rs` | [`as_completed`], [`wait_any`]: handles' outcomes in completion order |
 //! | `set.rs` | `FutureSet`: poll many futures in one task, re-polling only the woken ones |
 //! | `resolve.rs`, `collect.rs` | [`resolve`] and [`collect`]: a few futures at a time, input order |
 //! | `rate_limit.rs` | [`RateLimiter`] |
@@ -14,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+mod as_completed;
 mod collect;
 mod generate;
 pub mod global;
@@ -25,6 +27,7 @@ mod resolve;
 mod set;
 mod yielder;
 
+pub use as_completed::{as_completed, wait_any, AsCompleted};
 pub use collect::{collect, Collect};
 pub use generate::{generate_in_thread, GENERATE_CAPACITY};
 pub use group::{Group, GroupHandle};

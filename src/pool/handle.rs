@@ -153,6 +153,25 @@ impl<T> Handle<T> {
 
     /// True once the work has an outcome (the handle will not wait). A running async work whose
     /// cancel is decided is not finished until its worker has dropped its future.
+    ///
+    /// For `select!` users: a `Handle` is not fused — after it resolved, polling it again
+    /// panics (the outcome was moved out). Keep a flag, or check `is_finished` before polling a
+    /// handle you keep across loop turns: `futures::select!` wants `FusedFuture`, which a
+    /// one-line wrapper gives (`handle.fuse()` from `futures`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aplex::sync::Event;
+    ///
+    /// let pool = aplex::ThreadPool::new(1);
+    /// let go = Arc::new(Event::new());
+    /// let g = Arc::clone(&go);
+    /// let mut h = pool.spawn(move || async move { g.wait().await; 5 });
+    /// assert!(!h.is_finished());
+    /// go.set();
+    /// assert_eq!(aplex::block_on(&mut h), Ok(5));
+    /// assert!(h.is_finished()); // polling `h` again would panic
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.outcome.completion().is_done()
     }

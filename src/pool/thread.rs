@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use super::worker::{dispatch, start_thread, ThreadStart};
 use super::Handle;
 use crate::balance::{Balancer, Load, RoundRobin};
 use crate::runtime::reactor::lock;
+use crate::sync::Event;
 use crate::Error;
 
 /// Default limit of works running at once on one worker.
@@ -36,6 +37,10 @@ const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// while it runs: balancers see it as a running work, so `LeastLoaded` steers around it.
 ///
 /// Dropping the pool shuts it down gracefully: accepted works finish, every thread is joined.
+/// The drop **blocks** the calling thread until then: inside async code (a `block_on`, another
+/// runtime's task) that stalls the executor thread for as long as the works take. There,
+/// `pool.shutdown_async().await` first (see [`shutdown_async`](ThreadPool::shutdown_async));
+/// the drop after it has nothing left to wait for.
 ///
 /// ```
 /// use std::rc::Rc;
@@ -71,6 +76,36 @@ pub(crate) struct PoolInner {
     threads: Mutex<Vec<JoinHandle<()>>>,
     picker: Picker,
     open: AtomicBool,
+    /// Tells when every worker thread has left its loop.
+    exits: Arc<WorkerExits>,
+}
+
+/// Counts the worker threads still running; the last one to leave sets `all_gone`, so async
+/// code can wait for a pool's end without joining (which would block its thread).
+struct WorkerExits {
+    live: AtomicUsize,
+    all_gone: Event,
+}
+
+/// Held by one worker thread's body; dropped when the worker leaves its loop (or when the
+/// thread ends without running it: a failed start).
+struct ExitGuard(Arc<WorkerExits>);
+
+impl ExitGuard {
+    fn new(exits: &Arc<WorkerExits>) -> ExitGuard {
+        // ORDERING: Relaxed: the count is read only by the guards' AcqRel decrements.
+        exits.live.fetch_add(1, Ordering::Relaxed);
+        ExitGuard(Arc::clone(exits))
+    }
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        // ORDERING: AcqRel: the last guard sees every other worker's exit before it tells.
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.all_gone.set();
+        }
+    }
 }
 
 impl PoolInner {
@@ -98,10 +133,24 @@ impl PoolInner {
     }
 
     fn close(&self, now: bool) {
+        self.begin_close(now);
+        self.join_threads();
+    }
+
+    /// Stops taking works and tells the workers to finish (or cancel) theirs and exit.
+    fn begin_close(&self, now: bool) {
         self.open.store(false, Ordering::Release);
         self.workers.close(now);
-        let current = std::thread::current().id();
-        if self.thread_ids.contains(&current) {
+    }
+
+    /// Whether the calling thread is one of this pool's workers.
+    fn on_own_worker(&self) -> bool {
+        self.thread_ids.contains(&std::thread::current().id())
+    }
+
+    /// Joins every worker thread not joined yet (blocking until they end).
+    fn join_threads(&self) {
+        if self.on_own_worker() {
             // Called from one of our own works: joining would wait for ourselves. The workers
             // finish (or cancel) their works and exit on their own.
             return;
@@ -110,6 +159,13 @@ impl PoolInner {
         for t in threads {
             let _ = t.join();
         }
+    }
+
+    /// Waits, without blocking the thread, until every worker has left its loop; then joins
+    /// the threads, which by then have only their last instructions to run.
+    async fn all_exited(&self) {
+        self.exits.all_gone.wait().await;
+        self.join_threads();
     }
 }
 
@@ -280,8 +336,81 @@ impl ThreadPool {
     ///
     /// Called from inside one of the pool's own works, it closes the pool and returns without
     /// joining: the workers finish their works and exit on their own.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread until every accepted work has ended; in async code, await
+    /// [`shutdown_async`](ThreadPool::shutdown_async) instead.
     pub fn shutdown(&self) {
         self.inner.close(false);
+    }
+
+    /// Shuts down gracefully, as [`shutdown`](ThreadPool::shutdown) does, and resolves once
+    /// every accepted work has ended and every worker thread has exited (each worker tells when
+    /// it leaves its loop; the threads, with nothing left to run, are then joined) — without
+    /// blocking the thread that awaits it, so it may be awaited under `block_on`, on another pool, or in
+    /// another runtime's task. Dropping the future does not undo the shutdown (which has begun
+    /// at its first poll); the pool's drop then waits for what is left.
+    ///
+    /// Awaited inside one of this pool's own works, it begins the shutdown and resolves at once
+    /// (a worker cannot wait for its own exit).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = aplex::ThreadPool::new(2);
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..10 {
+    ///     let d = Arc::clone(&done);
+    ///     drop(pool.spawn(move || async move {
+    ///         aplex::yield_now().await;
+    ///         d.fetch_add(1, Ordering::SeqCst);
+    ///     }));
+    /// }
+    /// aplex::block_on(async {
+    ///     pool.shutdown_async().await;
+    ///     assert_eq!(done.load(Ordering::SeqCst), 10); // every accepted work ended
+    /// });
+    /// assert_eq!(pool.submit(|| 1).wait(), Err(aplex::Error::ShutDown));
+    /// ```
+    pub async fn shutdown_async(&self) {
+        self.inner.begin_close(false);
+        if self.inner.on_own_worker() {
+            return;
+        }
+        self.inner.all_exited().await;
+    }
+
+    /// Resolves once the pool has been shut down (by [`shutdown`](ThreadPool::shutdown),
+    /// [`shutdown_now`](ThreadPool::shutdown_now), `shutdown_async`, or another owner's drop)
+    /// and every worker has left its loop, its works all ended. It does not start a shutdown
+    /// itself, and does not block the thread that awaits it. It joins the threads too, unless
+    /// the shutdown that ended them is joining them already.
+    ///
+    /// # Panics
+    ///
+    /// Panics if polled inside one of this pool's own works: that worker would wait for its own
+    /// exit forever.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Arc::new(aplex::ThreadPool::new(1));
+    /// let closer = {
+    ///     let pool = Arc::clone(&pool);
+    ///     std::thread::spawn(move || pool.shutdown())
+    /// };
+    /// aplex::block_on(pool.closed());
+    /// assert_eq!(pool.submit(|| 1).wait(), Err(aplex::Error::ShutDown));
+    /// closer.join().unwrap();
+    /// ```
+    pub async fn closed(&self) {
+        assert!(
+            !self.inner.on_own_worker(),
+            "ThreadPool::closed awaited inside one of the pool's own works: it would wait forever"
+        );
+        self.inner.all_exited().await;
     }
 
     /// Shuts down now: queued works and running async works are cancelled (their handles
@@ -371,6 +500,44 @@ impl Builder {
     /// work (aplex's `worker_loop_factory` hook): set thread-locals, or `spawn_local` a
     /// background task there. If `f` panics, [`build`](Builder::build) fails.
     ///
+    /// It is also the place to enter another runtime's context on each worker, so that works
+    /// can use that runtime's thread-bound APIs (`tokio::time`, `tokio::net`, which otherwise
+    /// fail with "there is no reactor running"). With tokio (not a dependency of aplex, so this
+    /// is not compiled here), one small runtime per worker whose own thread drives its timers
+    /// and I/O, entered for the worker's whole life:
+    ///
+    /// ```ignore
+    /// use std::cell::RefCell;
+    ///
+    /// thread_local! {
+    ///     // Kept for the thread's life: dropping the guard would leave the runtime's context.
+    ///     static TOKIO: RefCell<Option<tokio::runtime::EnterGuard<'static>>> = RefCell::new(None);
+    /// }
+    ///
+    /// let pool = aplex::ThreadPool::builder()
+    ///     .workers(4)
+    ///     .on_worker_start(|_i| {
+    ///         // multi_thread with one thread: that thread drives the timers and sockets (a
+    ///         // current_thread runtime would only drive them inside its own block_on).
+    ///         let rt = tokio::runtime::Builder::new_multi_thread()
+    ///             .worker_threads(1)
+    ///             .enable_all()
+    ///             .build()
+    ///             .expect("a tokio runtime per worker");
+    ///         let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(rt));
+    ///         TOKIO.with(|guard| *guard.borrow_mut() = Some(rt.enter()));
+    ///     })
+    ///     .build()?;
+    /// let h = pool.spawn(|| async {
+    ///     tokio::time::sleep(std::time::Duration::from_millis(10)).await; // works here now
+    ///     7
+    /// });
+    /// assert_eq!(h.wait()?, 7);
+    /// ```
+    ///
+    /// (One shared runtime works too: build it outside, and enter a clone of its
+    /// `tokio::runtime::Handle` per worker.) A panic in `f` is reported by `build`, as above.
+    ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
@@ -425,6 +592,10 @@ impl Builder {
             Duration::ZERO
         });
         let workers = Arc::new(Queues::new(n, self.max_works));
+        let exits = Arc::new(WorkerExits {
+            live: AtomicUsize::new(0),
+            all_gone: Event::new(),
+        });
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let mut threads = Vec::with_capacity(n);
         let mut failure = None;
@@ -438,9 +609,13 @@ impl Builder {
                 on_start: self.on_start.clone(),
                 ready: Some(ready_tx.clone()),
             };
+            let exit = ExitGuard::new(&exits);
             let spawned = start_thread(start, move || {
                 let counts = queues.worker(i).counts.clone();
-                dispatch(queues, i, max, counts)
+                async move {
+                    let _exit = exit;
+                    dispatch(queues, i, max, counts).await;
+                }
             });
             match spawned {
                 Ok(t) => threads.push(t),
@@ -474,6 +649,7 @@ impl Builder {
             workers,
             picker: Picker::new(self.balancer),
             open: AtomicBool::new(true),
+            exits,
         });
         if let Some(e) = failure {
             inner.close(true);

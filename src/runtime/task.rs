@@ -334,7 +334,9 @@ impl<T: 'static> LocalTask<T> {
 }
 
 impl<T> LocalTask<T> {
-    /// True once the task has finished (with a value, a panic, or by cancellation).
+    /// True once the task has finished (with a value, a panic, or by cancellation). For
+    /// `select!` loops: a `LocalTask` is not fused (polling it after it gave its output panics),
+    /// so check this before polling one kept across loop turns.
     pub fn is_finished(&self) -> bool {
         self.task.as_ref().is_none_or(|t| t.is_finished())
     }

@@ -1,4 +1,4 @@
-//! The errors of `oneshot` and `mpsc`: small values named after the reason, handing back any
+//! The errors of `oneshot`, `mpsc` and `Semaphore`: small values named after the reason, handing back any
 //! value that could not be delivered.
 
 use std::error::Error;
@@ -218,3 +218,30 @@ impl<T> fmt::Display for TrySendError<T> {
 }
 
 impl<T> Error for TrySendError<T> {}
+
+/// The semaphore was closed: returned by [`Semaphore::checked_acquire`] and
+/// [`Semaphore::checked_acquire_many`].
+///
+/// [`Semaphore::checked_acquire`]: crate::sync::Semaphore::checked_acquire
+/// [`Semaphore::checked_acquire_many`]: crate::sync::Semaphore::checked_acquire_many
+///
+/// # Examples
+///
+/// ```
+/// use aplex::sync::{AcquireError, Semaphore};
+///
+/// let sem = Semaphore::new(1);
+/// sem.close();
+/// assert_eq!(aplex::block_on(sem.checked_acquire()).map(drop), Err(AcquireError));
+/// assert_eq!(AcquireError.to_string(), "acquiring from a closed semaphore");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcquireError;
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("acquiring from a closed semaphore")
+    }
+}
+
+impl Error for AcquireError {}

@@ -3,8 +3,8 @@
 //! | primitive | async | blocking | non-blocking |
 //! |---|---|---|---|
 //! | [`oneshot`] | `rx.await` | `rx.recv_blocking()` | `rx.try_recv()`, `tx.send(v)` |
-//! | [`mpsc`] | `tx.send(v).await`, `rx.recv().await` | `send_blocking`, `recv_blocking`, iterating | `try_send`, `try_recv` |
-//! | [`Semaphore`] | `acquire().await`, `acquire_many(k).await` | `acquire_blocking()` | `try_acquire()` |
+//! | [`mpsc`] | `tx.send(v).await`, `tx.reserve().await`, `rx.recv().await`, `rx.recv_many(..).await` | `send_blocking`, `recv_blocking`, iterating | `try_send`, `try_recv`, `rx.poll_next(cx)` |
+//! | [`Semaphore`] | `acquire().await`, `acquire_many(k).await`, `checked_acquire().await` | `acquire_blocking()` | `try_acquire()`, `close()` |
 //! | [`Event`] | `wait().await` | `wait_blocking()`, `wait_timeout(d)` | `is_set()` |
 //!
 //! They are built from std alone (`Mutex`, `Waker`, `thread::park`) and know nothing about any
@@ -66,3 +66,4 @@ pub use event::{Event, WaitFuture};
 pub use semaphore::{
     AcquireArcFuture, AcquireFuture, Semaphore, SemaphoreGuard, SemaphoreGuardArc,
 };
+pub use semaphore::{AcquireError, CheckedAcquireFuture};

@@ -2,7 +2,9 @@
 //!
 //! Both kinds share one [`Sender`] / [`Receiver`] pair. Sending is async in both (it waits for
 //! room in a full bounded channel), with `send_blocking` and `try_send` beside it; receiving is
-//! `recv().await`, `recv_blocking()`, `try_recv()`, or iterating the receiver.
+//! `recv().await`, `recv_blocking()`, `try_recv()`, or iterating the receiver. A sender may
+//! also [`reserve`](Sender::reserve) a slot first and send into it later without waiting, and
+//! the receiver is a stream: [`poll_next`](Receiver::poll_next) adapts it to any stream trait.
 //!
 //! ```
 //! use aplex::sync::mpsc;
@@ -24,12 +26,18 @@
 //!
 //! - `queue` holds values sent and not yet received. Senders push at the back (only while
 //!   `closed` is false and there is room); the receiver pops at the front.
-//! - `blocked` holds the senders waiting for room, each entry owning the value it wants to send.
-//!   When the receiver pops a value from a full queue it moves the oldest blocked value into the
-//!   queue and wakes that sender: blocked senders are served FIFO, and nobody can take the freed
-//!   slot in between (so `blocked` is non-empty only while the queue is full, or closed). A
-//!   sender whose entry is gone knows its value was delivered; a sender that gives up (dropped,
-//!   or finds the channel closed) removes its entry and takes its value back.
+//! - `reserved` counts slots promised to [`Permit`]s: a bounded channel is full when
+//!   `queue.len() + reserved` reaches its capacity. A permit's `send` turns its slot into a
+//!   queued value; a permit dropped unused gives its slot back.
+//! - `blocked` holds the senders waiting for room, each entry owning the value it wants to send
+//!   (`Some`), or nothing for a pending `reserve` (`None`). Whoever frees a slot (the receiver
+//!   popping a value, a permit dropped unused) hands it at once to the oldest blocked entry —
+//!   its value moves into the queue, or the slot becomes its reservation — and wakes it: blocked
+//!   senders are served FIFO, and nobody can take the freed slot in between (so `blocked` is
+//!   non-empty only while the channel is full, or closed). A sender whose entry is gone knows
+//!   it was served; a sender that gives up (dropped, or finds the channel closed) removes its
+//!   entry and takes its value back (a reserve served but dropped before it saw its permit
+//!   gives the slot back).
 //! - `recv_waker` is filled by a pending receive and taken by whoever makes it ready: a push, or
 //!   the last sender leaving.
 //! - `closed` is set once, by `Receiver::close` or the receiver's drop; the drop also empties
@@ -38,24 +46,29 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::mem;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 
 use super::blocking;
-use super::waiters::{lock, store_waker, wake_all, Registration, Waiters};
+use super::waiters::{lock, Registration, Waiters};
+
+mod receiver;
+mod reserve;
 
 pub use super::error::{RecvTimeoutError, SendError, TryRecvError, TrySendError};
+pub use receiver::{Receiver, RecvFuture};
+pub use reserve::{Permit, ReserveFuture};
 
 struct Chan<T> {
     /// Values sent and not yet received, oldest first.
     queue: VecDeque<T>,
     /// `Some(n)`: `queue` holds at most `n` values. `None`: unbounded.
     capacity: Option<usize>,
-    /// Senders waiting for room, each with its value.
-    blocked: Waiters<T>,
+    /// Slots promised to live permits (and to served, not yet polled, reserves).
+    reserved: usize,
+    /// Senders waiting for room, each with its value (`None`: a reserve).
+    blocked: Waiters<Option<T>>,
     /// The receiver's waker while a receive is pending.
     recv_waker: Option<Waker>,
     /// Live `Sender` handles.
@@ -71,25 +84,60 @@ impl<T> Chan<T> {
         if self.closed {
             return Err(TrySendError::Closed(value));
         }
-        if self.capacity.is_some_and(|cap| self.queue.len() >= cap) {
+        if self.is_full() {
             return Err(TrySendError::Full(value));
         }
         self.queue.push_back(value);
         Ok(self.recv_waker.take())
     }
 
+    /// Whether a bounded channel has no free slot (queued values and reservations fill it).
+    fn is_full(&self) -> bool {
+        self.capacity
+            .is_some_and(|cap| self.queue.len() + self.reserved >= cap)
+    }
+
+    /// Hands a slot that just freed to the oldest blocked sender, if any: its value moves into
+    /// the queue, or the slot becomes its reservation. Returns its waker (and, when a value
+    /// arrived and the receiver is not the one freeing the slot, the receiver's), to be woken
+    /// after the lock is released.
+    fn serve_blocked(&mut self, by_receiver: bool) -> [Option<Waker>; 2] {
+        if self.closed {
+            return [None, None];
+        }
+        let Some(entry) = self.blocked.pop_front() else {
+            return [None, None];
+        };
+        let recv = match entry.data {
+            Some(value) => {
+                self.queue.push_back(value);
+                if by_receiver {
+                    None
+                } else {
+                    self.recv_waker.take()
+                }
+            }
+            None => {
+                self.reserved += 1;
+                None
+            }
+        };
+        [Some(entry.waker), recv]
+    }
+
+    /// Gives back a reserved slot that was not used; returns the wakers to wake after the lock
+    /// is released.
+    fn unreserve(&mut self) -> [Option<Waker>; 2] {
+        self.reserved -= 1;
+        self.serve_blocked(false)
+    }
+
     /// The non-blocking core of every receive. On success also returns the waker of the blocked
-    /// sender whose value took the freed slot, to be woken after the lock is released.
+    /// sender served with the freed slot, to be woken after the lock is released.
     fn try_pop(&mut self) -> Result<(T, Option<Waker>), TryRecvError> {
         match self.queue.pop_front() {
             Some(value) => {
-                let mut woken = None;
-                if !self.closed {
-                    if let Some(entry) = self.blocked.pop_front() {
-                        self.queue.push_back(entry.data);
-                        woken = Some(entry.waker);
-                    }
-                }
+                let [woken, _] = self.serve_blocked(true);
                 Ok((value, woken))
             }
             None if self.closed || self.senders == 0 => Err(TryRecvError::Closed),
@@ -102,6 +150,7 @@ fn new_channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Mutex::new(Chan {
         queue: VecDeque::new(),
         capacity,
+        reserved: 0,
         blocked: Waiters::new(),
         recv_waker: None,
         senders: 1,
@@ -111,7 +160,7 @@ fn new_channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
         Sender {
             chan: Arc::clone(&chan),
         },
-        Receiver { chan },
+        Receiver::new(chan),
     )
 }
 
@@ -268,6 +317,51 @@ impl<T> Sender<T> {
     pub fn is_closed(&self) -> bool {
         lock(&self.chan).closed
     }
+
+    /// The bound given to [`channel`], or `None` for an [`unbounded`] channel: the same as
+    /// [`Receiver::capacity`]. (tokio calls the bound `max_capacity`, and its `capacity` is the
+    /// room left.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = aplex::sync::mpsc::channel::<u8>(3);
+    /// assert_eq!(tx.capacity(), Some(3));
+    /// let (tx, _rx) = aplex::sync::mpsc::unbounded::<u8>();
+    /// assert_eq!(tx.capacity(), None);
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        lock(&self.chan).capacity
+    }
+
+    /// Waits for a free slot and reserves it: the [`Permit`] then sends one value without
+    /// waiting. Ready at once on an unbounded channel.
+    ///
+    /// Reserves and sends wait in one FIFO line. A reserved slot counts as taken (other senders
+    /// see the channel full) until the permit sends or is dropped; dropping it unused gives the
+    /// slot to the next waiting sender. Dropping this future before it completes gives up its
+    /// place in line and any slot it had been handed.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError(())`](SendError) if the receiver is gone or closed the channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aplex::sync::mpsc::{self, TrySendError};
+    ///
+    /// let (tx, mut rx) = mpsc::channel(1);
+    /// aplex::block_on(async {
+    ///     let permit = tx.reserve().await.unwrap();
+    ///     assert_eq!(tx.try_send(1), Err(TrySendError::Full(1))); // the slot is promised
+    ///     permit.send(2).unwrap();
+    ///     assert_eq!(rx.recv().await, Some(2));
+    /// });
+    /// ```
+    pub fn reserve(&self) -> ReserveFuture<'_, T> {
+        ReserveFuture::new(self)
+    }
 }
 
 impl<T> Clone for Sender<T> {
@@ -355,7 +449,7 @@ impl<T> Future for SendFuture<'_, T> {
                         Poll::Ready(Err(SendError(value)))
                     }
                     Err(TrySendError::Full(value)) => {
-                        let id = chan.blocked.push(cx.waker().clone(), value);
+                        let id = chan.blocked.push(cx.waker().clone(), Some(value));
                         this.registration = Registration::Waiting(id);
                         Poll::Pending
                     }
@@ -373,7 +467,8 @@ impl<T> Future for SendFuture<'_, T> {
                         let entry = chan.blocked.remove(id).expect("entry was just found");
                         drop(chan);
                         this.registration = Registration::Done;
-                        Poll::Ready(Err(SendError(entry.data)))
+                        let value = entry.data.expect("a send's entry holds its value");
+                        Poll::Ready(Err(SendError(value)))
                     }
                     Some(entry) => {
                         let stale = entry.refresh(cx.waker());
@@ -403,278 +498,5 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
         f.debug_struct("SendFuture")
             .field("registration", &self.registration)
             .finish_non_exhaustive()
-    }
-}
-
-/// The receiving half. Also an [`Iterator`] that blocks on each value and ends when every sender
-/// is gone and the buffer is empty.
-///
-/// Dropping it closes the channel: buffered values are dropped, blocked senders get their values
-/// back in [`SendError`].
-///
-/// # Examples
-///
-/// ```
-/// let (tx, rx) = aplex::sync::mpsc::channel(4);
-/// std::thread::spawn(move || {
-///     for word in ["a", "b", "c"] {
-///         tx.send_blocking(word).unwrap();
-///     }
-/// });
-/// assert_eq!(rx.collect::<String>(), "abc");
-/// ```
-pub struct Receiver<T> {
-    chan: Arc<Mutex<Chan<T>>>,
-}
-
-impl<T> Receiver<T> {
-    /// Receives the next value, waiting for one.
-    ///
-    /// Gives `None` once every sender is gone (or the channel was closed) and the buffer is
-    /// empty. Dropping the future before it completes loses no value.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, mut rx) = aplex::sync::mpsc::unbounded();
-    /// std::thread::spawn(move || tx.try_send(9).unwrap());
-    /// aplex::block_on(async {
-    ///     assert_eq!(rx.recv().await, Some(9));
-    ///     assert_eq!(rx.recv().await, None);
-    /// });
-    /// ```
-    pub fn recv(&mut self) -> RecvFuture<'_, T> {
-        RecvFuture { rx: self }
-    }
-
-    /// Receives the next value, blocking the current thread while the channel is empty.
-    ///
-    /// Gives `None` once every sender is gone and the buffer is empty.
-    ///
-    /// # Blocking
-    ///
-    /// Parks the calling thread: do not call it from async code running on an executor.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, mut rx) = aplex::sync::mpsc::channel(1);
-    /// std::thread::spawn(move || tx.send_blocking("x").unwrap());
-    /// assert_eq!(rx.recv_blocking(), Some("x"));
-    /// assert_eq!(rx.recv_blocking(), None);
-    /// ```
-    pub fn recv_blocking(&mut self) -> Option<T> {
-        blocking::wait(self.recv())
-    }
-
-    /// Receives the next value, blocking for at most `timeout`.
-    ///
-    /// # Blocking
-    ///
-    /// Parks the calling thread for up to `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvTimeoutError::Timeout`] if no value came in time, [`RecvTimeoutError::Closed`] if
-    /// every sender is gone and the buffer is empty.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use aplex::sync::mpsc::{self, RecvTimeoutError};
-    ///
-    /// let (tx, mut rx) = mpsc::unbounded::<u8>();
-    /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
-    /// drop(tx);
-    /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Closed));
-    /// ```
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        // A timeout too large to represent means no deadline.
-        let deadline = Instant::now().checked_add(timeout);
-        match blocking::wait_deadline(&mut self.recv(), deadline) {
-            Some(Some(value)) => Ok(value),
-            Some(None) => Err(RecvTimeoutError::Closed),
-            None => Err(RecvTimeoutError::Timeout),
-        }
-    }
-
-    /// Receives a value if one is buffered, without waiting.
-    ///
-    /// # Errors
-    ///
-    /// [`TryRecvError::Empty`] if no value is buffered but senders remain;
-    /// [`TryRecvError::Closed`] if every sender is gone (or the channel was closed) and the
-    /// buffer is empty.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use aplex::sync::mpsc::{self, TryRecvError};
-    ///
-    /// let (tx, mut rx) = mpsc::channel(2);
-    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
-    /// tx.try_send(1).unwrap();
-    /// drop(tx);
-    /// assert_eq!(rx.try_recv(), Ok(1));
-    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
-    /// ```
-    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let result = lock(&self.chan).try_pop();
-        let (value, woken) = result?;
-        if let Some(waker) = woken {
-            waker.wake();
-        }
-        Ok(value)
-    }
-
-    /// Closes the channel without dropping the receiver: sends fail from now on (blocked senders
-    /// get their values back), while values already buffered can still be received.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, mut rx) = aplex::sync::mpsc::channel(2);
-    /// tx.try_send(1).unwrap();
-    /// rx.close();
-    /// assert!(tx.try_send(2).is_err());
-    /// assert_eq!(rx.recv_blocking(), Some(1));
-    /// assert_eq!(rx.recv_blocking(), None);
-    /// ```
-    pub fn close(&mut self) {
-        let mut chan = lock(&self.chan);
-        chan.closed = true;
-        let wakers = chan.blocked.wakers();
-        drop(chan);
-        wake_all(wakers);
-    }
-
-    /// The number of values buffered (not counting values of senders still waiting for room).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (tx, rx) = aplex::sync::mpsc::unbounded();
-    /// tx.try_send(()).unwrap();
-    /// assert_eq!(rx.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        lock(&self.chan).queue.len()
-    }
-
-    /// Whether no value is buffered.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (_tx, rx) = aplex::sync::mpsc::unbounded::<u8>();
-    /// assert!(rx.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        lock(&self.chan).queue.is_empty()
-    }
-
-    /// The bound given to [`channel`], or `None` for an [`unbounded`] channel.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (_tx, rx) = aplex::sync::mpsc::channel::<u8>(3);
-    /// assert_eq!(rx.capacity(), Some(3));
-    /// ```
-    pub fn capacity(&self) -> Option<usize> {
-        lock(&self.chan).capacity
-    }
-}
-
-impl<T> Iterator for Receiver<T> {
-    type Item = T;
-
-    /// Blocks for the next value; `None` once every sender is gone and the buffer is empty.
-    fn next(&mut self) -> Option<T> {
-        self.recv_blocking()
-    }
-}
-
-impl<T> Drop for Receiver<T> {
-    fn drop(&mut self) {
-        let mut chan = lock(&self.chan);
-        chan.closed = true;
-        let buffered = mem::take(&mut chan.queue);
-        let own_waker = chan.recv_waker.take();
-        let wakers = chan.blocked.wakers();
-        drop(chan);
-        drop(own_waker);
-        wake_all(wakers);
-        drop(buffered);
-    }
-}
-
-impl<T> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let chan = lock(&self.chan);
-        f.debug_struct("Receiver")
-            .field("capacity", &chan.capacity)
-            .field("len", &chan.queue.len())
-            .field("blocked_senders", &chan.blocked.len())
-            .field("senders", &chan.senders)
-            .finish()
-    }
-}
-
-/// The future of [`Receiver::recv`]: the next value, or `None` when the channel is closed and
-/// empty.
-///
-/// Dropping it unregisters its waker and loses no value.
-///
-/// # Examples
-///
-/// ```
-/// use aplex::sync::mpsc;
-///
-/// let (tx, mut rx) = mpsc::unbounded();
-/// tx.try_send(4).unwrap();
-/// let recv: mpsc::RecvFuture<'_, i32> = rx.recv();
-/// assert_eq!(aplex::block_on(recv), Some(4));
-/// ```
-#[must_use = "futures do nothing unless awaited"]
-pub struct RecvFuture<'a, T> {
-    rx: &'a mut Receiver<T>,
-}
-
-impl<T> Future for RecvFuture<'_, T> {
-    type Output = Option<T>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut chan = lock(&self.rx.chan);
-        match chan.try_pop() {
-            Ok((value, woken)) => {
-                drop(chan);
-                if let Some(waker) = woken {
-                    waker.wake();
-                }
-                Poll::Ready(Some(value))
-            }
-            Err(TryRecvError::Closed) => Poll::Ready(None),
-            Err(TryRecvError::Empty) => {
-                let stale = store_waker(&mut chan.recv_waker, cx.waker());
-                drop(chan);
-                drop(stale);
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<T> Drop for RecvFuture<'_, T> {
-    fn drop(&mut self) {
-        let waker = lock(&self.rx.chan).recv_waker.take();
-        drop(waker);
-    }
-}
-
-impl<T> fmt::Debug for RecvFuture<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvFuture").finish_non_exhaustive()
     }
 }

@@ -13,7 +13,8 @@
 //! Both halves hold an `Arc` of one `Mutex<Inner>`, and every field is read and written with that
 //! lock held. The `Sender` changes `state` only from `Empty` (to `Sent` by `send`, or to
 //! `SenderGone` by its drop); the `Receiver` moves the value out of `Sent` and otherwise only
-//! moves `state` to `Finished` (when it has seen the outcome) or `ReceiverGone` (its drop). So
+//! moves `state` to `Finished` (when it has seen the outcome) or `ReceiverGone` (its drop, or
+//! [`Receiver::close`] while nothing was sent). So
 //! the value is moved in once, by the sender, and out once, by the receiver: taken, or dropped
 //! with the receiver.
 //!
@@ -288,6 +289,40 @@ impl<T> Receiver<T> {
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.recv_or_register(None)
+    }
+
+    /// Closes the channel without dropping the receiver: a later [`Sender::send`] fails and
+    /// gives its value back, and a pending [`Sender::closed`] resolves. A value sent before the
+    /// close can still be received ([`try_recv`](Receiver::try_recv) or awaiting); with none,
+    /// the receiver then gives [`RecvError`] (or [`TryRecvError::Closed`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aplex::sync::oneshot::{self, TryRecvError};
+    ///
+    /// let (tx, mut rx) = oneshot::channel::<u8>();
+    /// rx.close();
+    /// assert!(tx.is_closed());
+    /// assert_eq!(tx.send(1), Err(1));
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    ///
+    /// let (tx, mut rx) = oneshot::channel();
+    /// tx.send(2).unwrap();
+    /// rx.close();
+    /// assert_eq!(rx.try_recv(), Ok(2)); // sent before the close
+    /// ```
+    pub fn close(&mut self) {
+        let mut inner = lock(&self.shared);
+        if !matches!(inner.state, State::Empty) {
+            return; // sent (still receivable), or already over
+        }
+        inner.state = State::ReceiverGone;
+        let tx_waker = inner.tx_waker.take();
+        drop(inner);
+        if let Some(waker) = tx_waker {
+            waker.wake();
+        }
     }
 
     /// Blocks the current thread until the value arrives.

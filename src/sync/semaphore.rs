@@ -15,26 +15,44 @@
 //!   a waiter wanting many is not starved by a stream wanting few.
 //! - Guards give their permits back with `release`, which grants to waiters and wakes them after
 //!   the lock is released.
+//! - `closed` is set once, by `close`; from then on nothing is granted and no permit is taken.
+//!   `close` wakes every waiter but leaves its entry in place: a woken future finding its entry
+//!   still there (and the semaphore closed) removes it and fails, while one whose entry is gone
+//!   was granted before the close and owns its permits as usual.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use super::blocking;
 use super::waiters::{lock, wake_all, Registration, Waiters};
 
+mod acquire;
+
+pub use super::error::AcquireError;
+pub use acquire::{
+    AcquireArcFuture, AcquireFuture, CheckedAcquireFuture, SemaphoreGuard, SemaphoreGuardArc,
+};
+
+/// The panic of the acquires that cannot report an error, on a closed semaphore.
+const CLOSED_PANIC: &str =
+    "Semaphore: acquire on a closed semaphore (use checked_acquire to get an AcquireError)";
+
 struct State {
     /// Free permits.
     permits: usize,
     /// Pending acquires with the number of permits each wants.
     waiters: Waiters<usize>,
+    /// Closed: acquires fail, nothing more is granted.
+    closed: bool,
 }
 
 impl State {
     /// Takes `k` permits now if nobody is queued ahead and they are free (`k == 0` always fits).
     fn try_take(&mut self, k: usize) -> bool {
+        if self.closed {
+            return false;
+        }
         let fits = k == 0 || (self.waiters.is_empty() && self.permits >= k);
         if fits {
             self.permits -= k;
@@ -55,6 +73,9 @@ impl State {
     #[must_use = "wake the granted waiters after releasing the lock"]
     fn grant(&mut self) -> Vec<Waker> {
         let mut woken = Vec::new();
+        if self.closed {
+            return woken;
+        }
         while let Some(entry) = self.waiters.pop_front_if(|&want| want <= self.permits) {
             self.permits -= entry.data;
             woken.push(entry.waker);
@@ -100,6 +121,7 @@ impl Semaphore {
             state: Mutex::new(State {
                 permits,
                 waiters: Waiters::new(),
+                closed: false,
             }),
         }
     }
@@ -142,6 +164,119 @@ impl Semaphore {
         self.release(n);
     }
 
+    /// Removes up to `n` free permits for good (permits held by guards are not touched);
+    /// returns how many it removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(5);
+    /// let held = sem.try_acquire_many(2).unwrap();
+    /// assert_eq!(sem.forget_permits(4), 3); // only 3 were free
+    /// assert_eq!(sem.available_permits(), 0);
+    /// drop(held);
+    /// assert_eq!(sem.available_permits(), 2);
+    /// ```
+    pub fn forget_permits(&self, n: usize) -> usize {
+        let mut state = lock(&self.state);
+        let removed = n.min(state.permits);
+        state.permits -= removed;
+        removed
+    }
+
+    /// Closes the semaphore: every pending acquire and every later one fails — with
+    /// [`AcquireError`] from [`checked_acquire`](Semaphore::checked_acquire) and
+    /// [`checked_acquire_many`](Semaphore::checked_acquire_many), with a panic from the forms
+    /// whose output is a guard (`acquire`, `acquire_many`, the `_arc` and `_blocking` forms),
+    /// and with `None` from the `try_` forms. Guards already handed out keep their permits and
+    /// give them back as usual. Idempotent.
+    ///
+    /// Closing is how an owner tells waiting tasks to stop (a shutdown), without a second
+    /// signal beside the semaphore; code that may meet a closed semaphore uses the `checked_`
+    /// forms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aplex::sync::{AcquireError, Semaphore};
+    ///
+    /// let sem = Arc::new(Semaphore::new(0));
+    /// let waiter = {
+    ///     let sem = Arc::clone(&sem);
+    ///     std::thread::spawn(move || aplex::block_on(sem.checked_acquire()).map(drop))
+    /// };
+    /// sem.close();
+    /// assert_eq!(waiter.join().unwrap(), Err(AcquireError));
+    /// assert!(sem.is_closed());
+    /// assert!(sem.try_acquire().is_none());
+    /// ```
+    pub fn close(&self) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        let wakers = state.waiters.wakers();
+        drop(state);
+        wake_all(wakers);
+    }
+
+    /// Whether [`close`](Semaphore::close) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(1);
+    /// assert!(!sem.is_closed());
+    /// sem.close();
+    /// assert!(sem.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    /// Waits for one permit, or fails once the semaphore is closed.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is closed, or closes while this waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aplex::sync::{AcquireError, Semaphore};
+    ///
+    /// let sem = Semaphore::new(1);
+    /// aplex::block_on(async {
+    ///     assert_eq!(sem.checked_acquire().await.map(|g| g.permits()), Ok(1));
+    ///     sem.close();
+    ///     assert_eq!(sem.checked_acquire().await.map(|g| g.permits()), Err(AcquireError));
+    /// });
+    /// ```
+    pub fn checked_acquire(&self) -> CheckedAcquireFuture<'_> {
+        self.checked_acquire_many(1)
+    }
+
+    /// Waits for `k` permits taken all at once (as [`acquire_many`](Semaphore::acquire_many)
+    /// does), or fails once the semaphore is closed.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is closed, or closes while this waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = aplex::sync::Semaphore::new(3);
+    /// let guard = aplex::block_on(sem.checked_acquire_many(3)).unwrap();
+    /// assert_eq!(guard.permits(), 3);
+    /// ```
+    pub fn checked_acquire_many(&self, k: usize) -> CheckedAcquireFuture<'_> {
+        CheckedAcquireFuture {
+            sem: self,
+            permits: k,
+            registration: Registration::Idle,
+        }
+    }
+
     /// Returns `n` permits and grants them to waiters.
     fn release(&self, n: usize) {
         if n == 0 {
@@ -154,19 +289,23 @@ impl Semaphore {
         wake_all(woken);
     }
 
-    /// Polls an acquire of `k` permits; `Ready` means the caller now owns them.
+    /// Polls an acquire of `k` permits; `Ready(Ok)` means the caller now owns them.
     fn poll_acquire(
         &self,
         k: usize,
         registration: &mut Registration,
         cx: &Context<'_>,
-    ) -> Poll<()> {
+    ) -> Poll<Result<(), AcquireError>> {
         match *registration {
             Registration::Idle => {
                 let mut state = lock(&self.state);
+                if state.closed {
+                    *registration = Registration::Done;
+                    return Poll::Ready(Err(AcquireError));
+                }
                 if state.try_take(k) {
                     *registration = Registration::Done;
-                    return Poll::Ready(());
+                    return Poll::Ready(Ok(()));
                 }
                 let id = state.waiters.push(cx.waker().clone(), k);
                 *registration = Registration::Waiting(id);
@@ -174,11 +313,19 @@ impl Semaphore {
             }
             Registration::Waiting(id) => {
                 let mut state = lock(&self.state);
+                let closed = state.closed;
                 match state.waiters.get_mut(id) {
                     None => {
                         // Granted: `grant` popped our entry and took our permits.
                         *registration = Registration::Done;
-                        Poll::Ready(())
+                        Poll::Ready(Ok(()))
+                    }
+                    Some(_) if closed => {
+                        let entry = state.waiters.remove(id);
+                        drop(state);
+                        drop(entry);
+                        *registration = Registration::Done;
+                        Poll::Ready(Err(AcquireError))
                     }
                     Some(entry) => {
                         let stale = entry.refresh(cx.waker());
@@ -237,6 +384,12 @@ impl Semaphore {
     ///
     /// Dropping the future cancels the acquire; if it had already been granted its permits, they
     /// go back to the semaphore (and on to the next waiter).
+    ///
+    /// # Panics
+    ///
+    /// The future panics if the semaphore is [closed](Semaphore::close) (before or while it
+    /// waits); [`checked_acquire_many`](Semaphore::checked_acquire_many) returns an error
+    /// instead. The same holds for `acquire`, the `_arc` and the `_blocking` forms.
     ///
     /// # Examples
     ///
@@ -410,202 +563,7 @@ impl fmt::Debug for Semaphore {
         f.debug_struct("Semaphore")
             .field("permits", &state.permits)
             .field("waiters", &state.waiters.len())
+            .field("closed", &state.closed)
             .finish()
-    }
-}
-
-/// The future of [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
-///
-/// Dropping it cancels the acquire without leaking permits.
-///
-/// # Examples
-///
-/// ```
-/// use aplex::sync::{AcquireFuture, Semaphore};
-///
-/// let sem = Semaphore::new(1);
-/// let fut: AcquireFuture<'_> = sem.acquire();
-/// assert_eq!(aplex::block_on(fut).permits(), 1);
-/// ```
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct AcquireFuture<'a> {
-    sem: &'a Semaphore,
-    permits: usize,
-    registration: Registration,
-}
-
-impl<'a> Future for AcquireFuture<'a> {
-    type Output = SemaphoreGuard<'a>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphoreGuard<'a>> {
-        let this = self.get_mut();
-        this.sem
-            .poll_acquire(this.permits, &mut this.registration, cx)
-            .map(|()| SemaphoreGuard {
-                sem: this.sem,
-                permits: this.permits,
-            })
-    }
-}
-
-impl Drop for AcquireFuture<'_> {
-    fn drop(&mut self) {
-        self.sem.cancel_acquire(self.permits, self.registration);
-    }
-}
-
-/// The future of [`Semaphore::acquire_arc`] and [`Semaphore::acquire_many_arc`].
-///
-/// Dropping it cancels the acquire without leaking permits.
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// use aplex::sync::{AcquireArcFuture, Semaphore};
-///
-/// let sem = Arc::new(Semaphore::new(1));
-/// let fut: AcquireArcFuture = sem.acquire_arc();
-/// assert_eq!(aplex::block_on(fut).permits(), 1);
-/// ```
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct AcquireArcFuture {
-    sem: Arc<Semaphore>,
-    permits: usize,
-    registration: Registration,
-}
-
-impl Future for AcquireArcFuture {
-    type Output = SemaphoreGuardArc;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphoreGuardArc> {
-        let this = self.get_mut();
-        this.sem
-            .poll_acquire(this.permits, &mut this.registration, cx)
-            .map(|()| SemaphoreGuardArc {
-                sem: Arc::clone(&this.sem),
-                permits: this.permits,
-            })
-    }
-}
-
-impl Drop for AcquireArcFuture {
-    fn drop(&mut self) {
-        self.sem.cancel_acquire(self.permits, self.registration);
-    }
-}
-
-/// Permits taken from a [`Semaphore`]; they go back when the guard is dropped.
-///
-/// # Examples
-///
-/// ```
-/// let sem = aplex::sync::Semaphore::new(2);
-/// {
-///     let _guard = sem.acquire_many_blocking(2);
-///     assert_eq!(sem.available_permits(), 0);
-/// }
-/// assert_eq!(sem.available_permits(), 2);
-/// ```
-#[derive(Debug)]
-#[must_use = "the permits are released as soon as the guard is dropped"]
-pub struct SemaphoreGuard<'a> {
-    sem: &'a Semaphore,
-    permits: usize,
-}
-
-impl SemaphoreGuard<'_> {
-    /// How many permits this guard holds.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let sem = aplex::sync::Semaphore::new(3);
-    /// assert_eq!(sem.acquire_many_blocking(2).permits(), 2);
-    /// ```
-    pub fn permits(&self) -> usize {
-        self.permits
-    }
-
-    /// Drops the guard without giving its permits back: they are gone from the semaphore.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let sem = aplex::sync::Semaphore::new(2);
-    /// sem.acquire_blocking().forget();
-    /// assert_eq!(sem.available_permits(), 1);
-    /// ```
-    pub fn forget(mut self) {
-        self.permits = 0;
-    }
-}
-
-impl Drop for SemaphoreGuard<'_> {
-    fn drop(&mut self) {
-        self.sem.release(self.permits);
-    }
-}
-
-/// Permits taken from a [`Semaphore`] in an [`Arc`]; `'static` and `Send`, so it can move into
-/// a spawned task or thread. The permits go back when it is dropped.
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// use aplex::sync::Semaphore;
-///
-/// let sem = Arc::new(Semaphore::new(1));
-/// let guard = sem.try_acquire_arc().unwrap();
-/// let worker = std::thread::spawn(move || {
-///     let _held = guard;
-/// });
-/// worker.join().unwrap();
-/// assert_eq!(sem.available_permits(), 1);
-/// ```
-#[derive(Debug)]
-#[must_use = "the permits are released as soon as the guard is dropped"]
-pub struct SemaphoreGuardArc {
-    sem: Arc<Semaphore>,
-    permits: usize,
-}
-
-impl SemaphoreGuardArc {
-    /// How many permits this guard holds.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    ///
-    /// let sem = Arc::new(aplex::sync::Semaphore::new(3));
-    /// assert_eq!(sem.try_acquire_many_arc(3).unwrap().permits(), 3);
-    /// ```
-    pub fn permits(&self) -> usize {
-        self.permits
-    }
-
-    /// Drops the guard without giving its permits back: they are gone from the semaphore.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    ///
-    /// let sem = Arc::new(aplex::sync::Semaphore::new(1));
-    /// sem.try_acquire_arc().unwrap().forget();
-    /// assert_eq!(sem.available_permits(), 0);
-    /// ```
-    pub fn forget(mut self) {
-        self.permits = 0;
-    }
-}
-
-impl Drop for SemaphoreGuardArc {
-    fn drop(&mut self) {
-        self.sem.release(self.permits);
     }
 }
