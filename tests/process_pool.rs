@@ -1093,6 +1093,75 @@ fn role_thread_pool_emfile() {
     }
 }
 
+/// The role "fd_shortage": a worker dies while this process has no fd to spare, so its
+/// replacement cannot be spawned; the other slot keeps serving; once fds are free again the
+/// slot comes back. Prints what it saw, then "RECOVERED".
+fn role_fd_shortage() {
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .build(&works::WORKS)
+        .unwrap();
+    assert_eq!(pool.call(&works::double, 1).wait(), Ok(2));
+    // Take every fd left.
+    let mut hog = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => hog.push(f),
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(24), "{e}");
+                break;
+            }
+        }
+    }
+    // A worker dies now: its replacement cannot be started (no fds for its pipes).
+    lost(pool.call(&works::exit_now, 3).wait());
+    // Calls go to the live slot meanwhile, and the shortage is not a crash loop.
+    let shortage_end = Instant::now() + Duration::from_millis(1500);
+    let mut served = 0;
+    while Instant::now() < shortage_end {
+        assert_eq!(pool.call(&works::double, 21).wait(), Ok(42));
+        served += 1;
+    }
+    let states = pool.slot_states();
+    println!("DURING {states:?} served {served}");
+    assert!(
+        !states.iter().all(|s| *s == aplex::SlotState::Broken),
+        "a shortage broke the pool: {states:?}"
+    );
+    drop(hog);
+    eventually("the slot to come back", Duration::from_secs(40), || {
+        pool.slot_states()
+            .iter()
+            .all(|s| *s == aplex::SlotState::Ready)
+    });
+    let outs: Vec<_> = (0..10)
+        .map(|i| pool.call(&works::double, i).wait())
+        .collect();
+    assert_eq!(outs, (0..10).map(|i| Ok(2 * i)).collect::<Vec<_>>());
+    println!("RECOVERED");
+}
+
+/// A 1.5 s fd shortage in the parent while a worker must be replaced: the pool serves on its
+/// live slot, and the slot recovers once the shortage ends.
+fn an_fd_shortage_passes_and_the_slot_recovers() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 256 && exec '{}'",
+            std::env::current_exe().unwrap().display()
+        ))
+        .env("APLEX_TEST_ROLE", "fd_shortage")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("RECOVERED"),
+        "{stdout}\n{stderr}"
+    );
+}
+
 fn a_thread_pool_out_of_fds_returns_emfile() {
     let out = Command::new("sh")
         .arg("-c")
@@ -1128,6 +1197,7 @@ fn main() {
         Ok("parent") => return helper_parent(),
         Ok("parent_sh") => return role_parent_sh(),
         Ok("thread_pool_emfile") => return role_thread_pool_emfile(),
+        Ok("fd_shortage") => return role_fd_shortage(),
         Ok("fake_ssh_parent") => return hosts::role_fake_ssh_parent(),
         _ => {}
     }
@@ -1243,6 +1313,10 @@ fn main() {
         (
             "a_worker_checks_a_chunks_count_before_any_work",
             a_worker_checks_a_chunks_count_before_any_work,
+        ),
+        (
+            "an_fd_shortage_passes_and_the_slot_recovers",
+            an_fd_shortage_passes_and_the_slot_recovers,
         ),
         (
             "a_thread_pool_out_of_fds_returns_emfile",
