@@ -1,9 +1,12 @@
 //! `ThreadPool`: worker threads, each running its own executor, fed through a balancer.
 
+mod builder;
+
+pub use self::builder::Builder;
+
 use std::future::Future;
-use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
@@ -11,9 +14,8 @@ use super::cell::{AsyncJob, Job, Outcome, PlainJob};
 use super::map::Map;
 use super::picker::Picker;
 use super::queues::Queues;
-use super::worker::{dispatch, start_thread, ThreadStart};
 use super::Handle;
-use crate::balance::{Balancer, Load, RoundRobin};
+use crate::balance::Load;
 use crate::runtime::reactor::lock;
 use crate::sync::Event;
 use crate::Error;
@@ -433,232 +435,4 @@ impl Drop for ThreadPool {
     fn drop(&mut self) {
         self.inner.close(false);
     }
-}
-
-/// Configures a [`ThreadPool`].
-pub struct Builder {
-    workers: Option<usize>,
-    max_works: usize,
-    balancer: Box<dyn Balancer>,
-    name: String,
-    on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
-    /// `None`: the default, which depends on the worker count.
-    spin: Option<Duration>,
-}
-
-impl std::fmt::Debug for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder")
-            .field("workers", &self.workers)
-            .field("max_works_per_worker", &self.max_works)
-            .field("thread_name", &self.name)
-            .field("spin", &self.spin)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder {
-            workers: None,
-            max_works: DEFAULT_MAX_WORKS,
-            balancer: Box::new(RoundRobin::new()),
-            name: "aplex".to_string(),
-            on_start: None,
-            spin: None,
-        }
-    }
-}
-
-impl Builder {
-    /// How many worker threads (default: the available cores).
-    pub fn workers(mut self, n: usize) -> Builder {
-        self.workers = Some(n);
-        self
-    }
-
-    /// How many works run at once on one worker (default 300); more wait in its queue.
-    pub fn max_works_per_worker(mut self, n: usize) -> Builder {
-        self.max_works = n;
-        self
-    }
-
-    /// The balancer that picks a worker for each work (default [`RoundRobin`]).
-    pub fn balancer(mut self, balancer: impl Balancer + 'static) -> Builder {
-        self.balancer = Box::new(balancer);
-        self
-    }
-
-    /// The prefix of the worker threads' names: worker *i* is `"{prefix}-{i}"` (default
-    /// `"aplex"`).
-    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
-        self.name = prefix.into();
-        self
-    }
-
-    /// Runs `f(worker_index)` on each worker thread, inside its executor, before it takes any
-    /// work (aplex's `worker_loop_factory` hook): set thread-locals, or `spawn_local` a
-    /// background task there. If `f` panics, [`build`](Builder::build) fails.
-    ///
-    /// It is also the place to enter another runtime's context on each worker, so that works
-    /// can use that runtime's thread-bound APIs (`tokio::time`, `tokio::net`, which otherwise
-    /// fail with "there is no reactor running"). With tokio (not a dependency of aplex, so this
-    /// is not compiled here), one small runtime per worker whose own thread drives its timers
-    /// and I/O, entered for the worker's whole life:
-    ///
-    /// ```ignore
-    /// use std::cell::RefCell;
-    ///
-    /// thread_local! {
-    ///     // Kept for the thread's life: dropping the guard would leave the runtime's context.
-    ///     static TOKIO: RefCell<Option<tokio::runtime::EnterGuard<'static>>> = RefCell::new(None);
-    /// }
-    ///
-    /// let pool = aplex::ThreadPool::builder()
-    ///     .workers(4)
-    ///     .on_worker_start(|_i| {
-    ///         // multi_thread with one thread: that thread drives the timers and sockets (a
-    ///         // current_thread runtime would only drive them inside its own block_on).
-    ///         let rt = tokio::runtime::Builder::new_multi_thread()
-    ///             .worker_threads(1)
-    ///             .enable_all()
-    ///             .build()
-    ///             .expect("a tokio runtime per worker");
-    ///         let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(rt));
-    ///         TOKIO.with(|guard| *guard.borrow_mut() = Some(rt.enter()));
-    ///     })
-    ///     .build()?;
-    /// let h = pool.spawn(|| async {
-    ///     tokio::time::sleep(std::time::Duration::from_millis(10)).await; // works here now
-    ///     7
-    /// });
-    /// assert_eq!(h.wait()?, 7);
-    /// ```
-    ///
-    /// (One shared runtime works too: build it outside, and enter a clone of its
-    /// `tokio::runtime::Handle` per worker.) A panic in `f` is reported by `build`, as above.
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use std::sync::Arc;
-    /// let started = Arc::new(AtomicUsize::new(0));
-    /// let s = started.clone();
-    /// let pool = aplex::ThreadPool::builder()
-    ///     .workers(3)
-    ///     .on_worker_start(move |_i| { s.fetch_add(1, Ordering::SeqCst); })
-    ///     .build()
-    ///     .unwrap();
-    /// assert_eq!(started.load(Ordering::SeqCst), 3); // build() waits for every worker
-    /// ```
-    pub fn on_worker_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Builder {
-        self.on_start = Some(Arc::new(f));
-        self
-    }
-
-    /// How long an idle worker spins, looking for work, before it parks (default 50 µs when
-    /// the pool has no more workers than cores, else 0: more spinners than cores would only
-    /// take turns on them).
-    ///
-    /// Spinning turns a ~10 µs wake-up into well under one for works that arrive one after the
-    /// other, at the cost of that much CPU after each burst; an idle pool uses none.
-    /// `Duration::ZERO` never spins; a window longer than 1 ms (`Duration::MAX` included) is
-    /// taken as 1 ms, since a spinning worker does not look at its timers or fds.
-    pub fn spin(mut self, spin: Duration) -> Builder {
-        self.spin = Some(spin);
-        self
-    }
-
-    /// Starts the workers; returns once every one of them runs.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for zero workers or a zero `max_works_per_worker`; the OS error if a
-    /// thread cannot be started; `Other` if `on_worker_start` panicked.
-    pub fn build(self) -> io::Result<ThreadPool> {
-        let n = match self.workers {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, usize::from),
-        };
-        if n == 0 {
-            return Err(invalid("a pool needs at least one worker"));
-        }
-        if self.max_works == 0 {
-            return Err(invalid("max_works_per_worker must be at least 1"));
-        }
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let spin = self.spin.unwrap_or(if n <= cores {
-            DEFAULT_SPIN
-        } else {
-            Duration::ZERO
-        });
-        let workers = Arc::new(Queues::new(n, self.max_works));
-        let exits = Arc::new(WorkerExits {
-            live: AtomicUsize::new(0),
-            all_gone: Event::new(),
-        });
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-        let mut threads = Vec::with_capacity(n);
-        let mut failure = None;
-        for i in 0..n {
-            let queues = workers.clone();
-            let max = self.max_works;
-            let start = ThreadStart {
-                name: format!("{}-{i}", self.name),
-                index: i,
-                spin,
-                on_start: self.on_start.clone(),
-                ready: Some(ready_tx.clone()),
-            };
-            let exit = ExitGuard::new(&exits);
-            let spawned = start_thread(start, move || {
-                let counts = queues.worker(i).counts.clone();
-                async move {
-                    let _exit = exit;
-                    dispatch(queues, i, max, counts).await;
-                }
-            });
-            match spawned {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(ready_tx);
-        for _ in 0..threads.len() {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(msg)) => {
-                    failure.get_or_insert_with(|| {
-                        io::Error::other(format!("on_worker_start panicked: {msg}"))
-                    });
-                }
-                Err(_) => {
-                    // The thread could not make its reactor: the cause (EMFILE) is the OS's.
-                    failure.get_or_insert_with(|| match crate::runtime::reactor::Reactor::new() {
-                        Err(e) => e,
-                        Ok(_) => io::Error::other("a worker thread could not make its reactor"),
-                    });
-                }
-            }
-        }
-        let inner = Arc::new(PoolInner {
-            thread_ids: threads.iter().map(|t| t.thread().id()).collect(),
-            threads: Mutex::new(threads),
-            workers,
-            picker: Picker::new(self.balancer),
-            open: AtomicBool::new(true),
-            exits,
-        });
-        if let Some(e) = failure {
-            inner.close(true);
-            return Err(e);
-        }
-        Ok(ThreadPool { inner })
-    }
-}
-
-fn invalid(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
