@@ -82,34 +82,46 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod balance;
+#[cfg(feature = "conn-pool")]
 mod conn_pool;
 mod error;
+#[cfg(feature = "helpers")]
 mod helpers;
+#[cfg(feature = "io")]
 pub mod io;
 mod pool;
 mod runtime;
 pub mod sync;
 mod sys;
 pub mod time;
+#[cfg(feature = "process")]
 pub mod wire;
 
+#[cfg(feature = "conn-pool")]
 pub use conn_pool::{ConnectionPool, ConnectionPoolBuilder, ConnectionPoolStats, Pooled};
 pub use error::Error;
+#[cfg(feature = "helpers")]
 pub use helpers::global;
+#[cfg(all(feature = "helpers", feature = "process"))]
+pub use helpers::in_process;
+#[cfg(feature = "helpers")]
 pub use helpers::{
-    collect, generate_in_thread, in_process, in_thread, resolve, Collect, Group, GroupHandle,
-    OrderedYielder, OrderedYielderIter, RateLimitAcquire, RateLimiter, Resolve, Yielder,
-    YielderIter, GENERATE_CAPACITY,
+    collect, generate_in_thread, in_thread, resolve, Collect, Group, GroupHandle, OrderedYielder,
+    OrderedYielderIter, RateLimitAcquire, RateLimiter, Resolve, Yielder, YielderIter,
+    GENERATE_CAPACITY,
 };
+#[cfg(feature = "process")]
 pub use pool::{
     serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, SlotState, Work, WORKER_ENV,
     WORKER_ENV_VALUE,
 };
+#[cfg(feature = "elastic")]
 pub use pool::{
-    Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Handle, Map, Priority, ShutdownOptions,
-    ShutdownReport, ThreadPool, ThreadPoolBuilder,
+    Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Priority, ShutdownOptions, ShutdownReport,
 };
+pub use pool::{Handle, Map, ThreadPool, ThreadPoolBuilder};
 /// What [`works!`] expands to uses; not part of the API.
+#[cfg(feature = "process")]
 #[doc(hidden)]
 pub mod __private {
     pub use crate::pool::process_private::{index_of, run_plain, start_async, Entry, Running};

@@ -84,6 +84,8 @@ pub(crate) fn poll_fds(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Res
 /// are only compile-checked here. On a Unix not listed here everything still compiles:
 /// `set_nonblocking` reports `Unsupported`, and `tcp_connect` falls back to std's blocking
 /// connect.
+#[cfg(any(feature = "io", feature = "process"))]
+#[cfg_attr(not(feature = "io"), allow(dead_code))] // the process pool needs only `set_nonblocking`
 pub(crate) mod net {
     use std::io;
     use std::net::{SocketAddr, TcpStream};
@@ -362,6 +364,7 @@ pub(crate) mod net {
 /// to die with the parent, exiting at once, and killing a worker's process group.
 ///
 /// A module of its own, so that its names cannot clash with the rest of `sys`.
+#[cfg(feature = "process")]
 pub(crate) mod process {
     use std::io;
     use std::os::raw::c_int;

@@ -2,6 +2,7 @@
 //!
 //! The tests take one lock each, so that the fd count of the process is stable while
 //! `drop_closes_and_deregisters_every_fd` counts.
+#![cfg(feature = "io")]
 
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};

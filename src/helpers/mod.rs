@@ -18,6 +18,7 @@ mod collect;
 mod generate;
 pub mod global;
 mod group;
+#[cfg(feature = "process")]
 mod in_process;
 mod in_thread;
 mod rate_limit;
@@ -28,6 +29,7 @@ mod yielder;
 pub use collect::{collect, Collect};
 pub use generate::{generate_in_thread, GENERATE_CAPACITY};
 pub use group::{Group, GroupHandle};
+#[cfg(feature = "process")]
 pub use in_process::in_process;
 pub use in_thread::in_thread;
 pub use rate_limit::{RateLimitAcquire, RateLimiter};
