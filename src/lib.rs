@@ -130,5 +130,12 @@ pub use runtime::{block_on, spawn_local, yield_now, LocalTask, YieldNow};
 
 /// The README's examples, run as doc tests.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(
+    doctest,
+    feature = "process",
+    feature = "elastic",
+    feature = "conn-pool",
+    feature = "io",
+    feature = "helpers"
+))]
 pub struct ReadmeDoctests;
