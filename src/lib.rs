@@ -78,8 +78,47 @@
 //! - [`balance`]: how a pool picks a worker for each work.
 //!
 //! Every submitted work ends in exactly one outcome: its value or an [`Error`] (`Panicked`,
-//! `Cancelled`, `TimedOut`, `WorkerLost`, `ShutDown`). A panic in a work never kills its worker.
+//! `Cancelled`, `TimedOut`, `WorkerLost`, `ShutDown`). A panic in a work never kills its worker
+//! (built with `panic = "abort"`, it ends the process instead: see the README).
+//!
+//! # Features
+//!
+//! Each feature is a part of the crate a build can leave out; all are on by default. With
+//! `default-features = false` the crate is the runtime ([`block_on`], [`spawn_local`]),
+//! [`time`], [`sync`], [`balance`] and the [`ThreadPool`] with its [`Handle`]s and [`Map`]s.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `process` | [`ProcessPool`], [`works!`], [`serve_if_worker`], [`WORKER_ENV`], the [`wire`] format |
+//! | `elastic` | [`ElasticPool`] |
+//! | `conn-pool` | [`ConnectionPool`] |
+//! | `io` | [`io`]: async TCP and Unix sockets, [`io::Async`] over any fd |
+//! | `helpers` | [`collect`], [`resolve`], [`RateLimiter`], [`in_thread`], [`generate_in_thread`], [`Group`], [`Yielder`], [`OrderedYielder`], [`global`]; with `process` too, [`in_process`] |
+//!
+//! # Platforms
+//!
+//! Unix only: Linux (tested), Android, macOS, FreeBSD, NetBSD, OpenBSD and DragonFly
+//! (compile-checked); other Unixes build with fallbacks. The README's "Platforms" section says
+//! what differs on each.
 #![warn(missing_docs, missing_debug_implementations)]
+// With a feature off, the docs above still name its items: those links cannot resolve then.
+#![cfg_attr(
+    not(all(
+        feature = "process",
+        feature = "elastic",
+        feature = "conn-pool",
+        feature = "io",
+        feature = "helpers"
+    )),
+    allow(rustdoc::broken_intra_doc_links)
+)]
+
+#[cfg(not(unix))]
+compile_error!(
+    "aplex supports Unix only: Linux, Android, macOS, FreeBSD, NetBSD, OpenBSD and DragonFly \
+     (other Unixes build with fallbacks). Its reactor is poll(2), its process pool runs on \
+     pipes, fds and process groups; Windows and wasm have none of these."
+);
 
 pub mod balance;
 #[cfg(feature = "conn-pool")]
