@@ -78,39 +78,91 @@
 //! - [`balance`]: how a pool picks a worker for each work.
 //!
 //! Every submitted work ends in exactly one outcome: its value or an [`Error`] (`Panicked`,
-//! `Cancelled`, `TimedOut`, `WorkerLost`, `ShutDown`). A panic in a work never kills its worker.
+//! `Cancelled`, `TimedOut`, `WorkerLost`, `ShutDown`). A panic in a work never kills its worker
+//! (built with `panic = "abort"`, it ends the process instead: see the README).
+//!
+//! # Features
+//!
+//! Each feature is a part of the crate a build can leave out; all are on by default. With
+//! `default-features = false` the crate is the runtime ([`block_on`], [`spawn_local`]),
+//! [`time`], [`sync`], [`balance`] and the [`ThreadPool`] with its [`Handle`]s and [`Map`]s.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `process` | [`ProcessPool`], [`works!`], [`serve_if_worker`], [`WORKER_ENV`], the [`wire`] format |
+//! | `elastic` | [`ElasticPool`] |
+//! | `conn-pool` | [`ConnectionPool`] |
+//! | `io` | [`io`]: async TCP and Unix sockets, [`io::Async`] over any fd |
+//! | `helpers` | [`collect`], [`resolve`], [`RateLimiter`], [`in_thread`], [`generate_in_thread`], [`Group`], [`Yielder`], [`OrderedYielder`], [`global`]; with `process` too, [`in_process`] |
+//!
+//! # Platforms
+//!
+//! Unix only: Linux (tested), Android, macOS, FreeBSD, NetBSD, OpenBSD and DragonFly
+//! (compile-checked); other Unixes build with fallbacks. The README's "Platforms" section says
+//! what differs on each.
 #![warn(missing_docs, missing_debug_implementations)]
+// With a feature off, the docs above still name its items: those links cannot resolve then.
+#![cfg_attr(
+    not(all(
+        feature = "process",
+        feature = "elastic",
+        feature = "conn-pool",
+        feature = "io",
+        feature = "helpers"
+    )),
+    allow(rustdoc::broken_intra_doc_links)
+)]
+
+#[cfg(not(unix))]
+compile_error!(
+    "aplex supports Unix only: Linux, Android, macOS, FreeBSD, NetBSD, OpenBSD and DragonFly \
+     (other Unixes build with fallbacks). Its reactor is poll(2), its process pool runs on \
+     pipes, fds and process groups; Windows and wasm have none of these."
+);
 
 pub mod balance;
+#[cfg(feature = "conn-pool")]
 mod conn_pool;
 mod error;
+#[cfg(feature = "helpers")]
 mod helpers;
+#[cfg(feature = "io")]
 pub mod io;
 mod pool;
 mod runtime;
 pub mod sync;
 mod sys;
 pub mod time;
+#[cfg(feature = "process")]
 pub mod wire;
 
+#[cfg(feature = "conn-pool")]
 pub use conn_pool::{ConnectionPool, ConnectionPoolBuilder, ConnectionPoolStats, Pooled};
 pub use error::Error;
+#[cfg(feature = "helpers")]
 pub use helpers::global;
+#[cfg(all(feature = "helpers", feature = "process"))]
+pub use helpers::in_process;
+#[cfg(feature = "helpers")]
 pub use helpers::{as_completed, wait_any, AsCompleted};
+#[cfg(feature = "helpers")]
 pub use helpers::{
-    collect, generate_in_thread, in_process, in_thread, resolve, Collect, Group, GroupHandle,
-    OrderedYielder, OrderedYielderIter, RateLimitAcquire, RateLimiter, Resolve, Yielder,
-    YielderIter, GENERATE_CAPACITY,
+    collect, generate_in_thread, in_thread, resolve, Collect, Group, GroupHandle, OrderedYielder,
+    OrderedYielderIter, RateLimitAcquire, RateLimiter, Resolve, Yielder, YielderIter,
+    GENERATE_CAPACITY,
 };
+#[cfg(feature = "process")]
 pub use pool::{
     serve_if_worker, ProcessPool, ProcessPoolBuilder, Registry, SlotInfo, SlotState, Work,
     WORKER_ARG, WORKER_ENV, WORKER_ENV_VALUE, WORKER_HOST_ENV, WORKER_SLOT_ENV,
 };
+#[cfg(feature = "elastic")]
 pub use pool::{
-    Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Handle, Map, Priority, ShutdownOptions,
-    ShutdownReport, ThreadPool, ThreadPoolBuilder,
+    Apply, ElasticPool, ElasticPoolBuilder, ElasticStats, Priority, ShutdownOptions, ShutdownReport,
 };
+pub use pool::{Handle, Map, ThreadPool, ThreadPoolBuilder};
 /// What [`works!`] expands to uses; not part of the API.
+#[cfg(feature = "process")]
 #[doc(hidden)]
 pub mod __private {
     pub use crate::pool::process_private::{index_of, run_plain, start_async, Entry, Running};
@@ -119,5 +171,12 @@ pub use runtime::{block_on, spawn_local, yield_now, LocalTask, YieldNow};
 
 /// The README's examples, run as doc tests.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(
+    doctest,
+    feature = "process",
+    feature = "elastic",
+    feature = "conn-pool",
+    feature = "io",
+    feature = "helpers"
+))]
 pub struct ReadmeDoctests;

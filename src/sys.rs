@@ -8,10 +8,25 @@ use std::os::raw::{c_int, c_short};
 use std::os::unix::io::RawFd;
 use std::time::Duration;
 
-/// `nfds_t`: `unsigned long` on Linux and the BSDs we know of, `unsigned int` on Apple platforms.
-#[cfg(not(target_vendor = "apple"))]
+/// `nfds_t`, as each libc declares it: `unsigned int` in Bionic (Android), on Apple platforms and
+/// on the BSDs; `unsigned long` in glibc and musl (Linux), and on any other Unix.
+#[cfg(not(any(
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "openbsd",
+    target_os = "netbsd",
+)))]
 type NfdsT = std::os::raw::c_ulong;
-#[cfg(target_vendor = "apple")]
+#[cfg(any(
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "openbsd",
+    target_os = "netbsd",
+))]
 type NfdsT = std::os::raw::c_uint;
 
 /// One entry of the array `poll(2)` takes: the layout of C's `struct pollfd`.
@@ -84,6 +99,8 @@ pub(crate) fn poll_fds(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Res
 /// are only compile-checked here. On a Unix not listed here everything still compiles:
 /// `set_nonblocking` reports `Unsupported`, and `tcp_connect` falls back to std's blocking
 /// connect.
+#[cfg(any(feature = "io", feature = "process"))]
+#[cfg_attr(not(feature = "io"), allow(dead_code))] // the process pool needs only `set_nonblocking`
 pub(crate) mod net {
     use std::io;
     use std::net::{SocketAddr, TcpStream};
@@ -166,9 +183,22 @@ pub(crate) mod net {
         pub(super) const AF_INET6: c_int = 24;
         pub(super) const SOCK_STREAM: c_int = 1;
         pub(super) const EINPROGRESS: i32 = 36;
-        /// Not every BSD has `SOCK_CLOEXEC`/`SOCK_NONBLOCK` (macOS has neither): the flags are
-        /// set with `fcntl` right after `socket(2)`.
+        /// The BSDs set close-on-exec and non-blocking atomically in `socket(2)`
+        /// (`SOCK_CLOEXEC | SOCK_NONBLOCK`), so a `fork` in another thread cannot inherit the
+        /// socket; macOS has neither flag: there both are set with `fcntl` right after
+        /// `socket(2)` (0 here says so).
+        #[cfg(not(target_vendor = "apple"))]
+        pub(super) const SOCKET_FLAGS: c_int = SOCK_CLOEXEC | SOCK_NONBLOCK;
+        #[cfg(target_vendor = "apple")]
         pub(super) const SOCKET_FLAGS: c_int = 0;
+        #[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "netbsd"))]
+        const SOCK_CLOEXEC: c_int = 0x1000_0000;
+        #[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "netbsd"))]
+        const SOCK_NONBLOCK: c_int = 0x2000_0000;
+        #[cfg(target_os = "openbsd")]
+        const SOCK_CLOEXEC: c_int = 0x8000;
+        #[cfg(target_os = "openbsd")]
+        const SOCK_NONBLOCK: c_int = 0x4000;
     }
 
     #[cfg(any(
@@ -362,6 +392,7 @@ pub(crate) mod net {
 /// to die with the parent, exiting at once, and killing a worker's process group.
 ///
 /// A module of its own, so that its names cannot clash with the rest of `sys`.
+#[cfg(feature = "process")]
 pub(crate) mod process {
     use std::io;
     use std::os::raw::c_int;

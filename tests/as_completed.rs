@@ -1,5 +1,6 @@
 //! `aplex::as_completed` and `aplex::wait_any`: outcomes in the order the works end, decided by
 //! gates the tests open, never by timing.
+#![cfg(feature = "helpers")]
 
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};

@@ -1,5 +1,6 @@
 //! Behaviour of `aplex::ConnectionPool`: the size bound under contention, FIFO service, health
 //! checks, max life, discard, close, factory errors, timeouts, cancellation and stats.
+#![cfg(feature = "conn-pool")]
 
 use std::future::Future;
 use std::io;

@@ -1,4 +1,5 @@
 //! ElasticPool: priorities, a bounded queue, scaling, resize, drain, shutdown and its report.
+#![cfg(feature = "elastic")]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,5 @@
 //! The helpers: collect, resolve, RateLimiter, in_thread, generate_in_thread, Group, Yielder.
+#![cfg(feature = "helpers")]
 
 use std::cell::Cell;
 use std::rc::Rc;

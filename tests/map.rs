@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use aplex::{ElasticPool, Error, Map, ThreadPool};
+#[cfg(feature = "elastic")]
+use aplex::ElasticPool;
+use aplex::{Error, Map, ThreadPool};
 
 const CHUNKS: [usize; 5] = [1, 2, 3, 64, 1024];
 const LENGTHS: [u64; 4] = [0, 1, 10, 1500];
@@ -109,6 +111,7 @@ fn thread_pool_map_gives_every_item_whichever_next_reads_it() {
 }
 
 #[test]
+#[cfg(feature = "elastic")]
 fn elastic_pool_map_gives_every_item_whichever_next_reads_it() {
     let pool = ElasticPool::builder()
         .min_workers(1)

@@ -1,8 +1,8 @@
 //! `aplex::wire`: round trips of every supported type, the exact bytes of the format, malformed
 //! and forged input, and a fuzz loop over pseudo-random bytes.
-
 // Some user types below are `pub`, undocumented, to exercise the macro's visibility handling.
 #![allow(missing_docs)]
+#![cfg(feature = "process")]
 
 use aplex::wire::*;
 use std::collections::hash_map::DefaultHasher;

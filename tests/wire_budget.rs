@@ -4,6 +4,7 @@
 //! A counting allocator (in `wire_common`) measures what the decoding thread allocates.
 
 #![allow(missing_docs)]
+#![cfg(feature = "process")]
 
 mod wire_common;
 

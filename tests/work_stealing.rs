@@ -185,6 +185,7 @@ fn affinity_pinned_works_stay_on_their_worker() {
 /// `in_thread`: excess calls are served by whichever thread is free; none waits behind a call
 /// that holds its thread.
 #[test]
+#[cfg(feature = "helpers")]
 fn in_thread_serves_excess_calls_on_any_free_thread() {
     aplex::global::configure(aplex::global::GlobalConfig {
         threads: Some(2),

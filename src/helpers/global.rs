@@ -32,7 +32,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::balance::LeastLoaded;
 use crate::runtime::reactor::lock;
-use crate::{Error, ProcessPool, Registry, ThreadPool};
+use crate::ThreadPool;
+#[cfg(feature = "process")]
+use crate::{Error, ProcessPool, Registry};
 
 /// How many threads per core the global pool has by default: its closures mostly wait on I/O.
 const THREADS_PER_CORE: usize = 10;
@@ -121,10 +123,14 @@ pub fn configure(config: GlobalConfig) -> Result<(), ConfigureError> {
     if config.threads == Some(0) || config.processes == Some(0) {
         return Err(ConfigureError::ZeroThreads);
     }
+    #[cfg(feature = "process")]
     if !matches!(*lock(&PROCESSES), Processes::Idle) {
         return Err(ConfigureError::AlreadyStarted);
     }
-    *lock(&PROCESS_COUNT) = config.processes;
+    #[cfg(feature = "process")]
+    {
+        *lock(&PROCESS_COUNT) = config.processes;
+    }
     let mut global = lock(&GLOBAL);
     match &mut *global {
         Global::Idle(slot) => {
@@ -152,9 +158,12 @@ pub fn configure(config: GlobalConfig) -> Result<(), ConfigureError> {
 /// assert_eq!(aplex::in_thread(|| 1).wait(), Err(aplex::Error::ShutDown));
 /// ```
 pub fn shutdown() {
-    let processes = std::mem::replace(&mut *lock(&PROCESSES), Processes::Stopped);
-    if let Processes::Running(pool, _) = processes {
-        pool.shutdown(); // reaps every worker process
+    #[cfg(feature = "process")]
+    {
+        let processes = std::mem::replace(&mut *lock(&PROCESSES), Processes::Stopped);
+        if let Processes::Running(pool, _) = processes {
+            pool.shutdown(); // reaps every worker process
+        }
     }
     let pool = {
         let mut global = lock(&GLOBAL);
@@ -198,6 +207,7 @@ pub(crate) fn thread_pool() -> Arc<ThreadPool> {
 }
 
 /// The global process pool behind `in_process`.
+#[cfg(feature = "process")]
 enum Processes {
     Idle,
     /// Serving the works of one registry.
@@ -205,8 +215,10 @@ enum Processes {
     Stopped,
 }
 
+#[cfg(feature = "process")]
 static PROCESSES: Mutex<Processes> = Mutex::new(Processes::Idle);
 /// `GlobalConfig::processes`, kept apart from the thread pool's state.
+#[cfg(feature = "process")]
 static PROCESS_COUNT: Mutex<Option<usize>> = Mutex::new(None);
 
 /// The global process pool for `registry`, started on first call.
@@ -215,6 +227,7 @@ static PROCESS_COUNT: Mutex<Option<usize>> = Mutex::new(None);
 ///
 /// `ShutDown` after [`shutdown`]; `Wire` if the pool serves another registry (one program
 /// declares one `works!` registry for `in_process`); the pool's build error.
+#[cfg(feature = "process")]
 pub(crate) fn process_pool(registry: &'static Registry) -> Result<Arc<ProcessPool>, Error> {
     let mut processes = lock(&PROCESSES);
     match &*processes {

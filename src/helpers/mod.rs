@@ -20,6 +20,7 @@ mod collect;
 mod generate;
 pub mod global;
 mod group;
+#[cfg(feature = "process")]
 mod in_process;
 mod in_thread;
 mod rate_limit;
@@ -31,6 +32,7 @@ pub use as_completed::{as_completed, wait_any, AsCompleted};
 pub use collect::{collect, Collect};
 pub use generate::{generate_in_thread, GENERATE_CAPACITY};
 pub use group::{Group, GroupHandle};
+#[cfg(feature = "process")]
 pub use in_process::in_process;
 pub use in_thread::in_thread;
 pub use rate_limit::{RateLimitAcquire, RateLimiter};

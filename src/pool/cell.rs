@@ -87,6 +87,7 @@ thread_local! {
 /// Runs `f` once the outcome of the work whose future is being dropped on this thread is
 /// published — at once if no such drop is under way. For code inside a work's future (a drop
 /// guard) that must not run before the work's handle can see its outcome.
+#[cfg_attr(not(feature = "elastic"), allow(dead_code))] // used by the elastic pool
 pub(crate) fn after_publish(f: impl FnOnce() + 'static) {
     let mut f: Option<Box<dyn FnOnce()>> = Some(Box::new(f));
     // (During thread-local teardown the list is gone: nothing can be deferred, run it now.)
@@ -128,6 +129,7 @@ pub(crate) struct Completion<T, X: ?Sized = ()> {
 }
 
 impl<T> Completion<T> {
+    #[cfg_attr(not(feature = "process"), allow(dead_code))] // used by the process pool
     pub(crate) fn new() -> Completion<T> {
         Completion::with_extra(())
     }
@@ -284,6 +286,7 @@ impl<T, X: ?Sized> Completion<T, X> {
 
     /// True once the outcome is decided to be `Cancelled` (even while the work's future is
     /// still being dropped).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))] // used by the process pool
     pub(crate) fn is_cancelled(&self) -> bool {
         self.state() & CANCELLED != 0
     }

@@ -48,6 +48,7 @@ impl<T> Handle<T> {
     }
 
     /// A handle that has already failed with `error` (a work that could not be submitted).
+    #[cfg_attr(not(all(feature = "helpers", feature = "process")), allow(dead_code))] // by in_process
     pub(crate) fn failed(error: Error) -> Handle<T>
     where
         T: Send + 'static,

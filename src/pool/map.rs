@@ -20,6 +20,7 @@ const WINDOW_ITEMS: usize = 4096;
 pub(crate) type ChunkResults<T> = Vec<Result<T, Error>>;
 
 /// Pulls the next chunk of up to `n` items from the input and submits it.
+#[cfg_attr(not(feature = "process"), allow(dead_code))] // used by the process pool
 type Source<T> = Box<dyn FnMut(usize) -> Option<(usize, Handle<ChunkResults<T>>)> + Send>;
 
 /// Pulls the next item, or chunk of up to `n` items, and submits it.
@@ -139,6 +140,7 @@ impl<T: Send + 'static> Map<T> {
 
     /// A map fed by `source`, which submits the next chunk of up to `n` items and returns its
     /// size and handle, or `None` at the end of the input.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))] // used by the process pool
     pub(crate) fn from_source(workers: usize, mut source: Source<T>) -> Map<T> {
         Map::with_source(
             workers,

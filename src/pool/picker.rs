@@ -40,6 +40,7 @@ impl Picker {
     /// hint. An index out of range is taken modulo the worker count; a panicking balancer falls
     /// back to round-robin for that pick. `chosen(i)` runs under the lock, so that the next
     /// pick sees the work counted on worker `i`.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))] // used by the process pool
     pub(crate) fn pick(
         &self,
         workers: usize,

@@ -161,11 +161,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 }
 
 /// The reactor of the executor running on this thread, if any.
+#[cfg_attr(not(feature = "io"), allow(dead_code))] // used by aplex::io
 pub(crate) fn current_reactor() -> Option<Arc<Reactor>> {
     with_current(|local| local.shared.reactor.clone())
 }
 
 /// True if `reactor` belongs to the executor running on this thread.
+#[cfg_attr(not(feature = "io"), allow(dead_code))] // used by aplex::io
 pub(crate) fn is_current_reactor(reactor: &Reactor) -> bool {
     with_current(|local| std::ptr::eq(&*local.shared.reactor, reactor)) == Some(true)
 }

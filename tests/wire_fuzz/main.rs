@@ -7,6 +7,7 @@
 //! prints what it did.
 
 #![allow(missing_docs)]
+#![cfg(feature = "process")]
 
 mod values;
 #[path = "../wire_common/mod.rs"]
