@@ -414,6 +414,12 @@ pub(crate) mod process {
         fn kill(pid: c_int, sig: c_int) -> c_int;
         fn _exit(code: c_int) -> !;
         fn gethostname(name: *mut std::os::raw::c_char, len: usize) -> c_int;
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios"
+        ))]
         fn waitid(idtype: c_int, id: u32, info: *mut SigInfo, options: c_int) -> c_int;
     }
 
@@ -471,36 +477,53 @@ pub(crate) mod process {
     /// stays a zombie, so its pid and process group id stay reserved. `None` where this cannot
     /// be told (an unknown platform, or an error).
     pub(crate) fn has_exited(pid: u32) -> Option<bool> {
-        const P_PID: c_int = 1;
-        const WNOHANG: c_int = 1;
-        const WEXITED: c_int = 4;
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        const WNOWAIT: c_int = 0x0100_0000;
-        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-        const WNOWAIT: c_int = 0x20;
+        // Linux's and Apple's values; other Unixes number these differently (FreeBSD's
+        // `P_PID` is 0 and its `WEXITED` 16), so they answer `None` rather than guess.
         #[cfg(not(any(
             target_os = "linux",
             target_os = "android",
             target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd"
+            target_os = "ios"
         )))]
-        return None;
-        #[allow(unreachable_code)]
-        let mut info = SigInfo([0; 32]);
-        // SAFETY: `info` is a zeroed, 8-aligned buffer of 128 bytes, as large as any
-        // `siginfo_t`, valid for writes for the whole call; the other arguments are integers.
-        // With `WNOWAIT` the child is not reaped, so no `Child` loses its status.
-        let r = unsafe { waitid(P_PID, pid, &mut info, WEXITED | WNOHANG | WNOWAIT) };
-        if r != 0 {
-            return None;
+        {
+            let _ = pid;
+            None
         }
-        // `si_signo` (SIGCHLD) is set when the child is waitable, left 0 when it is not.
-        Some(info.0[0] != 0)
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios"
+        ))]
+        {
+            const P_PID: c_int = 1;
+            const WNOHANG: c_int = 1;
+            const WEXITED: c_int = 4;
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            const WNOWAIT: c_int = 0x0100_0000;
+            #[cfg(any(target_os = "macos", target_os = "ios"))]
+            const WNOWAIT: c_int = 0x20;
+            let mut info = SigInfo([0; 32]);
+            // SAFETY: `info` is a zeroed, 8-aligned buffer of 128 bytes, as large as any
+            // `siginfo_t`, valid for writes for the whole call; the other arguments are
+            // integers. With `WNOWAIT` the child is not reaped, so no `Child` loses its status.
+            let r = unsafe { waitid(P_PID, pid, &mut info, WEXITED | WNOHANG | WNOWAIT) };
+            if r != 0 {
+                return None;
+            }
+            // `si_signo` (SIGCHLD) is set when the child is waitable, left 0 when it is not.
+            Some(info.0[0] != 0)
+        }
     }
 
     /// Room for a `siginfo_t`: at most 128 bytes, 8-aligned, everywhere; its first field is
     /// `si_signo`.
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios"
+    ))]
     #[repr(C, align(8))]
     struct SigInfo([c_int; 32]);
 
