@@ -290,9 +290,13 @@ impl ElasticPool {
             f,
             iter.into_iter(),
             workers,
-            move |item| one.accept(0, track::plain(move || item.run()), QueueRoom::unbounded()),
+            move |item| {
+                let work = track::plain(move || item.run(), &one);
+                one.accept(0, work, QueueRoom::unbounded())
+            },
             move |chunk| {
-                chunks.accept(0, track::plain(move || chunk.run()), QueueRoom::unbounded())
+                let work = track::plain(move || chunk.run(), &chunks);
+                chunks.accept(0, work, QueueRoom::unbounded())
             },
         )
     }
@@ -462,7 +466,7 @@ impl ElasticPool {
             // Workers not held by a plain closure leave now, dropping their async works.
             let grace = Instant::now().checked_add(STOP_GRACE);
             self.shared
-                .wait_for(|st| st.threads <= st.tally.plain_running, grace, None);
+                .wait_for(|st| st.threads <= Shared::plain_running(st), grace, None);
         }
         self.shared.reap(!all_left);
         let after = {

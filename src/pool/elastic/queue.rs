@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::room::{QueueRoom, Rooms};
-use super::track::{Accepted, Cancellable, Ending, Ticket, Work};
+use super::track::{self, Ending, Queueable};
 use crate::pool::cell::Job;
 use crate::pool::worker::{dispatch, start_thread, JobSource, Room, Step, ThreadStart, WorkCounts};
 use crate::pool::Handle;
@@ -46,7 +46,7 @@ const START_FAILURES_IN_A_ROW: usize = 3;
 pub(crate) struct Queued {
     priority: i32,
     seq: u64,
-    pub(crate) job: Arc<Accepted>,
+    pub(crate) job: Arc<dyn Job>,
     /// The queue room this work holds while it waits.
     pub(crate) room: QueueRoom,
 }
@@ -116,8 +116,6 @@ pub(crate) struct Tally {
     pub(crate) ended: usize,
     /// Ended by a shutdown: taken out of the queue, or dropped unfinished by a leaving worker.
     pub(crate) by_shutdown: usize,
-    /// Plain closures running now (each holds its worker's thread).
-    pub(crate) plain_running: usize,
 }
 
 pub(crate) struct State {
@@ -142,8 +140,6 @@ pub(crate) struct State {
     pub(crate) tally: Tally,
     /// `drain` futures waiting for `tally.unfinished` to reach 0.
     drainers: Vec<Waker>,
-    /// Threads blocked on `changed`.
-    watchers: usize,
     /// Worker starts that failed in a row.
     start_failures: usize,
     /// A shutdown has run to its end.
@@ -173,8 +169,12 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Queue room, when the queue is bounded.
     pub(crate) rooms: Option<Arc<Rooms>>,
-    /// Notified when a work ends or a thread exits, if someone waits (`State::watchers`).
+    /// Notified when a work ends, a thread exits or a plain closure starts, if someone waits
+    /// (`watching`).
     changed: Condvar,
+    /// Threads waiting on `changed` (changed under the lock; read without it by a worker that
+    /// starts a plain closure).
+    watching: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -216,19 +216,20 @@ impl Shared {
                 next_id: 0,
                 tally: Tally::default(),
                 drainers: Vec::new(),
-                watchers: 0,
                 start_failures: 0,
                 shut: false,
             }),
             config,
             rooms,
             changed: Condvar::new(),
+            watching: AtomicUsize::new(0),
         }
     }
 
     /// Releases the lock and wakes the threads waiting on `changed`, if any.
     fn notify(&self, st: MutexGuard<'_, State>) {
-        let watched = st.watchers > 0;
+        // ORDERING: Relaxed: `watching` changes only under the lock we hold.
+        let watched = self.watching.load(Ordering::Relaxed) > 0;
         drop(st);
         if watched {
             self.changed.notify_all();
@@ -237,33 +238,27 @@ impl Shared {
 
     /// Accepts a work (or fails it, if the pool is closed), waking an idle worker or starting a
     /// new one when every worker is busy.
-    pub(crate) fn accept<T: 'static>(
+    pub(crate) fn accept<T: 'static, W: Queueable<T> + 'static>(
         self: &Arc<Self>,
         priority: i32,
-        work: Work<T>,
+        work: Arc<W>,
         room: QueueRoom,
     ) -> Handle<T> {
-        let Work { job, outcome } = work;
-        let (seq, waker, grow) = {
+        let (waker, grow) = {
             let mut st = lock(&self.state);
             if st.intake != Intake::Open {
                 drop(st);
                 drop(room);
-                job.fail(Error::ShutDown); // not armed: counted nowhere
-                return Handle::new(outcome);
+                work.fail(Error::ShutDown); // counted nowhere
+                return Handle::new(work);
             }
             let seq = st.seq;
             st.seq += 1;
-            job.end.arm(Ticket {
-                shared: self.clone(),
-                worker: None,
-                plain_running: false,
-            });
             st.tally.unfinished += 1;
             st.heap.push(Queued {
                 priority,
                 seq,
-                job,
+                job: work.clone(),
                 room,
             });
             let waker = st
@@ -276,7 +271,7 @@ impl Shared {
             if grow {
                 st.reserve_worker();
             }
-            (seq, waker, grow)
+            (waker, grow)
         };
         if let Some(w) = waker {
             w.wake();
@@ -285,36 +280,37 @@ impl Shared {
             // A failed start gives the slot back; the queued work waits for another worker.
             let _ = self.start_worker(None);
         }
-        Handle::new(Arc::new(Cancellable {
-            outcome,
-            shared: Arc::downgrade(self),
-            seq,
-        }))
+        Handle::new(work)
     }
 
-    /// A queued work was cancelled by its handle: take it out now, freeing its room.
-    pub(crate) fn forget_cancelled(&self, seq: u64) {
+    /// A queued work (`work` is its address) was cancelled by its handle: take it out now,
+    /// freeing its room. A worker that took it first ends it instead.
+    pub(crate) fn forget_cancelled(&self, work: *const ()) {
         let removed = {
             let mut st = lock(&self.state);
             let mut works = std::mem::take(&mut st.heap).into_vec();
             let removed = works
                 .iter()
-                .position(|q| q.seq == seq)
+                .position(|q| std::ptr::eq(Arc::as_ptr(&q.job).cast::<()>(), work))
                 .map(|i| works.swap_remove(i));
             st.heap = BinaryHeap::from(works);
             removed
         };
-        // Not queued any more: the worker that took it ends it.
         if let Some(q) = removed {
-            q.job.end.end(Ending::Ran);
+            self.work_ended(1, Ending::Ran);
+            drop(q); // its room frees outside the lock
         }
     }
 
     /// Takes every queued work out and ends it with `error`; their rooms free.
     pub(crate) fn end_queued(&self, error: fn() -> Error) {
         let drained: Vec<Queued> = lock(&self.state).heap.drain().collect();
+        let n = drained.len();
         for q in drained {
             q.job.fail(error());
+        }
+        if n > 0 {
+            self.work_ended(n, Ending::TakenOut);
         }
     }
 
@@ -389,6 +385,7 @@ impl Shared {
         ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
     ) {
         THREAD_EXIT.with(|exit| *exit.borrow_mut() = Some(ThreadExit(self.clone())));
+        track::enter_worker(self.clone(), me.finished.clone());
         if let Some(hook) = &self.config.on_start {
             let id = me.id;
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(id)));
@@ -487,10 +484,13 @@ impl Shared {
         stall: Option<Duration>,
     ) -> bool {
         let mut st = lock(&self.state);
+        // Counted before the first look, so that a change made without the lock (a plain
+        // closure's start, see `plain_started`) that a look misses finds us counted.
+        self.watching.fetch_add(1, Ordering::SeqCst);
         let mut progress = (st.tally.ended, Instant::now());
-        loop {
+        let done = loop {
             if done(&st) {
-                return true;
+                break true;
             }
             let now = Instant::now();
             if st.tally.ended != progress.0 {
@@ -499,9 +499,8 @@ impl Shared {
             let stalled_at = stall.and_then(|d| progress.1.checked_add(d));
             let wake_at = deadline.into_iter().chain(stalled_at).min();
             if wake_at.is_some_and(|at| now >= at) {
-                return false;
+                break false;
             }
-            st.watchers += 1;
             st = match wake_at {
                 None => self
                     .changed
@@ -515,46 +514,58 @@ impl Shared {
                     st
                 }
             };
-            st.watchers -= 1;
-        }
+        };
+        self.watching.fetch_sub(1, Ordering::SeqCst);
+        done
     }
 
-    /// A work ended (its outcome is published): count it, and wake `drain` when none is left.
-    pub(crate) fn work_ended(&self, ticket: Ticket, how: Ending) {
-        if let Some(finished) = &ticket.worker {
-            // ORDERING: a count read after the workers are joined, or as a statistic.
-            finished.fetch_add(1, Ordering::Relaxed);
-        }
+    /// `n` works ended (their outcomes are published): count them, and wake `drain` when none
+    /// is left.
+    pub(crate) fn work_ended(&self, n: usize, how: Ending) {
         let mut st = lock(&self.state);
-        let t = &mut st.tally;
-        t.unfinished -= 1;
-        t.ended += 1;
-        if ticket.plain_running {
-            t.plain_running -= 1;
-        }
+        let drainers = self.count_ended(&mut st, n, how);
+        self.notify(st);
+        drainers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Counts `n` ended works; the `drain` wakers to wake (after the lock) if none is left.
+    fn count_ended(&self, st: &mut State, n: usize, how: Ending) -> Vec<Waker> {
         let by_shutdown = match how {
             Ending::Ran => false,
             Ending::TakenOut => true,
             Ending::Dropped => st.intake == Intake::Stopping,
         };
+        let t = &mut st.tally;
+        t.unfinished -= n;
+        t.ended += n;
         if by_shutdown {
-            st.tally.by_shutdown += 1;
+            t.by_shutdown += n;
         }
-        let drainers = if st.tally.unfinished == 0 {
+        if t.unfinished == 0 {
             std::mem::take(&mut st.drainers)
         } else {
             Vec::new()
-        };
-        self.notify(st);
-        drainers.into_iter().for_each(Waker::wake);
-        drop(ticket); // its `Arc<Shared>`, outside the lock
+        }
     }
 
-    /// A worker starts a plain closure, which holds its thread until it returns.
+    /// A plain closure is about to hold a worker's thread: a shutdown that waits for the
+    /// threads not so held looks again.
     pub(crate) fn plain_started(&self) {
-        let mut st = lock(&self.state);
-        st.tally.plain_running += 1;
-        self.notify(st);
+        // ORDERING: SeqCst, after the worker's SeqCst store of its blocking flag: either this
+        // sees the waiter (who counts itself before it looks at the flags), or the waiter's
+        // look sees the flag.
+        if self.watching.load(Ordering::SeqCst) > 0 {
+            self.notify(lock(&self.state));
+        }
+    }
+
+    /// Plain closures running now (each holds its worker's thread).
+    pub(crate) fn plain_running(st: &State) -> usize {
+        st.records
+            .iter()
+            // ORDERING: SeqCst, paired with `plain_started`.
+            .filter(|r| r.counts.blocking.load(Ordering::SeqCst))
+            .count()
     }
 
     /// `drain`'s step: ready once every accepted work has ended.
@@ -601,6 +612,13 @@ impl Shared {
     }
 }
 
+/// The works a worker's step counted as ended: what to wake once the lock is released.
+#[derive(Default)]
+struct Ended {
+    counted: bool,
+    drainers: Vec<Waker>,
+}
+
 /// What one elastic worker keeps between steps.
 pub(crate) struct ElasticWorker {
     id: usize,
@@ -621,8 +639,16 @@ impl JobSource for Shared {
         cx: &mut Context<'_>,
     ) -> Poll<Step> {
         let mut queue_room = None;
-        let step = self.step(me, room, batch, &mut queue_room, cx);
+        let mut ended = Ended::default();
+        let step = self.step(me, room, batch, &mut queue_room, &mut ended, cx);
         drop(queue_room); // the queue room frees outside the lock
+        if ended.counted {
+            // ORDERING: Relaxed: a waiter counts itself under the lock we took to count.
+            if self.watching.load(Ordering::Relaxed) > 0 {
+                self.changed.notify_all();
+            }
+            ended.drainers.into_iter().for_each(Waker::wake);
+        }
         step
     }
 }
@@ -634,15 +660,22 @@ impl Shared {
         room: &Room,
         batch: &mut Vec<Arc<dyn Job>>,
         queue_room: &mut Option<QueueRoom>,
+        ended: &mut Ended,
         cx: &mut Context<'_>,
     ) -> Poll<Step> {
         let mut st = lock(&self.state);
+        let n = track::take_ended_here();
+        if n > 0 {
+            // ORDERING: a count read after the workers are joined, or as a statistic.
+            me.finished.fetch_add(n, Ordering::Relaxed);
+            ended.drainers = self.count_ended(&mut st, n, Ending::Ran);
+            ended.counted = true;
+        }
         if st.intake == Intake::Stopping {
             return Poll::Ready(self.leave(&mut st, me));
         }
         if room.free() > 0 {
             if let Some(q) = st.heap.pop() {
-                q.job.end.with(|t| t.worker = Some(me.finished.clone()));
                 batch.push(q.job);
                 *queue_room = Some(q.room);
                 me.idle_timer = None;
