@@ -5,6 +5,7 @@
 //! and worker threads (each with its own executor), and the same [`Map`].
 
 mod builder;
+mod lanes;
 mod priority;
 mod queue;
 mod room;

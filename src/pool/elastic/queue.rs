@@ -19,8 +19,7 @@
 //!   submitter takes one out and wakes it. A worker that leaves removes its own entry.
 
 use std::cell::RefCell;
-use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +28,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::lanes::Lanes;
 use super::room::{QueueRoom, Rooms};
 use super::track::{self, Ending, Queueable};
 use crate::pool::cell::Job;
@@ -42,36 +42,11 @@ use crate::Error;
 /// replacing them: a hook that always panics must not spin up threads forever.
 const START_FAILURES_IN_A_ROW: usize = 3;
 
-/// One waiting work: higher priority first, then first come, first served.
+/// One waiting work.
 pub(crate) struct Queued {
-    priority: i32,
-    seq: u64,
     pub(crate) job: Arc<dyn Job>,
     /// The queue room this work holds while it waits.
     pub(crate) room: QueueRoom,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Queued) -> bool {
-        self.cmp(other) == CmpOrdering::Equal
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Queued) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued {
-    fn cmp(&self, other: &Queued) -> CmpOrdering {
-        // A max-heap: the greater pops first, so an earlier `seq` must compare greater.
-        self.priority
-            .cmp(&other.priority)
-            .then_with(|| other.seq.cmp(&self.seq))
-    }
 }
 
 /// Whether the pool takes works.
@@ -119,8 +94,7 @@ pub(crate) struct Tally {
 }
 
 pub(crate) struct State {
-    heap: BinaryHeap<Queued>,
-    seq: u64,
+    queue: Lanes<Queued>,
     /// Dispatchers of workers with room that wait for a job, by worker id.
     idle: HashMap<usize, Waker>,
     /// Every waiting dispatcher, busy or not, by worker id: woken when the intake changes.
@@ -149,7 +123,7 @@ pub(crate) struct State {
 impl State {
     /// Works waiting in the queue.
     pub(crate) fn queued_len(&self) -> usize {
-        self.heap.len()
+        self.queue.len()
     }
 
     /// Counts a worker to be started.
@@ -202,8 +176,7 @@ impl Shared {
     pub(crate) fn new(config: Config, min: usize, max: usize, rooms: Option<Arc<Rooms>>) -> Shared {
         Shared {
             state: Mutex::new(State {
-                heap: BinaryHeap::new(),
-                seq: 0,
+                queue: Lanes::default(),
                 idle: HashMap::new(),
                 waiting: HashMap::new(),
                 workers: 0,
@@ -252,15 +225,9 @@ impl Shared {
                 work.fail(Error::ShutDown); // counted nowhere
                 return Handle::new(work);
             }
-            let seq = st.seq;
-            st.seq += 1;
             st.tally.unfinished += 1;
-            st.heap.push(Queued {
-                priority,
-                seq,
-                job: work.clone(),
-                room,
-            });
+            let job: Arc<dyn Job> = work.clone();
+            st.queue.push(priority, Queued { job, room });
             let waker = st
                 .idle
                 .keys()
@@ -288,13 +255,8 @@ impl Shared {
     pub(crate) fn forget_cancelled(&self, work: *const ()) {
         let removed = {
             let mut st = lock(&self.state);
-            let mut works = std::mem::take(&mut st.heap).into_vec();
-            let removed = works
-                .iter()
-                .position(|q| std::ptr::eq(Arc::as_ptr(&q.job).cast::<()>(), work))
-                .map(|i| works.swap_remove(i));
-            st.heap = BinaryHeap::from(works);
-            removed
+            st.queue
+                .remove_first(|q| std::ptr::eq(Arc::as_ptr(&q.job).cast::<()>(), work))
         };
         if let Some(q) = removed {
             self.work_ended(1, Ending::Ran);
@@ -304,7 +266,7 @@ impl Shared {
 
     /// Takes every queued work out and ends it with `error`; their rooms free.
     pub(crate) fn end_queued(&self, error: fn() -> Error) {
-        let drained: Vec<Queued> = lock(&self.state).heap.drain().collect();
+        let drained = lock(&self.state).queue.drain();
         let n = drained.len();
         for q in drained {
             q.job.fail(error());
@@ -417,7 +379,7 @@ impl Shared {
             }
             st.start_failures += 1;
             let needed = st.workers < st.min
-                || (self.config.scaling && !st.heap.is_empty() && st.workers < st.max);
+                || (self.config.scaling && !st.queue.is_empty() && st.workers < st.max);
             let again = replace
                 && needed
                 && st.intake == Intake::Open
@@ -589,7 +551,7 @@ impl Shared {
             st.max = max;
             let mut start = min.saturating_sub(st.workers);
             if self.config.scaling && st.intake == Intake::Open {
-                let unserved = st.heap.len().saturating_sub(st.idle.len());
+                let unserved = st.queue.len().saturating_sub(st.idle.len());
                 let room = max.saturating_sub(st.workers + start);
                 start += unserved.saturating_sub(start).min(room);
             }
@@ -675,7 +637,7 @@ impl Shared {
             return Poll::Ready(self.leave(&mut st, me));
         }
         if room.free() > 0 {
-            if let Some(q) = st.heap.pop() {
+            if let Some(q) = st.queue.pop() {
                 batch.push(q.job);
                 *queue_room = Some(q.room);
                 me.idle_timer = None;
@@ -683,7 +645,7 @@ impl Shared {
             }
         }
         let idle = room.running() == 0;
-        if st.intake == Intake::Closing && st.heap.is_empty() && idle {
+        if st.intake == Intake::Closing && st.queue.is_empty() && idle {
             return Poll::Ready(self.leave(&mut st, me));
         }
         if idle && st.retire > 0 {
