@@ -65,6 +65,14 @@ impl<T> Lanes<T> {
         item
     }
 
+    /// The oldest work of the highest priority, if that priority is above `floor`.
+    pub(crate) fn pop_above(&mut self, floor: Option<i32>) -> Option<T> {
+        match (self.top(), floor) {
+            (Some(top), Some(floor)) if top <= floor => None,
+            _ => self.pop(),
+        }
+    }
+
     /// Takes out the first work (in serving order) that `which` picks.
     pub(crate) fn remove_first(&mut self, which: impl Fn(&T) -> bool) -> Option<T> {
         let (&priority, lane, i) = self.lanes.iter_mut().rev().find_map(|(p, lane)| {

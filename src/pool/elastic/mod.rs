@@ -5,10 +5,12 @@
 //! and worker threads (each with its own executor), and the same [`Map`].
 
 mod builder;
+mod held;
 mod lanes;
 mod priority;
 mod queue;
 mod room;
+mod steps;
 mod track;
 
 use std::future::{poll_fn, Future};
@@ -77,7 +79,8 @@ impl std::fmt::Debug for ElasticPool {
 pub struct ElasticStats {
     /// Works finished since the pool started (any outcome).
     pub completed: usize,
-    /// Works waiting in the queue.
+    /// Works waiting to start: in the queue, or taken by a worker that has not started them yet
+    /// (they still hold their queue room, and another worker may still take them).
     pub queued: usize,
     /// Works running now.
     pub running: usize,
@@ -362,7 +365,8 @@ impl ElasticPool {
     }
 
     /// A snapshot of the pool's counts. A work counts as running from the moment a worker
-    /// takes it from the queue until its outcome is published.
+    /// starts it until its end is counted, just after its outcome is published (a worker counts
+    /// the ends of a batch together, before it takes more).
     ///
     /// ```
     /// let pool = aplex::ElasticPool::builder().workers(1).build().unwrap();

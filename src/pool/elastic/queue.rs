@@ -11,43 +11,38 @@
 //!   overshoots `max` however many submitters race. It counts in `threads` from the same moment
 //!   until its thread has dropped every task it ran (a thread-local guard, dropped as the thread
 //!   exits), which is what a shutdown waits for.
-//! - A worker takes **one** work from the queue per step and starts it at once: a work that left
-//!   the queue has begun, and no worker holds works that others could run.
+//! - A worker takes a few works from the queue per step (see the `steps` module); until it
+//!   starts one, the work is still waiting, counted as queued, and open to other workers (see
+//!   the `held` module). A work counts as running once it left both.
 //! - `tally` counts every accepted work from its submit until its outcome is published (see the
 //!   `track` module for who ends it); `drain` and the shutdown wait on it.
 //! - An idle worker parks its dispatcher's waker in `idle` (keyed by the worker's id); a
-//!   submitter takes one out and wakes it. A worker that leaves removes its own entry.
+//!   submitter takes one out and wakes it. A worker that leaves removes its own entry. The
+//!   queue's top priority and the idle count are mirrored in atomics (`Shared::mirror`) after
+//!   every change, for the workers that read them without the lock.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::held::{Held, Queued};
 use super::lanes::Lanes;
 use super::room::{QueueRoom, Rooms};
+use super::steps::ElasticWorker;
 use super::track::{self, Ending, Queueable};
 use crate::pool::cell::Job;
-use crate::pool::worker::{dispatch, start_thread, JobSource, Room, Step, ThreadStart, WorkCounts};
+use crate::pool::worker::{dispatch, start_thread, ThreadStart, WorkCounts};
 use crate::pool::Handle;
 use crate::runtime::reactor::lock;
-use crate::time::Sleep;
 use crate::Error;
 
 /// Failed worker starts in a row (start hooks that panicked) after which the pool stops
 /// replacing them: a hook that always panics must not spin up threads forever.
 const START_FAILURES_IN_A_ROW: usize = 3;
-
-/// One waiting work.
-pub(crate) struct Queued {
-    pub(crate) job: Arc<dyn Job>,
-    /// The queue room this work holds while it waits.
-    pub(crate) room: QueueRoom,
-}
 
 /// Whether the pool takes works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +65,8 @@ pub(crate) struct WorkerRecord {
     pub(crate) thread: Option<JoinHandle<()>>,
     /// Why the worker was lost: its start hook panicked, or its thread died outside any work.
     pub(crate) lost: Option<String>,
+    /// The works it took from the queue and has not started.
+    pub(super) held: Arc<Held>,
 }
 
 /// Settings that do not change after `build`.
@@ -94,11 +91,12 @@ pub(crate) struct Tally {
 }
 
 pub(crate) struct State {
-    queue: Lanes<Queued>,
-    /// Dispatchers of workers with room that wait for a job, by worker id.
-    idle: HashMap<usize, Waker>,
+    pub(super) queue: Lanes<Queued>,
+    /// Dispatchers of workers with room that wait for a job, by worker id (their number is
+    /// mirrored in `Shared::idle_count`).
+    pub(super) idle: HashMap<usize, Waker>,
     /// Every waiting dispatcher, busy or not, by worker id: woken when the intake changes.
-    waiting: HashMap<usize, Waker>,
+    pub(super) waiting: HashMap<usize, Waker>,
     /// Workers alive or starting.
     pub(crate) workers: usize,
     /// Worker threads alive or starting, until each has dropped its tasks.
@@ -106,14 +104,14 @@ pub(crate) struct State {
     pub(crate) min: usize,
     pub(crate) max: usize,
     /// Idle workers asked to leave (after `resize` lowered `max`).
-    retire: usize,
+    pub(super) retire: usize,
     pub(crate) intake: Intake,
     /// Every worker ever started, in start order.
     pub(crate) records: Vec<WorkerRecord>,
     next_id: usize,
     pub(crate) tally: Tally,
     /// `drain` futures waiting for `tally.unfinished` to reach 0.
-    drainers: Vec<Waker>,
+    pub(super) drainers: Vec<Waker>,
     /// Worker starts that failed in a row.
     start_failures: usize,
     /// A shutdown has run to its end.
@@ -121,9 +119,9 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Works waiting in the queue.
+    /// Works waiting: in the queue, or held by a worker that has not started them.
     pub(crate) fn queued_len(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.records.iter().map(|r| r.held.len()).sum::<usize>()
     }
 
     /// Counts a worker to be started.
@@ -148,7 +146,13 @@ pub(crate) struct Shared {
     changed: Condvar,
     /// Threads waiting on `changed` (changed under the lock; read without it by a worker that
     /// starts a plain closure).
-    watching: AtomicUsize,
+    pub(super) watching: AtomicUsize,
+    /// The highest priority in the queue (`i64::MIN` when empty), kept with it under the lock
+    /// and read without it: a worker starts a held work only if none higher waits.
+    pub(super) top: AtomicI64,
+    /// `State::idle`'s length, kept with it under the lock and read without it: a worker about
+    /// to block with works held wakes an idle one to take them.
+    pub(super) idle_count: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -196,11 +200,23 @@ impl Shared {
             rooms,
             changed: Condvar::new(),
             watching: AtomicUsize::new(0),
+            top: AtomicI64::new(i64::MIN),
+            idle_count: AtomicUsize::new(0),
         }
     }
 
+    /// Mirrors the queue's top priority and the idle count after `st` changed them.
+    pub(super) fn mirror(&self, st: &State) {
+        let top = st.queue.top().map_or(i64::MIN, i64::from);
+        // ORDERING: Relaxed: a stale top only delays a held work to the worker's next step,
+        // which looks under the lock.
+        self.top.store(top, Ordering::Relaxed);
+        // ORDERING: SeqCst, paired with the load in `steps::blocking`: see there.
+        self.idle_count.store(st.idle.len(), Ordering::SeqCst);
+    }
+
     /// Releases the lock and wakes the threads waiting on `changed`, if any.
-    fn notify(&self, st: MutexGuard<'_, State>) {
+    pub(super) fn notify(&self, st: MutexGuard<'_, State>) {
         // ORDERING: Relaxed: `watching` changes only under the lock we hold.
         let watched = self.watching.load(Ordering::Relaxed) > 0;
         drop(st);
@@ -227,7 +243,12 @@ impl Shared {
             }
             st.tally.unfinished += 1;
             let job: Arc<dyn Job> = work.clone();
-            st.queue.push(priority, Queued { job, room });
+            let queued = Queued {
+                priority,
+                job,
+                _room: room,
+            };
+            st.queue.push(priority, queued);
             let waker = st
                 .idle
                 .keys()
@@ -238,6 +259,7 @@ impl Shared {
             if grow {
                 st.reserve_worker();
             }
+            self.mirror(&st);
             (waker, grow)
         };
         if let Some(w) = waker {
@@ -255,8 +277,9 @@ impl Shared {
     pub(crate) fn forget_cancelled(&self, work: *const ()) {
         let removed = {
             let mut st = lock(&self.state);
-            st.queue
-                .remove_first(|q| std::ptr::eq(Arc::as_ptr(&q.job).cast::<()>(), work))
+            let removed = st.queue.remove_first(|q| q.is(work));
+            self.mirror(&st);
+            removed.or_else(|| st.records.iter().find_map(|r| r.held.remove(work)))
         };
         if let Some(q) = removed {
             self.work_ended(1, Ending::Ran);
@@ -266,7 +289,15 @@ impl Shared {
 
     /// Takes every queued work out and ends it with `error`; their rooms free.
     pub(crate) fn end_queued(&self, error: fn() -> Error) {
-        let drained = lock(&self.state).queue.drain();
+        let drained = {
+            let mut st = lock(&self.state);
+            let mut drained = st.queue.drain();
+            self.mirror(&st);
+            for r in &st.records {
+                drained.extend(r.held.drain());
+            }
+            drained
+        };
         let n = drained.len();
         for q in drained {
             q.job.fail(error());
@@ -292,6 +323,7 @@ impl Shared {
     ) -> std::io::Result<()> {
         let counts = Arc::new(WorkCounts::default());
         let finished = Arc::new(AtomicUsize::new(0));
+        let held = Arc::new(Held::default());
         let id = {
             let mut st = lock(&self.state);
             let id = st.next_id;
@@ -302,6 +334,7 @@ impl Shared {
                 finished: finished.clone(),
                 thread: None,
                 lost: None,
+                held: held.clone(),
             });
             id
         };
@@ -313,11 +346,7 @@ impl Shared {
             ready: None,
         };
         let shared = self.clone();
-        let me = ElasticWorker {
-            id,
-            finished,
-            idle_timer: None,
-        };
+        let me = ElasticWorker::new(id, finished, held);
         match start_thread(start, move || shared.worker_life(me, counts, ready)) {
             Ok(thread) => {
                 if let Some(r) = lock(&self.state).record(id) {
@@ -347,7 +376,7 @@ impl Shared {
         ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
     ) {
         THREAD_EXIT.with(|exit| *exit.borrow_mut() = Some(ThreadExit(self.clone())));
-        track::enter_worker(self.clone(), me.finished.clone());
+        track::enter_worker(self.clone(), &me);
         if let Some(hook) = &self.config.on_start {
             let id = me.id;
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(id)));
@@ -379,7 +408,7 @@ impl Shared {
             }
             st.start_failures += 1;
             let needed = st.workers < st.min
-                || (self.config.scaling && !st.queue.is_empty() && st.workers < st.max);
+                || (self.config.scaling && st.queued_len() > 0 && st.workers < st.max);
             let again = replace
                 && needed
                 && st.intake == Intake::Open
@@ -427,6 +456,7 @@ impl Shared {
                 st.intake = intake;
             }
             st.idle.clear();
+            self.mirror(&st);
             let wakers: Vec<Waker> = st.waiting.drain().map(|(_, w)| w).collect();
             (wakers, st.tally)
         };
@@ -491,7 +521,7 @@ impl Shared {
     }
 
     /// Counts `n` ended works; the `drain` wakers to wake (after the lock) if none is left.
-    fn count_ended(&self, st: &mut State, n: usize, how: Ending) -> Vec<Waker> {
+    pub(super) fn count_ended(&self, st: &mut State, n: usize, how: Ending) -> Vec<Waker> {
         let by_shutdown = match how {
             Ending::Ran => false,
             Ending::TakenOut => true,
@@ -551,7 +581,7 @@ impl Shared {
             st.max = max;
             let mut start = min.saturating_sub(st.workers);
             if self.config.scaling && st.intake == Intake::Open {
-                let unserved = st.queue.len().saturating_sub(st.idle.len());
+                let unserved = st.queued_len().saturating_sub(st.idle.len());
                 let room = max.saturating_sub(st.workers + start);
                 start += unserved.saturating_sub(start).min(room);
             }
@@ -561,6 +591,7 @@ impl Shared {
             st.retire = st.workers.saturating_sub(max);
             let wakers: Vec<Waker> = if st.retire > 0 {
                 st.idle.clear();
+                self.mirror(&st);
                 st.waiting.drain().map(|(_, w)| w).collect()
             } else {
                 Vec::new()
@@ -571,117 +602,5 @@ impl Shared {
         for _ in 0..start {
             let _ = self.start_worker(None);
         }
-    }
-}
-
-/// The works a worker's step counted as ended: what to wake once the lock is released.
-#[derive(Default)]
-struct Ended {
-    counted: bool,
-    drainers: Vec<Waker>,
-}
-
-/// What one elastic worker keeps between steps.
-pub(crate) struct ElasticWorker {
-    id: usize,
-    /// Its count of finished works, shared with its record.
-    finished: Arc<AtomicUsize>,
-    /// Running while the worker is idle and above `min`: when it fires, the worker leaves.
-    idle_timer: Option<Sleep>,
-}
-
-impl JobSource for Shared {
-    type Worker = ElasticWorker;
-
-    fn next_step(
-        &self,
-        me: &mut ElasticWorker,
-        room: &Room,
-        batch: &mut Vec<Arc<dyn Job>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Step> {
-        let mut queue_room = None;
-        let mut ended = Ended::default();
-        let step = self.step(me, room, batch, &mut queue_room, &mut ended, cx);
-        drop(queue_room); // the queue room frees outside the lock
-        if ended.counted {
-            // ORDERING: Relaxed: a waiter counts itself under the lock we took to count.
-            if self.watching.load(Ordering::Relaxed) > 0 {
-                self.changed.notify_all();
-            }
-            ended.drainers.into_iter().for_each(Waker::wake);
-        }
-        step
-    }
-}
-
-impl Shared {
-    fn step(
-        &self,
-        me: &mut ElasticWorker,
-        room: &Room,
-        batch: &mut Vec<Arc<dyn Job>>,
-        queue_room: &mut Option<QueueRoom>,
-        ended: &mut Ended,
-        cx: &mut Context<'_>,
-    ) -> Poll<Step> {
-        let mut st = lock(&self.state);
-        let n = track::take_ended_here();
-        if n > 0 {
-            // ORDERING: a count read after the workers are joined, or as a statistic.
-            me.finished.fetch_add(n, Ordering::Relaxed);
-            ended.drainers = self.count_ended(&mut st, n, Ending::Ran);
-            ended.counted = true;
-        }
-        if st.intake == Intake::Stopping {
-            return Poll::Ready(self.leave(&mut st, me));
-        }
-        if room.free() > 0 {
-            if let Some(q) = st.queue.pop() {
-                batch.push(q.job);
-                *queue_room = Some(q.room);
-                me.idle_timer = None;
-                return Poll::Ready(Step::Run);
-            }
-        }
-        let idle = room.running() == 0;
-        if st.intake == Intake::Closing && st.queue.is_empty() && idle {
-            return Poll::Ready(self.leave(&mut st, me));
-        }
-        if idle && st.retire > 0 {
-            st.retire -= 1;
-            return Poll::Ready(self.leave(&mut st, me));
-        }
-        if idle && st.workers > st.min && st.intake == Intake::Open {
-            if me.idle_timer.is_none() {
-                // A timeout too long for `Instant` means the worker never leaves for idling.
-                me.idle_timer = Instant::now()
-                    .checked_add(self.config.idle_timeout)
-                    .map(crate::time::sleep_until);
-            }
-            if let Some(timer) = &mut me.idle_timer {
-                if Pin::new(timer).poll(cx).is_ready() {
-                    me.idle_timer = None;
-                    return Poll::Ready(self.leave(&mut st, me));
-                }
-            }
-        } else if !idle {
-            me.idle_timer = None;
-        }
-        if room.free() > 0 {
-            st.idle.insert(me.id, cx.waker().clone());
-        }
-        st.waiting.insert(me.id, cx.waker().clone());
-        drop(st);
-        room.wait_for_ends(cx);
-        Poll::Pending
-    }
-
-    /// The worker leaves: uncount it and forget its waker.
-    fn leave(&self, st: &mut State, me: &ElasticWorker) -> Step {
-        st.workers -= 1;
-        st.idle.remove(&me.id);
-        st.waiting.remove(&me.id);
-        Step::Stop
     }
 }

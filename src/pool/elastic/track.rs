@@ -32,7 +32,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
+use super::held::Held;
 use super::queue::Shared;
+use super::steps::ElasticWorker;
 use crate::pool::cell::{after_publish, AsyncJob, Completion, Job, Outcome};
 use crate::pool::worker::Room;
 use crate::runtime::task::panic_message;
@@ -62,11 +64,35 @@ thread_local! {
 struct WorkerHere {
     shared: Arc<Shared>,
     finished: Arc<AtomicUsize>,
+    held: Arc<Held>,
 }
 
 /// Called once on each worker thread, before it runs any work.
-pub(crate) fn enter_worker(shared: Arc<Shared>, finished: Arc<AtomicUsize>) {
-    WORKER_HERE.with(|w| *w.borrow_mut() = Some(WorkerHere { shared, finished }));
+pub(crate) fn enter_worker(shared: Arc<Shared>, me: &ElasticWorker) {
+    let here = WorkerHere {
+        shared,
+        finished: me.finished.clone(),
+        held: me.held.clone(),
+    };
+    WORKER_HERE.with(|w| *w.borrow_mut() = Some(here));
+}
+
+/// Claims the work at `job` for this worker, right before it starts: true if it is the oldest
+/// work the worker holds, the worker has room, and no higher priority waits in the queue.
+/// Else it is left where it is (held, stolen, or taken out by a cancel or a shutdown).
+fn claim_here(job: *const (), room: &Room) -> bool {
+    if room.free() == 0 {
+        return false;
+    }
+    let claimed = WORKER_HERE.with(|w| {
+        let w = w.borrow();
+        let w = w.as_ref()?;
+        // ORDERING: Relaxed: see `Shared::mirror`.
+        let top = w.shared.top.load(Ordering::Relaxed);
+        w.held.claim(job, |priority| i64::from(priority) >= top)
+    });
+    // Its queue room frees here, outside the held lock.
+    claimed.is_some()
 }
 
 /// The works this worker thread ended since the last call.
@@ -151,6 +177,9 @@ where
     T: Send + 'static,
 {
     fn start(self: Arc<Self>, room: &Rc<Room>) {
+        if !claim_here(Arc::as_ptr(&self).cast(), room) {
+            return;
+        }
         // (Cancelled while queued: there is nothing to run.)
         if self.completion.start(false) {
             if let Some(closure) = self.completion.extra(Option::take) {
@@ -234,6 +263,9 @@ where
     Fut::Output: Send + 'static,
 {
     fn start(self: Arc<Self>, room: &Rc<Room>) {
+        if !claim_here(Arc::as_ptr(&self).cast(), room) {
+            return;
+        }
         FUTURE_MADE.with(|made| made.set(false));
         self.job.clone().start(room);
         // Ended now, unless its future exists and took a ticket.

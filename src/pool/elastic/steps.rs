@@ -1,0 +1,262 @@
+//! An elastic worker's steps: what its dispatcher does next — take works, wait, or leave.
+//!
+//! # Ownership rules
+//!
+//! - Each step takes the pool's lock once. Under it, the worker counts the works it ended since
+//!   its last step, then takes its next works: the works it holds ([`Held`]) if none of a
+//!   higher priority waits in the queue; else a fair share of the queue (at most [`TAKE`]);
+//!   else half of the works another worker holds (the one that holds most). One lock round
+//!   trip and one executor turn serve a whole batch.
+//! - Taken works stay *held*: waiting, counted as queued, holding their queue rooms, and open
+//!   to other workers, until the worker claims each right before starting it (see the `held`
+//!   module). So a worker that blocks in a long closure keeps nothing from the others: an idle
+//!   worker takes what it holds — woken, if it was parked, by the blocking worker itself
+//!   ([`blocking`]).
+//! - An idle worker registers in `idle` *before* its last look at the other workers' held
+//!   works, under the lock; a worker about to block reads the idle count after its held works
+//!   are in place. So either the idle worker sees the works, or the blocking one sees it idle.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use super::held::{Held, Queued};
+use super::queue::{Intake, Shared, State};
+use super::track::{self, Ending};
+use crate::pool::cell::Job;
+use crate::pool::worker::{JobSource, Room, Step};
+use crate::runtime::reactor::lock;
+use crate::time::Sleep;
+use crate::Error;
+
+/// The most works a worker takes from the queue in one step. A fair share of the queue is
+/// taken (what waits over the number of workers), so that a short queue is spread over the
+/// workers; this bounds how long a later work of a higher priority waits behind a batch.
+pub(crate) const TAKE: usize = 32;
+
+/// What one elastic worker keeps between steps.
+pub(crate) struct ElasticWorker {
+    pub(super) id: usize,
+    /// Its count of finished works, shared with its record.
+    pub(super) finished: Arc<AtomicUsize>,
+    /// The works it took and has not started, shared with its record.
+    pub(super) held: Arc<Held>,
+    /// Running while the worker is idle and above `min`: when it fires, the worker leaves.
+    idle_timer: Option<Sleep>,
+}
+
+impl ElasticWorker {
+    pub(super) fn new(id: usize, finished: Arc<AtomicUsize>, held: Arc<Held>) -> ElasticWorker {
+        ElasticWorker {
+            id,
+            finished,
+            held,
+            idle_timer: None,
+        }
+    }
+}
+
+/// What a step leaves to do once the lock is released.
+#[derive(Default)]
+struct After {
+    /// Ended works were counted: wake a waiting shutdown.
+    counted: bool,
+    /// `drain` futures to wake.
+    drainers: Vec<Waker>,
+    /// Held works to cancel (the worker leaves at a shutdown that stops now).
+    cancel: Vec<Queued>,
+}
+
+impl JobSource for Shared {
+    type Worker = ElasticWorker;
+
+    fn next_step(
+        &self,
+        me: &mut ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Step> {
+        let mut after = After::default();
+        let step = self.step(me, room, batch, &mut after, cx);
+        if !after.cancel.is_empty() {
+            let n = after.cancel.len();
+            for q in after.cancel {
+                q.job.fail(Error::Cancelled);
+            }
+            self.work_ended(n, Ending::TakenOut);
+        }
+        if after.counted {
+            // ORDERING: Relaxed: a waiter counts itself under the lock we took to count.
+            if self.watching.load(Ordering::Relaxed) > 0 {
+                self.notify(lock(&self.state));
+            }
+            after.drainers.into_iter().for_each(Waker::wake);
+        }
+        step
+    }
+
+    fn on_blocking(self: &Arc<Self>, me: &ElasticWorker) -> Option<Box<dyn Fn()>> {
+        let (shared, held) = (self.clone(), me.held.clone());
+        Some(Box::new(move || blocking(&shared, &held)))
+    }
+}
+
+/// A worker is about to run a plain closure (its blocking flag is set and fenced): if it holds
+/// works and a worker is idle, wake that one to take them.
+fn blocking(shared: &Shared, held: &Held) {
+    // ORDERING: SeqCst, paired with the store in `Shared::mirror`: an idle worker registers
+    // before it looks at the held works; we look at ours before the idle count.
+    if held.len() > 0 && shared.idle_count.load(Ordering::SeqCst) > 0 {
+        let waker = {
+            let mut st = lock(&shared.state);
+            let id = st.idle.keys().next().copied();
+            let waker = id.and_then(|id| st.idle.remove(&id));
+            shared.mirror(&st);
+            waker
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl Shared {
+    fn step(
+        &self,
+        me: &mut ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        after: &mut After,
+        cx: &mut Context<'_>,
+    ) -> Poll<Step> {
+        let mut st = lock(&self.state);
+        let n = track::take_ended_here();
+        if n > 0 {
+            // ORDERING: a count read after the workers are joined, or as a statistic.
+            me.finished.fetch_add(n, Ordering::Relaxed);
+            after.drainers = self.count_ended(&mut st, n, Ending::Ran);
+            after.counted = true;
+        }
+        if st.intake == Intake::Stopping {
+            after.cancel = me.held.drain();
+            return Poll::Ready(self.leave(&mut st, me));
+        }
+        let idle = room.running() == 0;
+        if (room.free() > 0 && self.take(&mut st, me, batch))
+            || (idle && self.steal(&mut st, me, batch, cx))
+        {
+            me.idle_timer = None;
+            if st.idle.remove(&me.id).is_some() {
+                self.mirror(&st);
+            }
+            return Poll::Ready(Step::Run);
+        }
+        if st.intake == Intake::Closing && st.queue.is_empty() && idle {
+            return Poll::Ready(self.leave(&mut st, me));
+        }
+        if idle && st.retire > 0 {
+            st.retire -= 1;
+            return Poll::Ready(self.leave(&mut st, me));
+        }
+        if idle && st.workers > st.min && st.intake == Intake::Open {
+            if me.idle_timer.is_none() {
+                // A timeout too long for `Instant` means the worker never leaves for idling.
+                me.idle_timer = Instant::now()
+                    .checked_add(self.config.idle_timeout)
+                    .map(crate::time::sleep_until);
+            }
+            if let Some(timer) = &mut me.idle_timer {
+                if Pin::new(timer).poll(cx).is_ready() {
+                    me.idle_timer = None;
+                    return Poll::Ready(self.leave(&mut st, me));
+                }
+            }
+        } else if !idle {
+            me.idle_timer = None;
+        }
+        if room.free() > 0 && !st.idle.contains_key(&me.id) {
+            st.idle.insert(me.id, cx.waker().clone());
+            self.mirror(&st);
+        }
+        // Full (async works fill the room), with works held: an idle worker may take them.
+        let helper = if room.free() == 0 && me.held.len() > 0 {
+            let id = st.idle.keys().copied().find(|id| *id != me.id);
+            let helper = id.and_then(|id| st.idle.remove(&id));
+            self.mirror(&st);
+            helper
+        } else {
+            None
+        };
+        st.waiting.insert(me.id, cx.waker().clone());
+        drop(st);
+        if let Some(w) = helper {
+            w.wake();
+        }
+        room.wait_for_ends(cx);
+        Poll::Pending
+    }
+
+    /// Puts the next works to try into `batch`: what `me` holds, unless a higher priority waits
+    /// in the queue; else a fair share of the queue. False if there is nothing.
+    fn take(&self, st: &mut State, me: &ElasticWorker, batch: &mut Vec<Arc<dyn Job>>) -> bool {
+        let floor = me.held.front_priority();
+        let share = (st.queue.len() / st.workers.max(1)).clamp(1, TAKE);
+        let mut taken = Vec::new();
+        while taken.len() < share {
+            match st.queue.pop_above(floor) {
+                Some(q) => taken.push(q),
+                None => break,
+            }
+        }
+        if taken.is_empty() && floor.is_none() {
+            return false;
+        }
+        if !taken.is_empty() {
+            self.mirror(st);
+        }
+        me.held.hold_first(taken, batch);
+        true
+    }
+
+    /// An idle worker takes half of what the worker holding most holds. It registers as idle
+    /// first (see the module docs), and stays so if it took nothing.
+    fn steal(
+        &self,
+        st: &mut State,
+        me: &ElasticWorker,
+        batch: &mut Vec<Arc<dyn Job>>,
+        cx: &Context<'_>,
+    ) -> bool {
+        if st.idle.insert(me.id, cx.waker().clone()).is_none() {
+            self.mirror(st);
+        }
+        let victim = st
+            .records
+            .iter()
+            .filter(|r| !Arc::ptr_eq(&r.held, &me.held))
+            .map(|r| (r.held.len(), &r.held))
+            .max_by_key(|(len, _)| *len);
+        let stolen = match victim {
+            Some((len, held)) if len > 0 => held.steal_half(),
+            _ => return false,
+        };
+        if stolen.is_empty() {
+            return false;
+        }
+        me.held.hold_first(stolen, batch);
+        true
+    }
+
+    /// The worker leaves: uncount it and forget its waker.
+    fn leave(&self, st: &mut State, me: &ElasticWorker) -> Step {
+        st.workers -= 1;
+        st.idle.remove(&me.id);
+        st.waiting.remove(&me.id);
+        self.mirror(st);
+        Step::Stop
+    }
+}
