@@ -55,12 +55,19 @@ impl Held {
         batch.extend(held.iter().map(|q| q.job.clone()));
     }
 
-    /// Takes out the oldest held work if it is `job` and `may(its priority)`; `None` if it is
-    /// not held at the front any more, or may not start now.
-    pub(crate) fn claim(&self, job: *const (), may: impl FnOnce(i32) -> bool) -> Option<Queued> {
+    /// Takes out the oldest held work if it is `job` and `may(its priority)`, with how many
+    /// are left; `None` if it is not held at the front any more, or may not start now.
+    pub(crate) fn claim(
+        &self,
+        job: *const (),
+        may: impl FnOnce(i32) -> bool,
+    ) -> Option<(Queued, usize)> {
         let mut held = lock(&self.0);
         match held.front() {
-            Some(q) if q.is(job) && may(q.priority) => held.pop_front(),
+            Some(q) if q.is(job) && may(q.priority) => {
+                let claimed = held.pop_front()?;
+                Some((claimed, held.len()))
+            }
             _ => None,
         }
     }

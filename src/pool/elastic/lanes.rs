@@ -8,20 +8,25 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-/// The priority whose lane is kept when empty.
+/// The default priority, whose lane is kept apart: most pools use no other, and then no
+/// push or pop touches the map.
 const DEFAULT_PRIORITY: i32 = 0;
 
 /// Works by priority, first come first served within one.
 #[derive(Debug)]
 pub(crate) struct Lanes<T> {
-    lanes: BTreeMap<i32, VecDeque<T>>,
+    /// The default priority's lane (kept when empty, its buffer reused by the next burst).
+    default: VecDeque<T>,
+    /// The other priorities' lanes, none of them empty.
+    others: BTreeMap<i32, VecDeque<T>>,
     len: usize,
 }
 
 impl<T> Default for Lanes<T> {
     fn default() -> Lanes<T> {
         Lanes {
-            lanes: BTreeMap::new(),
+            default: VecDeque::new(),
+            others: BTreeMap::new(),
             len: 0,
         }
     }
@@ -37,32 +42,53 @@ impl<T> Lanes<T> {
     }
 
     pub(crate) fn push(&mut self, priority: i32, item: T) {
-        self.lanes.entry(priority).or_default().push_back(item);
+        if priority == DEFAULT_PRIORITY {
+            self.default.push_back(item);
+        } else {
+            self.others.entry(priority).or_default().push_back(item);
+        }
         self.len += 1;
     }
 
     /// The highest priority waiting, if any.
     pub(crate) fn top(&self) -> Option<i32> {
-        self.lanes
-            .iter()
-            .rev()
-            .find(|(_, lane)| !lane.is_empty())
-            .map(|(p, _)| *p)
+        let default = (!self.default.is_empty()).then_some(DEFAULT_PRIORITY);
+        if self.others.is_empty() {
+            return default;
+        }
+        let other = self.others.keys().next_back().copied();
+        other.max(default)
+    }
+
+    /// The lane of priority `p` (which waits).
+    fn lane(&mut self, p: i32) -> Option<&mut VecDeque<T>> {
+        if p == DEFAULT_PRIORITY {
+            Some(&mut self.default)
+        } else {
+            self.others.get_mut(&p)
+        }
+    }
+
+    /// Takes the front of lane `p`'s queue, or its item `i`.
+    fn take(&mut self, p: i32, i: usize) -> Option<T> {
+        let lane = self.lane(p)?;
+        let item = lane.remove(i)?;
+        if lane.is_empty() && p != DEFAULT_PRIORITY {
+            self.others.remove(&p);
+        }
+        self.len -= 1;
+        Some(item)
     }
 
     /// The oldest work of the highest priority.
     pub(crate) fn pop(&mut self) -> Option<T> {
-        let (&priority, lane) = self
-            .lanes
-            .iter_mut()
-            .rev()
-            .find(|(_, lane)| !lane.is_empty())?;
-        let item = lane.pop_front();
-        if lane.is_empty() && priority != DEFAULT_PRIORITY {
-            self.lanes.remove(&priority);
+        if self.others.is_empty() {
+            let item = self.default.pop_front()?;
+            self.len -= 1;
+            return Some(item);
         }
-        self.len -= 1;
-        item
+        let top = self.top()?;
+        self.take(top, 0)
     }
 
     /// The oldest work of the highest priority, if that priority is above `floor`.
@@ -75,16 +101,15 @@ impl<T> Lanes<T> {
 
     /// Takes out the first work (in serving order) that `which` picks.
     pub(crate) fn remove_first(&mut self, which: impl Fn(&T) -> bool) -> Option<T> {
-        let (&priority, lane, i) = self.lanes.iter_mut().rev().find_map(|(p, lane)| {
-            let i = lane.iter().position(&which)?;
-            Some((p, lane, i))
-        })?;
-        let item = lane.remove(i);
-        if lane.is_empty() && priority != DEFAULT_PRIORITY {
-            self.lanes.remove(&priority);
+        let mut priorities: Vec<i32> = self.others.keys().copied().collect();
+        priorities.push(DEFAULT_PRIORITY);
+        priorities.sort_unstable_by(|a, b| b.cmp(a));
+        for p in priorities {
+            if let Some(i) = self.lane(p).and_then(|lane| lane.iter().position(&which)) {
+                return self.take(p, i);
+            }
         }
-        self.len -= 1;
-        item
+        None
     }
 
     /// Takes every work out, in serving order.
@@ -120,7 +145,7 @@ mod tests {
         assert_eq!(lanes.drain(), vec!["p5-b", "p1-a", "p0", "neg"]);
         assert!(lanes.is_empty());
         assert_eq!((lanes.pop(), lanes.top()), (None, None));
-        // Only the default lane is kept empty.
-        assert_eq!(lanes.lanes.len(), 1);
+        // No empty lane is kept but the default one.
+        assert!(lanes.others.is_empty());
     }
 }

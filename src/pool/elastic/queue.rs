@@ -18,7 +18,7 @@
 //!   `track` module for who ends it); `drain` and the shutdown wait on it.
 //! - An idle worker parks its dispatcher's waker in `idle` (keyed by the worker's id); a
 //!   submitter takes one out and wakes it. A worker that leaves removes its own entry. The
-//!   queue's top priority and the idle count are mirrored in atomics (`Shared::mirror`) after
+//!   queue's top priority and the idle count are mirrored in atomics (`Shared::mirror_top`, `mirror_idle`) after
 //!   every change, for the workers that read them without the lock.
 
 use std::cell::RefCell;
@@ -205,12 +205,16 @@ impl Shared {
         }
     }
 
-    /// Mirrors the queue's top priority and the idle count after `st` changed them.
-    pub(super) fn mirror(&self, st: &State) {
+    /// Mirrors the queue's top priority after `st` changed the queue.
+    pub(super) fn mirror_top(&self, st: &State) {
         let top = st.queue.top().map_or(i64::MIN, i64::from);
         // ORDERING: Relaxed: a stale top only delays a held work to the worker's next step,
         // which looks under the lock.
         self.top.store(top, Ordering::Relaxed);
+    }
+
+    /// Mirrors the idle count after `st` changed `idle`.
+    pub(super) fn mirror_idle(&self, st: &State) {
         // ORDERING: SeqCst, paired with the load in `steps::blocking`: see there.
         self.idle_count.store(st.idle.len(), Ordering::SeqCst);
     }
@@ -259,7 +263,10 @@ impl Shared {
             if grow {
                 st.reserve_worker();
             }
-            self.mirror(&st);
+            self.mirror_top(&st);
+            if waker.is_some() {
+                self.mirror_idle(&st);
+            }
             (waker, grow)
         };
         if let Some(w) = waker {
@@ -278,7 +285,7 @@ impl Shared {
         let removed = {
             let mut st = lock(&self.state);
             let removed = st.queue.remove_first(|q| q.is(work));
-            self.mirror(&st);
+            self.mirror_top(&st);
             removed.or_else(|| st.records.iter().find_map(|r| r.held.remove(work)))
         };
         if let Some(q) = removed {
@@ -292,7 +299,7 @@ impl Shared {
         let drained = {
             let mut st = lock(&self.state);
             let mut drained = st.queue.drain();
-            self.mirror(&st);
+            self.mirror_top(&st);
             for r in &st.records {
                 drained.extend(r.held.drain());
             }
@@ -456,7 +463,7 @@ impl Shared {
                 st.intake = intake;
             }
             st.idle.clear();
-            self.mirror(&st);
+            self.mirror_idle(&st);
             let wakers: Vec<Waker> = st.waiting.drain().map(|(_, w)| w).collect();
             (wakers, st.tally)
         };
@@ -591,7 +598,7 @@ impl Shared {
             st.retire = st.workers.saturating_sub(max);
             let wakers: Vec<Waker> = if st.retire > 0 {
                 st.idle.clear();
-                self.mirror(&st);
+                self.mirror_idle(&st);
                 st.waiting.drain().map(|(_, w)| w).collect()
             } else {
                 Vec::new()

@@ -99,23 +99,24 @@ impl JobSource for Shared {
         step
     }
 
-    fn on_blocking(self: &Arc<Self>, me: &ElasticWorker) -> Option<Box<dyn Fn()>> {
-        let (shared, held) = (self.clone(), me.held.clone());
-        Some(Box::new(move || blocking(&shared, &held)))
+    fn on_blocking(self: &Arc<Self>, _me: &ElasticWorker) -> Option<Box<dyn Fn()>> {
+        let shared = self.clone();
+        Some(Box::new(move || blocking(&shared)))
     }
 }
 
 /// A worker is about to run a plain closure (its blocking flag is set and fenced): if it holds
 /// works and a worker is idle, wake that one to take them.
-fn blocking(shared: &Shared, held: &Held) {
-    // ORDERING: SeqCst, paired with the store in `Shared::mirror`: an idle worker registers
-    // before it looks at the held works; we look at ours before the idle count.
-    if held.len() > 0 && shared.idle_count.load(Ordering::SeqCst) > 0 {
+fn blocking(shared: &Shared) {
+    // ORDERING: SeqCst, paired with the store in `Shared::mirror_idle`: an idle worker
+    // registers before it looks at the held works; we looked at ours (when we claimed this
+    // work) before the idle count. (Held works stolen since only make the wake-up needless.)
+    if track::held_after_claim() && shared.idle_count.load(Ordering::SeqCst) > 0 {
         let waker = {
             let mut st = lock(&shared.state);
             let id = st.idle.keys().next().copied();
             let waker = id.and_then(|id| st.idle.remove(&id));
-            shared.mirror(&st);
+            shared.mirror_idle(&st);
             waker
         };
         if let Some(w) = waker {
@@ -151,7 +152,7 @@ impl Shared {
         {
             me.idle_timer = None;
             if st.idle.remove(&me.id).is_some() {
-                self.mirror(&st);
+                self.mirror_idle(&st);
             }
             return Poll::Ready(Step::Run);
         }
@@ -180,13 +181,13 @@ impl Shared {
         }
         if room.free() > 0 && !st.idle.contains_key(&me.id) {
             st.idle.insert(me.id, cx.waker().clone());
-            self.mirror(&st);
+            self.mirror_idle(&st);
         }
         // Full (async works fill the room), with works held: an idle worker may take them.
         let helper = if room.free() == 0 && me.held.len() > 0 {
             let id = st.idle.keys().copied().find(|id| *id != me.id);
             let helper = id.and_then(|id| st.idle.remove(&id));
-            self.mirror(&st);
+            self.mirror_idle(&st);
             helper
         } else {
             None
@@ -216,7 +217,7 @@ impl Shared {
             return false;
         }
         if !taken.is_empty() {
-            self.mirror(st);
+            self.mirror_top(st);
         }
         me.held.hold_first(taken, batch);
         true
@@ -232,7 +233,7 @@ impl Shared {
         cx: &Context<'_>,
     ) -> bool {
         if st.idle.insert(me.id, cx.waker().clone()).is_none() {
-            self.mirror(st);
+            self.mirror_idle(st);
         }
         let victim = st
             .records
@@ -256,7 +257,7 @@ impl Shared {
         st.workers -= 1;
         st.idle.remove(&me.id);
         st.waiting.remove(&me.id);
-        self.mirror(st);
+        self.mirror_idle(st);
         Step::Stop
     }
 }

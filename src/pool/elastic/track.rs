@@ -56,6 +56,8 @@ thread_local! {
     static ENDED_HERE: Cell<usize> = const { Cell::new(0) };
     /// Set while an async work starts, once its future exists (its wrapper then ends it).
     static FUTURE_MADE: Cell<bool> = const { Cell::new(false) };
+    /// Whether the worker still held works when it claimed its last one (only it adds any).
+    static HELD_AFTER_CLAIM: Cell<bool> = const { Cell::new(false) };
     /// On a worker thread: its pool, and its count of finished works.
     static WORKER_HERE: RefCell<Option<WorkerHere>> = const { RefCell::new(None) };
 }
@@ -87,12 +89,22 @@ fn claim_here(job: *const (), room: &Room) -> bool {
     let claimed = WORKER_HERE.with(|w| {
         let w = w.borrow();
         let w = w.as_ref()?;
-        // ORDERING: Relaxed: see `Shared::mirror`.
+        // ORDERING: Relaxed: see `Shared::mirror_top`.
         let top = w.shared.top.load(Ordering::Relaxed);
         w.held.claim(job, |priority| i64::from(priority) >= top)
     });
-    // Its queue room frees here, outside the held lock.
-    claimed.is_some()
+    let Some((claimed, left)) = claimed else {
+        return false;
+    };
+    HELD_AFTER_CLAIM.with(|held| held.set(left > 0));
+    drop(claimed); // its queue room frees here, outside the held lock
+    true
+}
+
+/// Whether this worker held other works when it claimed the work it is starting: none can
+/// have come since (only the worker itself adds any, between batches).
+pub(crate) fn held_after_claim() -> bool {
+    HELD_AFTER_CLAIM.with(Cell::get)
 }
 
 /// The works this worker thread ended since the last call.
