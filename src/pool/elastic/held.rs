@@ -24,6 +24,8 @@ use super::room::QueueRoom;
 /// One waiting work.
 pub(crate) struct Queued {
     pub(crate) priority: i32,
+    /// A plain closure (see `Queueable::PLAIN`).
+    pub(crate) plain: bool,
     pub(crate) job: Arc<dyn Job>,
     /// The queue room this work holds while it waits (given back when this drops).
     pub(crate) _room: QueueRoom,
@@ -46,13 +48,29 @@ impl Held {
     }
 
     /// Holds `works` ahead of those already held (they were taken for their higher priority,
-    /// or nothing is held), and puts a clone of every held job into `batch`, in order.
-    pub(crate) fn hold_first(&self, works: Vec<Queued>, batch: &mut Vec<Arc<dyn Job>>) {
+    /// or nothing is held), and puts into `batch` a clone of each held job, in order, that a
+    /// worker with `free` rooms may start: plain closures free their room as they end, so the
+    /// batch stops after its `free`-th async work.
+    pub(crate) fn hold_first(
+        &self,
+        works: Vec<Queued>,
+        batch: &mut Vec<Arc<dyn Job>>,
+        free: usize,
+    ) {
         let mut held = lock(&self.0);
         for q in works.into_iter().rev() {
             held.push_front(q);
         }
-        batch.extend(held.iter().map(|q| q.job.clone()));
+        let mut rooms = free;
+        for q in held.iter() {
+            if rooms == 0 {
+                break;
+            }
+            batch.push(q.job.clone());
+            if !q.plain {
+                rooms -= 1;
+            }
+        }
     }
 
     /// Takes out the oldest held work if it is `job` and `may(its priority)`, with how many

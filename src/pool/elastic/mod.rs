@@ -7,6 +7,7 @@
 mod builder;
 mod held;
 mod lanes;
+mod parked;
 mod priority;
 mod queue;
 mod room;

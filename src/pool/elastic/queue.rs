@@ -22,7 +22,6 @@
 //!   every change, for the workers that read them without the lock.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -31,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use super::held::{Held, Queued};
 use super::lanes::Lanes;
+use super::parked::Parked;
 use super::room::{QueueRoom, Rooms};
 use super::steps::ElasticWorker;
 use super::track::{self, Ending, Queueable};
@@ -94,9 +94,9 @@ pub(crate) struct State {
     pub(super) queue: Lanes<Queued>,
     /// Dispatchers of workers with room that wait for a job, by worker id (their number is
     /// mirrored in `Shared::idle_count`).
-    pub(super) idle: HashMap<usize, Waker>,
+    pub(super) idle: Parked,
     /// Every waiting dispatcher, busy or not, by worker id: woken when the intake changes.
-    pub(super) waiting: HashMap<usize, Waker>,
+    pub(super) waiting: Parked,
     /// Workers alive or starting.
     pub(crate) workers: usize,
     /// Worker threads alive or starting, until each has dropped its tasks.
@@ -181,8 +181,8 @@ impl Shared {
         Shared {
             state: Mutex::new(State {
                 queue: Lanes::default(),
-                idle: HashMap::new(),
-                waiting: HashMap::new(),
+                idle: Parked::default(),
+                waiting: Parked::default(),
                 workers: 0,
                 threads: 0,
                 min,
@@ -249,16 +249,12 @@ impl Shared {
             let job: Arc<dyn Job> = work.clone();
             let queued = Queued {
                 priority,
+                plain: W::PLAIN,
                 job,
                 _room: room,
             };
             st.queue.push(priority, queued);
-            let waker = st
-                .idle
-                .keys()
-                .next()
-                .copied()
-                .and_then(|id| st.idle.remove(&id));
+            let waker = st.idle.take_other(None);
             let grow = waker.is_none() && self.config.scaling && st.workers < st.max;
             if grow {
                 st.reserve_worker();
@@ -464,7 +460,7 @@ impl Shared {
             }
             st.idle.clear();
             self.mirror_idle(&st);
-            let wakers: Vec<Waker> = st.waiting.drain().map(|(_, w)| w).collect();
+            let wakers = st.waiting.drain();
             (wakers, st.tally)
         };
         wakers.into_iter().for_each(Waker::wake);
@@ -599,7 +595,7 @@ impl Shared {
             let wakers: Vec<Waker> = if st.retire > 0 {
                 st.idle.clear();
                 self.mirror_idle(&st);
-                st.waiting.drain().map(|(_, w)| w).collect()
+                st.waiting.drain()
             } else {
                 Vec::new()
             };

@@ -114,8 +114,7 @@ fn blocking(shared: &Shared) {
     if track::held_after_claim() && shared.idle_count.load(Ordering::SeqCst) > 0 {
         let waker = {
             let mut st = lock(&shared.state);
-            let id = st.idle.keys().next().copied();
-            let waker = id.and_then(|id| st.idle.remove(&id));
+            let waker = st.idle.take_other(None);
             shared.mirror_idle(&st);
             waker
         };
@@ -147,11 +146,11 @@ impl Shared {
             return Poll::Ready(self.leave(&mut st, me));
         }
         let idle = room.running() == 0;
-        if (room.free() > 0 && self.take(&mut st, me, batch))
-            || (idle && self.steal(&mut st, me, batch, cx))
+        if (room.free() > 0 && self.take(&mut st, me, room, batch))
+            || (idle && self.steal(&mut st, me, room, batch, cx))
         {
             me.idle_timer = None;
-            if st.idle.remove(&me.id).is_some() {
+            if st.idle.remove(me.id).is_some() {
                 self.mirror_idle(&st);
             }
             return Poll::Ready(Step::Run);
@@ -179,20 +178,18 @@ impl Shared {
         } else if !idle {
             me.idle_timer = None;
         }
-        if room.free() > 0 && !st.idle.contains_key(&me.id) {
-            st.idle.insert(me.id, cx.waker().clone());
+        if room.free() > 0 && st.idle.set(me.id, cx.waker()) {
             self.mirror_idle(&st);
         }
         // Full (async works fill the room), with works held: an idle worker may take them.
         let helper = if room.free() == 0 && me.held.len() > 0 {
-            let id = st.idle.keys().copied().find(|id| *id != me.id);
-            let helper = id.and_then(|id| st.idle.remove(&id));
+            let helper = st.idle.take_other(Some(me.id));
             self.mirror_idle(&st);
             helper
         } else {
             None
         };
-        st.waiting.insert(me.id, cx.waker().clone());
+        st.waiting.set(me.id, cx.waker());
         drop(st);
         if let Some(w) = helper {
             w.wake();
@@ -203,7 +200,13 @@ impl Shared {
 
     /// Puts the next works to try into `batch`: what `me` holds, unless a higher priority waits
     /// in the queue; else a fair share of the queue. False if there is nothing.
-    fn take(&self, st: &mut State, me: &ElasticWorker, batch: &mut Vec<Arc<dyn Job>>) -> bool {
+    fn take(
+        &self,
+        st: &mut State,
+        me: &ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+    ) -> bool {
         let floor = me.held.front_priority();
         let share = (st.queue.len() / st.workers.max(1)).clamp(1, TAKE);
         let mut taken = Vec::new();
@@ -219,7 +222,7 @@ impl Shared {
         if !taken.is_empty() {
             self.mirror_top(st);
         }
-        me.held.hold_first(taken, batch);
+        me.held.hold_first(taken, batch, room.free());
         true
     }
 
@@ -229,10 +232,11 @@ impl Shared {
         &self,
         st: &mut State,
         me: &ElasticWorker,
+        room: &Room,
         batch: &mut Vec<Arc<dyn Job>>,
         cx: &Context<'_>,
     ) -> bool {
-        if st.idle.insert(me.id, cx.waker().clone()).is_none() {
+        if st.idle.set(me.id, cx.waker()) {
             self.mirror_idle(st);
         }
         let victim = st
@@ -248,15 +252,15 @@ impl Shared {
         if stolen.is_empty() {
             return false;
         }
-        me.held.hold_first(stolen, batch);
+        me.held.hold_first(stolen, batch, room.free());
         true
     }
 
     /// The worker leaves: uncount it and forget its waker.
     fn leave(&self, st: &mut State, me: &ElasticWorker) -> Step {
         st.workers -= 1;
-        st.idle.remove(&me.id);
-        st.waiting.remove(&me.id);
+        st.idle.remove(me.id);
+        st.waiting.remove(me.id);
         self.mirror_idle(st);
         Step::Stop
     }

@@ -153,9 +153,28 @@ impl Ticket {
 }
 
 /// An accepted work as the queue sees it: a job whose handle may take it out of the queue.
-pub(crate) trait Queueable<T>: Job + Outcome<T> {}
+pub(crate) trait Queueable<T>: Job + Outcome<T> {
+    /// A plain closure: it frees its worker's room before the next work starts, whereas an
+    /// async work keeps it while its future lives.
+    const PLAIN: bool;
+}
 
-impl<T, W: Job + Outcome<T>> Queueable<T> for W {}
+impl<F, T> Queueable<T> for PlainWork<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    const PLAIN: bool = true;
+}
+
+impl<G, Fut> Queueable<Fut::Output> for AsyncWork<G, Fut::Output>
+where
+    G: FnOnce() -> Tracked<Fut> + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    const PLAIN: bool = false;
+}
 
 /// Takes a cancelled work out of its pool's queue at once, freeing its room.
 fn forget(shared: &Weak<Shared>, work: *const ()) {
