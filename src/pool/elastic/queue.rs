@@ -144,6 +144,15 @@ pub(crate) struct Shared {
     /// Notified when a work ends, a thread exits or a plain closure starts, if someone waits
     /// (`watching`).
     changed: Condvar,
+    /// What workers read without the lock, on cache lines of their own.
+    pub(super) mirrors: Mirrors,
+}
+
+/// Counts kept under the pool's lock and read without it, on every work: kept apart from the
+/// lock (which the submitter and the workers write all the time), and written only when they
+/// change, so a read hits the cache.
+#[repr(align(128))]
+pub(crate) struct Mirrors {
     /// Threads waiting on `changed` (changed under the lock; read without it by a worker that
     /// starts a plain closure).
     pub(super) watching: AtomicUsize,
@@ -199,9 +208,11 @@ impl Shared {
             config,
             rooms,
             changed: Condvar::new(),
-            watching: AtomicUsize::new(0),
-            top: AtomicI64::new(i64::MIN),
-            idle_count: AtomicUsize::new(0),
+            mirrors: Mirrors {
+                watching: AtomicUsize::new(0),
+                top: AtomicI64::new(i64::MIN),
+                idle_count: AtomicUsize::new(0),
+            },
         }
     }
 
@@ -210,19 +221,25 @@ impl Shared {
         let top = st.queue.top().map_or(i64::MIN, i64::from);
         // ORDERING: Relaxed: a stale top only delays a held work to the worker's next step,
         // which looks under the lock.
-        self.top.store(top, Ordering::Relaxed);
+        if self.mirrors.top.load(Ordering::Relaxed) != top {
+            self.mirrors.top.store(top, Ordering::Relaxed);
+        }
     }
 
     /// Mirrors the idle count after `st` changed `idle`.
     pub(super) fn mirror_idle(&self, st: &State) {
-        // ORDERING: SeqCst, paired with the load in `steps::blocking`: see there.
-        self.idle_count.store(st.idle.len(), Ordering::SeqCst);
+        // ORDERING: SeqCst, paired with the load in `steps::blocking`: see there. (The count
+        // changes, and is stored, each time a worker parks or unparks.)
+        let idle = st.idle.len();
+        if self.mirrors.idle_count.load(Ordering::Relaxed) != idle {
+            self.mirrors.idle_count.store(idle, Ordering::SeqCst);
+        }
     }
 
     /// Releases the lock and wakes the threads waiting on `changed`, if any.
     pub(super) fn notify(&self, st: MutexGuard<'_, State>) {
         // ORDERING: Relaxed: `watching` changes only under the lock we hold.
-        let watched = self.watching.load(Ordering::Relaxed) > 0;
+        let watched = self.mirrors.watching.load(Ordering::Relaxed) > 0;
         drop(st);
         if watched {
             self.changed.notify_all();
@@ -481,7 +498,7 @@ impl Shared {
         let mut st = lock(&self.state);
         // Counted before the first look, so that a change made without the lock (a plain
         // closure's start, see `plain_started`) that a look misses finds us counted.
-        self.watching.fetch_add(1, Ordering::SeqCst);
+        self.mirrors.watching.fetch_add(1, Ordering::SeqCst);
         let mut progress = (st.tally.ended, Instant::now());
         let done = loop {
             if done(&st) {
@@ -510,7 +527,7 @@ impl Shared {
                 }
             };
         };
-        self.watching.fetch_sub(1, Ordering::SeqCst);
+        self.mirrors.watching.fetch_sub(1, Ordering::SeqCst);
         done
     }
 
@@ -549,7 +566,7 @@ impl Shared {
         // ORDERING: SeqCst, after the worker's SeqCst store of its blocking flag: either this
         // sees the waiter (who counts itself before it looks at the flags), or the waiter's
         // look sees the flag.
-        if self.watching.load(Ordering::SeqCst) > 0 {
+        if self.mirrors.watching.load(Ordering::SeqCst) > 0 {
             self.notify(lock(&self.state));
         }
     }

@@ -91,7 +91,7 @@ impl JobSource for Shared {
         }
         if after.counted {
             // ORDERING: Relaxed: a waiter counts itself under the lock we took to count.
-            if self.watching.load(Ordering::Relaxed) > 0 {
+            if self.mirrors.watching.load(Ordering::Relaxed) > 0 {
                 self.notify(lock(&self.state));
             }
             after.drainers.into_iter().for_each(Waker::wake);
@@ -111,7 +111,7 @@ fn blocking(shared: &Shared) {
     // ORDERING: SeqCst, paired with the store in `Shared::mirror_idle`: an idle worker
     // registers before it looks at the held works; we looked at ours (when we claimed this
     // work) before the idle count. (Held works stolen since only make the wake-up needless.)
-    if track::held_after_claim() && shared.idle_count.load(Ordering::SeqCst) > 0 {
+    if track::held_after_claim() && shared.mirrors.idle_count.load(Ordering::SeqCst) > 0 {
         let waker = {
             let mut st = lock(&shared.state);
             let waker = st.idle.take_other(None);

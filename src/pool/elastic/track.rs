@@ -90,7 +90,7 @@ fn claim_here(job: *const (), room: &Room) -> bool {
         let w = w.borrow();
         let w = w.as_ref()?;
         // ORDERING: Relaxed: see `Shared::mirror_top`.
-        let top = w.shared.top.load(Ordering::Relaxed);
+        let top = w.shared.mirrors.top.load(Ordering::Relaxed);
         w.held.claim(job, |priority| i64::from(priority) >= top)
     });
     let Some((claimed, left)) = claimed else {
