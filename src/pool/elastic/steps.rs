@@ -9,12 +9,13 @@
 //!   trip and one executor turn serve a whole batch.
 //! - Taken works stay *held*: waiting, counted as queued, holding their queue rooms, and open
 //!   to other workers, until the worker claims each right before starting it (see the `held`
-//!   module). So a worker that blocks in a long closure keeps nothing from the others: an idle
-//!   worker takes what it holds — woken, if it was parked, by the blocking worker itself
-//!   ([`blocking`]).
-//! - An idle worker registers in `idle` *before* its last look at the other workers' held
+//!   module). So a worker that blocks in a long closure, or whose room async works fill, keeps
+//!   nothing from the others: a worker with room takes what it holds — woken, if it was parked,
+//!   by the holder itself ([`blocking`], or the holder's step before it parks full).
+//! - A worker with room registers in `idle` *before* its last look at the other workers' held
 //!   works, under the lock; a worker about to block reads the idle count after its held works
-//!   are in place. So either the idle worker sees the works, or the blocking one sees it idle.
+//!   are in place (one about to park full looks under the lock). So either the parked worker
+//!   sees the works, or the holder sees it parked.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -145,9 +146,10 @@ impl Shared {
             after.cancel = me.held.drain();
             return Poll::Ready(self.leave(&mut st, me));
         }
-        let idle = room.running() == 0;
-        if (room.free() > 0 && self.take(&mut st, me, room, batch))
-            || (idle && self.steal(&mut st, me, room, batch, cx))
+        // Any worker with room takes (and steals): it parks among the idle ones, and the one a
+        // blocking worker wakes must be able to take what that worker holds.
+        if room.free() > 0
+            && (self.take(&mut st, me, room, batch) || self.steal(&mut st, me, room, batch, cx))
         {
             me.idle_timer = None;
             if st.idle.remove(me.id).is_some() {
@@ -155,6 +157,7 @@ impl Shared {
             }
             return Poll::Ready(Step::Run);
         }
+        let idle = room.running() == 0;
         if st.intake == Intake::Closing && st.queue.is_empty() && idle {
             return Poll::Ready(self.leave(&mut st, me));
         }
@@ -226,8 +229,9 @@ impl Shared {
         true
     }
 
-    /// An idle worker takes half of what the worker holding most holds. It registers as idle
-    /// first (see the module docs), and stays so if it took nothing.
+    /// A worker with room and nothing to take takes half of what the worker holding most
+    /// holds. It registers as idle first (see the module docs), and stays so if it took
+    /// nothing.
     fn steal(
         &self,
         st: &mut State,
