@@ -427,6 +427,50 @@ fn a_higher_priority_overtakes_works_a_worker_already_took() {
     assert_eq!(*order.lock().unwrap(), vec!["high", "low-a", "low-b"]);
 }
 
+#[test]
+fn a_higher_priority_a_blocked_worker_took_runs_before_lower_ones_queued() {
+    let pool = ElasticPool::builder().workers(2).build().unwrap();
+    let (ga, gb, gc) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let mut handles = vec![
+        pool.try_submit(blocker(&ga)).unwrap(),
+        pool.try_submit(blocker(&gb)).unwrap(),
+    ];
+    eventually("both workers are held", || pool.stats().running == 2);
+    // Queued: at priority 5 a third blocker and "high"; at priority 0 two "low" works. The
+    // worker let go first takes its share (the two at priority 5) and blocks in the third
+    // blocker, holding "high"; the other, let go next, must run "high" before the low ones.
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let started = Arc::new(AtomicBool::new(false));
+    let (s, hold) = (started.clone(), blocker(&gc));
+    handles.push(
+        pool.priority(5)
+            .try_submit(move || {
+                s.store(true, Ordering::SeqCst);
+                hold();
+            })
+            .unwrap(),
+    );
+    for (p, name) in [(5, "high"), (0, "low-a"), (0, "low-b")] {
+        let o = order.clone();
+        handles.push(
+            pool.priority(p)
+                .try_submit(move || o.lock().unwrap().push(name))
+                .unwrap(),
+        );
+    }
+    ga.store(true, Ordering::SeqCst);
+    eventually("the third blocker runs", || started.load(Ordering::SeqCst));
+    gb.store(true, Ordering::SeqCst);
+    eventually("the three works ran", || order.lock().unwrap().len() == 3);
+    assert_eq!(*order.lock().unwrap(), vec!["high", "low-a", "low-b"]);
+    gc.store(true, Ordering::SeqCst);
+    handles.into_iter().for_each(|h| h.wait().unwrap());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Exact counts, no livelock, a drain that means it.
 

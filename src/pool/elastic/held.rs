@@ -7,8 +7,9 @@
 //!   [`Held`]. Whoever takes it out of there (under that place's lock) owns it: its worker when
 //!   it starts it, an idle worker that steals it (into its own `Held`), a cancel from its
 //!   handle, or a shutdown. So a work runs or fails exactly once.
-//! - Its worker takes works out from the front only (oldest first), each right before it starts
-//!   it ([`Held::claim`]); a thief takes from the back. The dispatcher's batch holds clones of
+//! - Held works are in serving order. Its worker takes works out from the front only, each
+//!   right before it starts it ([`Held::claim`]); a thief takes the front half. The
+//!   dispatcher's batch holds clones of
 //!   the held works; a work it cannot claim any more (stolen, cancelled, or kept back because
 //!   the worker has no room or a higher priority waits) is skipped, and is still held or gone.
 //! - Lock order: the pool's state, then a `Held`; never two `Held`s at once.
@@ -95,11 +96,11 @@ impl Held {
         lock(&self.0).front().map(|q| q.priority)
     }
 
-    /// Takes the newer half (rounded up) of the held works, oldest of them first.
+    /// Takes the first half (rounded up) of the held works: the ones to serve first.
     pub(crate) fn steal_half(&self) -> Vec<Queued> {
         let mut held = lock(&self.0);
-        let keep = held.len() / 2;
-        held.split_off(keep).into()
+        let n = held.len().div_ceil(2);
+        held.drain(..n).collect()
     }
 
     /// Takes out the held work at `job`, if it is here.

@@ -105,6 +105,9 @@ pub(crate) struct State {
     pub(crate) max: usize,
     /// Idle workers asked to leave (after `resize` lowered `max`).
     pub(super) retire: usize,
+    /// A work with a priority other than the default was accepted: workers compare the
+    /// priorities of each other's held works.
+    pub(super) priorities_used: bool,
     pub(crate) intake: Intake,
     /// Every worker ever started, in start order.
     pub(crate) records: Vec<WorkerRecord>,
@@ -197,6 +200,7 @@ impl Shared {
                 min,
                 max,
                 retire: 0,
+                priorities_used: false,
                 intake: Intake::Open,
                 records: Vec::new(),
                 next_id: 0,
@@ -263,6 +267,7 @@ impl Shared {
                 return Handle::new(work);
             }
             st.tally.unfinished += 1;
+            st.priorities_used |= priority != 0;
             let job: Arc<dyn Job> = work.clone();
             let queued = Queued {
                 priority,

@@ -211,6 +211,9 @@ impl Shared {
         batch: &mut Vec<Arc<dyn Job>>,
     ) -> bool {
         let floor = me.held.front_priority();
+        if st.priorities_used && self.steal_higher(st, me, room, batch, floor) {
+            return true;
+        }
         let share = (st.queue.len() / st.workers.max(1)).clamp(1, TAKE);
         let mut taken = Vec::new();
         while taken.len() < share {
@@ -253,6 +256,36 @@ impl Shared {
             Some((len, held)) if len > 0 => held.steal_half(),
             _ => return false,
         };
+        if stolen.is_empty() {
+            return false;
+        }
+        me.held.hold_first(stolen, batch, room.free());
+        true
+    }
+
+    /// Takes the first half of what another worker holds if it starts with a priority higher
+    /// than anything else this worker could take: priorities hold across the workers' lists.
+    fn steal_higher(
+        &self,
+        st: &mut State,
+        me: &ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        floor: Option<i32>,
+    ) -> bool {
+        let best = st
+            .records
+            .iter()
+            .filter(|r| !Arc::ptr_eq(&r.held, &me.held))
+            .filter_map(|r| Some((r.held.front_priority()?, &r.held)))
+            .max_by_key(|(p, _)| *p);
+        let Some((p, victim)) = best else {
+            return false;
+        };
+        if floor.max(st.queue.top()).is_some_and(|mine| mine >= p) {
+            return false;
+        }
+        let stolen = victim.steal_half();
         if stolen.is_empty() {
             return false;
         }
