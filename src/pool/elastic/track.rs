@@ -9,9 +9,10 @@
 //! # Ownership rules
 //!
 //! - An accepted work is counted in the tally from its accept (under the queue's lock) until it
-//!   ends, exactly once. Whoever takes it out of the queue (under the same lock, so there is one)
-//!   ends it, once its outcome is published:
-//!   - a worker that popped it, once `start` returned: a plain closure has run to its end there
+//!   ends, exactly once. Whoever takes it out of where it waits — the queue, or a worker's held
+//!   list (see the `held` module), each under its own lock, so there is one — ends it, once its
+//!   outcome is published:
+//!   - the worker that claimed it, once `start` returned: a plain closure has run to its end there
 //!     (or was cancelled before), and so has an async work whose future never came to exist.
 //!     The end is counted on the worker's thread ([`ENDED_HERE`]) and added to the tally at the
 //!     worker's next step, under the lock that step takes anyway: one lock per step, not one
