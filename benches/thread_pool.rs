@@ -73,6 +73,7 @@ fn submit_throughput() {
     drop(elastic);
     println!("pool_submit_1m_noop_2w {aplex_rate:.0} works/s");
     println!("elastic_submit_1m_noop_2w {elastic_rate:.0} works/s");
+    println!("elastic_vs_pool_submit {:.2} x", elastic_rate / aplex_rate);
     println!("naive_pool_submit_1m_noop_2w {naive_rate:.0} works/s");
     println!("pool_submit_vs_naive {:.2} x", aplex_rate / naive_rate);
 }

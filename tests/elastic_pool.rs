@@ -344,6 +344,135 @@ fn workers_that_come_and_go_still_count_in_join() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Workers take several works per step: none is kept from an idle worker, priorities hold.
+
+#[test]
+fn works_taken_by_a_worker_that_blocks_run_on_the_idle_one() {
+    let pool = ElasticPool::builder().workers(2).build().unwrap();
+    let (ga, gb, gc) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let a = pool.try_submit(blocker(&ga)).unwrap();
+    let b = pool.try_submit(blocker(&gb)).unwrap();
+    eventually("both workers are held", || pool.stats().running == 2);
+    // Queued behind them: a third blocker and six quick works. Whichever worker is let go
+    // first takes several of them in one step, the blocker among them.
+    let c = pool.try_submit(blocker(&gc)).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let quick: Vec<_> = (0..6)
+        .map(|_| {
+            let r = ran.clone();
+            pool.try_submit(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap()
+        })
+        .collect();
+    ga.store(true, Ordering::SeqCst);
+    gb.store(true, Ordering::SeqCst);
+    // One worker is held by the third blocker; the other runs every quick work, including
+    // those the held one had taken.
+    eventually("every quick work ran while one worker is held", || {
+        ran.load(Ordering::SeqCst) == 6
+    });
+    eventually("only the third blocker is left", || {
+        let s = pool.stats();
+        (s.running, s.queued) == (1, 0)
+    });
+    gc.store(true, Ordering::SeqCst);
+    for h in [a, b, c].into_iter().chain(quick) {
+        h.wait().unwrap();
+    }
+}
+
+#[test]
+fn a_higher_priority_overtakes_works_a_worker_already_took() {
+    let pool = ElasticPool::builder().workers(1).build().unwrap();
+    let (first_gate, gate) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let first = pool.try_submit(blocker(&first_gate)).unwrap();
+    eventually("the first blocker runs", || pool.stats().running == 1);
+    // Queued: a second blocker and two works behind it. When the first blocker ends, the
+    // worker takes all three in one step and starts the second blocker.
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let started = Arc::new(AtomicBool::new(false));
+    let (s, hold) = (started.clone(), blocker(&gate));
+    let second = pool
+        .try_submit(move || {
+            s.store(true, Ordering::SeqCst);
+            hold();
+        })
+        .unwrap();
+    let mut handles = vec![first, second];
+    for name in ["low-a", "low-b"] {
+        let o = order.clone();
+        handles.push(
+            pool.try_submit(move || o.lock().unwrap().push(name))
+                .unwrap(),
+        );
+    }
+    first_gate.store(true, Ordering::SeqCst);
+    eventually("the second blocker runs", || started.load(Ordering::SeqCst));
+    let o = order.clone();
+    handles.push(
+        pool.priority(5)
+            .try_submit(move || o.lock().unwrap().push("high"))
+            .unwrap(),
+    );
+    gate.store(true, Ordering::SeqCst);
+    handles.into_iter().for_each(|h| h.wait().unwrap());
+    assert_eq!(*order.lock().unwrap(), vec!["high", "low-a", "low-b"]);
+}
+
+#[test]
+fn a_higher_priority_a_blocked_worker_took_runs_before_lower_ones_queued() {
+    let pool = ElasticPool::builder().workers(2).build().unwrap();
+    let (ga, gb, gc) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let mut handles = vec![
+        pool.try_submit(blocker(&ga)).unwrap(),
+        pool.try_submit(blocker(&gb)).unwrap(),
+    ];
+    eventually("both workers are held", || pool.stats().running == 2);
+    // Queued: at priority 5 a third blocker and "high"; at priority 0 two "low" works. The
+    // worker let go first takes its share (the two at priority 5) and blocks in the third
+    // blocker, holding "high"; the other, let go next, must run "high" before the low ones.
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let started = Arc::new(AtomicBool::new(false));
+    let (s, hold) = (started.clone(), blocker(&gc));
+    handles.push(
+        pool.priority(5)
+            .try_submit(move || {
+                s.store(true, Ordering::SeqCst);
+                hold();
+            })
+            .unwrap(),
+    );
+    for (p, name) in [(5, "high"), (0, "low-a"), (0, "low-b")] {
+        let o = order.clone();
+        handles.push(
+            pool.priority(p)
+                .try_submit(move || o.lock().unwrap().push(name))
+                .unwrap(),
+        );
+    }
+    ga.store(true, Ordering::SeqCst);
+    eventually("the third blocker runs", || started.load(Ordering::SeqCst));
+    gb.store(true, Ordering::SeqCst);
+    eventually("the three works ran", || order.lock().unwrap().len() == 3);
+    assert_eq!(*order.lock().unwrap(), vec!["high", "low-a", "low-b"]);
+    gc.store(true, Ordering::SeqCst);
+    handles.into_iter().for_each(|h| h.wait().unwrap());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Exact counts, no livelock, a drain that means it.
 
 /// Installs (once) a panic hook that keeps the panics these tests cause quiet.

@@ -5,9 +5,13 @@
 //! and worker threads (each with its own executor), and the same [`Map`].
 
 mod builder;
+mod held;
+mod lanes;
+mod parked;
 mod priority;
 mod queue;
 mod room;
+mod steps;
 mod track;
 
 use std::future::{poll_fn, Future};
@@ -76,7 +80,8 @@ impl std::fmt::Debug for ElasticPool {
 pub struct ElasticStats {
     /// Works finished since the pool started (any outcome).
     pub completed: usize,
-    /// Works waiting in the queue.
+    /// Works waiting to start: in the queue, or taken by a worker that has not started them yet
+    /// (they still hold their queue room, and another worker may still take them).
     pub queued: usize,
     /// Works running now.
     pub running: usize,
@@ -290,9 +295,13 @@ impl ElasticPool {
             f,
             iter.into_iter(),
             workers,
-            move |item| one.accept(0, track::plain(move || item.run()), QueueRoom::unbounded()),
+            move |item| {
+                let work = track::plain(move || item.run(), &one);
+                one.accept(0, work, QueueRoom::unbounded())
+            },
             move |chunk| {
-                chunks.accept(0, track::plain(move || chunk.run()), QueueRoom::unbounded())
+                let work = track::plain(move || chunk.run(), &chunks);
+                chunks.accept(0, work, QueueRoom::unbounded())
             },
         )
     }
@@ -357,7 +366,8 @@ impl ElasticPool {
     }
 
     /// A snapshot of the pool's counts. A work counts as running from the moment a worker
-    /// takes it from the queue until its outcome is published.
+    /// starts it until its end is counted, just after its outcome is published (a worker counts
+    /// the ends of a batch together, before it takes more).
     ///
     /// ```
     /// let pool = aplex::ElasticPool::builder().workers(1).build().unwrap();
@@ -462,7 +472,7 @@ impl ElasticPool {
             // Workers not held by a plain closure leave now, dropping their async works.
             let grace = Instant::now().checked_add(STOP_GRACE);
             self.shared
-                .wait_for(|st| st.threads <= st.tally.plain_running, grace, None);
+                .wait_for(|st| st.threads <= Shared::plain_running(st), grace, None);
         }
         self.shared.reap(!all_left);
         let after = {

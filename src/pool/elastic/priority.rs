@@ -1,9 +1,10 @@
 //! Submitting at a priority, and applying a function to a tuple of arguments (`starmap`).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use super::room::QueueRoom;
-use super::track::{self, Work};
+use super::track::{self, Queueable};
 use super::ElasticPool;
 use crate::pool::Handle;
 use crate::Error;
@@ -57,7 +58,11 @@ impl<'a> Priority<'a> {
         }
     }
 
-    fn accept<T: 'static>(&self, work: Work<T>, room: QueueRoom) -> Handle<T> {
+    fn accept<T: 'static, W: Queueable<T> + 'static>(
+        &self,
+        work: Arc<W>,
+        room: QueueRoom,
+    ) -> Handle<T> {
         self.pool.shared.accept(self.priority, work, room)
     }
 
@@ -68,7 +73,7 @@ impl<'a> Priority<'a> {
         T: Send + 'static,
     {
         let room = self.try_room()?;
-        Ok(self.accept(track::plain(f), room))
+        Ok(self.accept(track::plain(f, &self.pool.shared), room))
     }
 
     /// Queues a plain closure at this priority, waiting for room.
@@ -78,7 +83,7 @@ impl<'a> Priority<'a> {
         T: Send + 'static,
     {
         let room = self.room().await;
-        Ok(self.accept(track::plain(f), room))
+        Ok(self.accept(track::plain(f, &self.pool.shared), room))
     }
 
     /// Queues a plain closure at this priority, blocking for room.
@@ -88,7 +93,7 @@ impl<'a> Priority<'a> {
         T: Send + 'static,
     {
         let room = self.room_blocking();
-        Ok(self.accept(track::plain(f), room))
+        Ok(self.accept(track::plain(f, &self.pool.shared), room))
     }
 
     /// Queues an async work at this priority, or `Err(Error::QueueFull)` at once.
@@ -99,7 +104,7 @@ impl<'a> Priority<'a> {
         Fut::Output: Send + 'static,
     {
         let room = self.try_room()?;
-        Ok(self.accept(track::asynchronous(f), room))
+        Ok(self.accept(track::asynchronous(f, &self.pool.shared), room))
     }
 
     /// Queues an async work at this priority, waiting for room.
@@ -110,7 +115,7 @@ impl<'a> Priority<'a> {
         Fut::Output: Send + 'static,
     {
         let room = self.room().await;
-        Ok(self.accept(track::asynchronous(f), room))
+        Ok(self.accept(track::asynchronous(f, &self.pool.shared), room))
     }
 
     /// Queues an async work at this priority, blocking for room.
@@ -121,7 +126,7 @@ impl<'a> Priority<'a> {
         Fut::Output: Send + 'static,
     {
         let room = self.room_blocking();
-        Ok(self.accept(track::asynchronous(f), room))
+        Ok(self.accept(track::asynchronous(f, &self.pool.shared), room))
     }
 }
 

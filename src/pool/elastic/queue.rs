@@ -11,68 +11,38 @@
 //!   overshoots `max` however many submitters race. It counts in `threads` from the same moment
 //!   until its thread has dropped every task it ran (a thread-local guard, dropped as the thread
 //!   exits), which is what a shutdown waits for.
-//! - A worker takes **one** work from the queue per step and starts it at once: a work that left
-//!   the queue has begun, and no worker holds works that others could run.
+//! - A worker takes a few works from the queue per step (see the `steps` module); until it
+//!   starts one, the work is still waiting, counted as queued, and open to other workers (see
+//!   the `held` module). A work counts as running once it left both.
 //! - `tally` counts every accepted work from its submit until its outcome is published (see the
 //!   `track` module for who ends it); `drain` and the shutdown wait on it.
 //! - An idle worker parks its dispatcher's waker in `idle` (keyed by the worker's id); a
-//!   submitter takes one out and wakes it. A worker that leaves removes its own entry.
+//!   submitter takes one out and wakes it. A worker that leaves removes its own entry. The
+//!   queue's top priority and the idle count are mirrored in atomics (`Shared::mirror_top`, `mirror_idle`) after
+//!   every change, for the workers that read them without the lock.
 
 use std::cell::RefCell;
-use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BinaryHeap, HashMap};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::held::{Held, Queued};
+use super::lanes::Lanes;
+use super::parked::Parked;
 use super::room::{QueueRoom, Rooms};
-use super::track::{Accepted, Cancellable, Ending, Ticket, Work};
+use super::steps::ElasticWorker;
+use super::track::{self, Ending, Queueable};
 use crate::pool::cell::Job;
-use crate::pool::worker::{dispatch, start_thread, JobSource, Room, Step, ThreadStart, WorkCounts};
+use crate::pool::worker::{dispatch, start_thread, ThreadStart, WorkCounts};
 use crate::pool::Handle;
 use crate::runtime::reactor::lock;
-use crate::time::Sleep;
 use crate::Error;
 
 /// Failed worker starts in a row (start hooks that panicked) after which the pool stops
 /// replacing them: a hook that always panics must not spin up threads forever.
 const START_FAILURES_IN_A_ROW: usize = 3;
-
-/// One waiting work: higher priority first, then first come, first served.
-pub(crate) struct Queued {
-    priority: i32,
-    seq: u64,
-    pub(crate) job: Arc<Accepted>,
-    /// The queue room this work holds while it waits.
-    pub(crate) room: QueueRoom,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Queued) -> bool {
-        self.cmp(other) == CmpOrdering::Equal
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Queued) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued {
-    fn cmp(&self, other: &Queued) -> CmpOrdering {
-        // A max-heap: the greater pops first, so an earlier `seq` must compare greater.
-        self.priority
-            .cmp(&other.priority)
-            .then_with(|| other.seq.cmp(&self.seq))
-    }
-}
 
 /// Whether the pool takes works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +65,8 @@ pub(crate) struct WorkerRecord {
     pub(crate) thread: Option<JoinHandle<()>>,
     /// Why the worker was lost: its start hook panicked, or its thread died outside any work.
     pub(crate) lost: Option<String>,
+    /// The works it took from the queue and has not started.
+    pub(super) held: Arc<Held>,
 }
 
 /// Settings that do not change after `build`.
@@ -116,17 +88,15 @@ pub(crate) struct Tally {
     pub(crate) ended: usize,
     /// Ended by a shutdown: taken out of the queue, or dropped unfinished by a leaving worker.
     pub(crate) by_shutdown: usize,
-    /// Plain closures running now (each holds its worker's thread).
-    pub(crate) plain_running: usize,
 }
 
 pub(crate) struct State {
-    heap: BinaryHeap<Queued>,
-    seq: u64,
-    /// Dispatchers of workers with room that wait for a job, by worker id.
-    idle: HashMap<usize, Waker>,
+    pub(super) queue: Lanes<Queued>,
+    /// Dispatchers of workers with room that wait for a job, by worker id (their number is
+    /// mirrored in `Shared::idle_count`).
+    pub(super) idle: Parked,
     /// Every waiting dispatcher, busy or not, by worker id: woken when the intake changes.
-    waiting: HashMap<usize, Waker>,
+    pub(super) waiting: Parked,
     /// Workers alive or starting.
     pub(crate) workers: usize,
     /// Worker threads alive or starting, until each has dropped its tasks.
@@ -134,16 +104,17 @@ pub(crate) struct State {
     pub(crate) min: usize,
     pub(crate) max: usize,
     /// Idle workers asked to leave (after `resize` lowered `max`).
-    retire: usize,
+    pub(super) retire: usize,
+    /// A work with a priority other than the default was accepted: workers compare the
+    /// priorities of each other's held works.
+    pub(super) priorities_used: bool,
     pub(crate) intake: Intake,
     /// Every worker ever started, in start order.
     pub(crate) records: Vec<WorkerRecord>,
     next_id: usize,
     pub(crate) tally: Tally,
     /// `drain` futures waiting for `tally.unfinished` to reach 0.
-    drainers: Vec<Waker>,
-    /// Threads blocked on `changed`.
-    watchers: usize,
+    pub(super) drainers: Vec<Waker>,
     /// Worker starts that failed in a row.
     start_failures: usize,
     /// A shutdown has run to its end.
@@ -151,9 +122,9 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Works waiting in the queue.
+    /// Works waiting: in the queue, or held by a worker that has not started them.
     pub(crate) fn queued_len(&self) -> usize {
-        self.heap.len()
+        self.queue.len() + self.records.iter().map(|r| r.held.len()).sum::<usize>()
     }
 
     /// Counts a worker to be started.
@@ -173,8 +144,27 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Queue room, when the queue is bounded.
     pub(crate) rooms: Option<Arc<Rooms>>,
-    /// Notified when a work ends or a thread exits, if someone waits (`State::watchers`).
+    /// Notified when a work ends, a thread exits or a plain closure starts, if someone waits
+    /// (`watching`).
     changed: Condvar,
+    /// What workers read without the lock, on cache lines of their own.
+    pub(super) mirrors: Mirrors,
+}
+
+/// Counts kept under the pool's lock and read without it, on every work: kept apart from the
+/// lock (which the submitter and the workers write all the time), and written only when they
+/// change, so a read hits the cache.
+#[repr(align(128))]
+pub(crate) struct Mirrors {
+    /// Threads waiting on `changed` (changed under the lock; read without it by a worker that
+    /// starts a plain closure).
+    pub(super) watching: AtomicUsize,
+    /// The highest priority in the queue (`i64::MIN` when empty), kept with it under the lock
+    /// and read without it: a worker starts a held work only if none higher waits.
+    pub(super) top: AtomicI64,
+    /// `State::idle`'s length, kept with it under the lock and read without it: a worker about
+    /// to block with works held wakes an idle one to take them.
+    pub(super) idle_count: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -202,33 +192,58 @@ impl Shared {
     pub(crate) fn new(config: Config, min: usize, max: usize, rooms: Option<Arc<Rooms>>) -> Shared {
         Shared {
             state: Mutex::new(State {
-                heap: BinaryHeap::new(),
-                seq: 0,
-                idle: HashMap::new(),
-                waiting: HashMap::new(),
+                queue: Lanes::default(),
+                idle: Parked::default(),
+                waiting: Parked::default(),
                 workers: 0,
                 threads: 0,
                 min,
                 max,
                 retire: 0,
+                priorities_used: false,
                 intake: Intake::Open,
                 records: Vec::new(),
                 next_id: 0,
                 tally: Tally::default(),
                 drainers: Vec::new(),
-                watchers: 0,
                 start_failures: 0,
                 shut: false,
             }),
             config,
             rooms,
             changed: Condvar::new(),
+            mirrors: Mirrors {
+                watching: AtomicUsize::new(0),
+                top: AtomicI64::new(i64::MIN),
+                idle_count: AtomicUsize::new(0),
+            },
+        }
+    }
+
+    /// Mirrors the queue's top priority after `st` changed the queue.
+    pub(super) fn mirror_top(&self, st: &State) {
+        let top = st.queue.top().map_or(i64::MIN, i64::from);
+        // ORDERING: Relaxed: a stale top only delays a held work to the worker's next step,
+        // which looks under the lock.
+        if self.mirrors.top.load(Ordering::Relaxed) != top {
+            self.mirrors.top.store(top, Ordering::Relaxed);
+        }
+    }
+
+    /// Mirrors the idle count after `st` changed `idle`.
+    pub(super) fn mirror_idle(&self, st: &State) {
+        // ORDERING: SeqCst, paired with the load in `steps::blocking`: see there. (The count
+        // changes, and is stored, each time a worker parks or unparks.)
+        let idle = st.idle.len();
+        if self.mirrors.idle_count.load(Ordering::Relaxed) != idle {
+            self.mirrors.idle_count.store(idle, Ordering::SeqCst);
         }
     }
 
     /// Releases the lock and wakes the threads waiting on `changed`, if any.
-    fn notify(&self, st: MutexGuard<'_, State>) {
-        let watched = st.watchers > 0;
+    pub(super) fn notify(&self, st: MutexGuard<'_, State>) {
+        // ORDERING: Relaxed: `watching` changes only under the lock we hold.
+        let watched = self.mirrors.watching.load(Ordering::Relaxed) > 0;
         drop(st);
         if watched {
             self.changed.notify_all();
@@ -237,46 +252,40 @@ impl Shared {
 
     /// Accepts a work (or fails it, if the pool is closed), waking an idle worker or starting a
     /// new one when every worker is busy.
-    pub(crate) fn accept<T: 'static>(
+    pub(crate) fn accept<T: 'static, W: Queueable<T> + 'static>(
         self: &Arc<Self>,
         priority: i32,
-        work: Work<T>,
+        work: Arc<W>,
         room: QueueRoom,
     ) -> Handle<T> {
-        let Work { job, outcome } = work;
-        let (seq, waker, grow) = {
+        let (waker, grow) = {
             let mut st = lock(&self.state);
             if st.intake != Intake::Open {
                 drop(st);
                 drop(room);
-                job.fail(Error::ShutDown); // not armed: counted nowhere
-                return Handle::new(outcome);
+                work.fail(Error::ShutDown); // counted nowhere
+                return Handle::new(work);
             }
-            let seq = st.seq;
-            st.seq += 1;
-            job.end.arm(Ticket {
-                shared: self.clone(),
-                worker: None,
-                plain_running: false,
-            });
             st.tally.unfinished += 1;
-            st.heap.push(Queued {
+            st.priorities_used |= priority != 0;
+            let job: Arc<dyn Job> = work.clone();
+            let queued = Queued {
                 priority,
-                seq,
+                plain: W::PLAIN,
                 job,
-                room,
-            });
-            let waker = st
-                .idle
-                .keys()
-                .next()
-                .copied()
-                .and_then(|id| st.idle.remove(&id));
+                _room: room,
+            };
+            st.queue.push(priority, queued);
+            let waker = st.idle.take_other(None);
             let grow = waker.is_none() && self.config.scaling && st.workers < st.max;
             if grow {
                 st.reserve_worker();
             }
-            (seq, waker, grow)
+            self.mirror_top(&st);
+            if waker.is_some() {
+                self.mirror_idle(&st);
+            }
+            (waker, grow)
         };
         if let Some(w) = waker {
             w.wake();
@@ -285,36 +294,41 @@ impl Shared {
             // A failed start gives the slot back; the queued work waits for another worker.
             let _ = self.start_worker(None);
         }
-        Handle::new(Arc::new(Cancellable {
-            outcome,
-            shared: Arc::downgrade(self),
-            seq,
-        }))
+        Handle::new(work)
     }
 
-    /// A queued work was cancelled by its handle: take it out now, freeing its room.
-    pub(crate) fn forget_cancelled(&self, seq: u64) {
+    /// A queued work (`work` is its address) was cancelled by its handle: take it out now,
+    /// freeing its room. A worker that took it first ends it instead.
+    pub(crate) fn forget_cancelled(&self, work: *const ()) {
         let removed = {
             let mut st = lock(&self.state);
-            let mut works = std::mem::take(&mut st.heap).into_vec();
-            let removed = works
-                .iter()
-                .position(|q| q.seq == seq)
-                .map(|i| works.swap_remove(i));
-            st.heap = BinaryHeap::from(works);
-            removed
+            let removed = st.queue.remove_first(|q| q.is(work));
+            self.mirror_top(&st);
+            removed.or_else(|| st.records.iter().find_map(|r| r.held.remove(work)))
         };
-        // Not queued any more: the worker that took it ends it.
         if let Some(q) = removed {
-            q.job.end.end(Ending::Ran);
+            self.work_ended(1, Ending::Ran);
+            drop(q); // its room frees outside the lock
         }
     }
 
     /// Takes every queued work out and ends it with `error`; their rooms free.
     pub(crate) fn end_queued(&self, error: fn() -> Error) {
-        let drained: Vec<Queued> = lock(&self.state).heap.drain().collect();
+        let drained = {
+            let mut st = lock(&self.state);
+            let mut drained = st.queue.drain();
+            self.mirror_top(&st);
+            for r in &st.records {
+                drained.extend(r.held.drain());
+            }
+            drained
+        };
+        let n = drained.len();
         for q in drained {
             q.job.fail(error());
+        }
+        if n > 0 {
+            self.work_ended(n, Ending::TakenOut);
         }
     }
 
@@ -334,6 +348,7 @@ impl Shared {
     ) -> std::io::Result<()> {
         let counts = Arc::new(WorkCounts::default());
         let finished = Arc::new(AtomicUsize::new(0));
+        let held = Arc::new(Held::default());
         let id = {
             let mut st = lock(&self.state);
             let id = st.next_id;
@@ -344,6 +359,7 @@ impl Shared {
                 finished: finished.clone(),
                 thread: None,
                 lost: None,
+                held: held.clone(),
             });
             id
         };
@@ -355,11 +371,7 @@ impl Shared {
             ready: None,
         };
         let shared = self.clone();
-        let me = ElasticWorker {
-            id,
-            finished,
-            idle_timer: None,
-        };
+        let me = ElasticWorker::new(id, finished, held);
         match start_thread(start, move || shared.worker_life(me, counts, ready)) {
             Ok(thread) => {
                 if let Some(r) = lock(&self.state).record(id) {
@@ -389,6 +401,7 @@ impl Shared {
         ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
     ) {
         THREAD_EXIT.with(|exit| *exit.borrow_mut() = Some(ThreadExit(self.clone())));
+        track::enter_worker(self.clone(), &me);
         if let Some(hook) = &self.config.on_start {
             let id = me.id;
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(id)));
@@ -420,7 +433,7 @@ impl Shared {
             }
             st.start_failures += 1;
             let needed = st.workers < st.min
-                || (self.config.scaling && !st.heap.is_empty() && st.workers < st.max);
+                || (self.config.scaling && st.queued_len() > 0 && st.workers < st.max);
             let again = replace
                 && needed
                 && st.intake == Intake::Open
@@ -468,7 +481,8 @@ impl Shared {
                 st.intake = intake;
             }
             st.idle.clear();
-            let wakers: Vec<Waker> = st.waiting.drain().map(|(_, w)| w).collect();
+            self.mirror_idle(&st);
+            let wakers = st.waiting.drain();
             (wakers, st.tally)
         };
         wakers.into_iter().for_each(Waker::wake);
@@ -487,10 +501,13 @@ impl Shared {
         stall: Option<Duration>,
     ) -> bool {
         let mut st = lock(&self.state);
+        // Counted before the first look, so that a change made without the lock (a plain
+        // closure's start, see `plain_started`) that a look misses finds us counted.
+        self.mirrors.watching.fetch_add(1, Ordering::SeqCst);
         let mut progress = (st.tally.ended, Instant::now());
-        loop {
+        let done = loop {
             if done(&st) {
-                return true;
+                break true;
             }
             let now = Instant::now();
             if st.tally.ended != progress.0 {
@@ -499,9 +516,8 @@ impl Shared {
             let stalled_at = stall.and_then(|d| progress.1.checked_add(d));
             let wake_at = deadline.into_iter().chain(stalled_at).min();
             if wake_at.is_some_and(|at| now >= at) {
-                return false;
+                break false;
             }
-            st.watchers += 1;
             st = match wake_at {
                 None => self
                     .changed
@@ -515,46 +531,58 @@ impl Shared {
                     st
                 }
             };
-            st.watchers -= 1;
-        }
+        };
+        self.mirrors.watching.fetch_sub(1, Ordering::SeqCst);
+        done
     }
 
-    /// A work ended (its outcome is published): count it, and wake `drain` when none is left.
-    pub(crate) fn work_ended(&self, ticket: Ticket, how: Ending) {
-        if let Some(finished) = &ticket.worker {
-            // ORDERING: a count read after the workers are joined, or as a statistic.
-            finished.fetch_add(1, Ordering::Relaxed);
-        }
+    /// `n` works ended (their outcomes are published): count them, and wake `drain` when none
+    /// is left.
+    pub(crate) fn work_ended(&self, n: usize, how: Ending) {
         let mut st = lock(&self.state);
-        let t = &mut st.tally;
-        t.unfinished -= 1;
-        t.ended += 1;
-        if ticket.plain_running {
-            t.plain_running -= 1;
-        }
+        let drainers = self.count_ended(&mut st, n, how);
+        self.notify(st);
+        drainers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Counts `n` ended works; the `drain` wakers to wake (after the lock) if none is left.
+    pub(super) fn count_ended(&self, st: &mut State, n: usize, how: Ending) -> Vec<Waker> {
         let by_shutdown = match how {
             Ending::Ran => false,
             Ending::TakenOut => true,
             Ending::Dropped => st.intake == Intake::Stopping,
         };
+        let t = &mut st.tally;
+        t.unfinished -= n;
+        t.ended += n;
         if by_shutdown {
-            st.tally.by_shutdown += 1;
+            t.by_shutdown += n;
         }
-        let drainers = if st.tally.unfinished == 0 {
+        if t.unfinished == 0 {
             std::mem::take(&mut st.drainers)
         } else {
             Vec::new()
-        };
-        self.notify(st);
-        drainers.into_iter().for_each(Waker::wake);
-        drop(ticket); // its `Arc<Shared>`, outside the lock
+        }
     }
 
-    /// A worker starts a plain closure, which holds its thread until it returns.
+    /// A plain closure is about to hold a worker's thread: a shutdown that waits for the
+    /// threads not so held looks again.
     pub(crate) fn plain_started(&self) {
-        let mut st = lock(&self.state);
-        st.tally.plain_running += 1;
-        self.notify(st);
+        // ORDERING: SeqCst, after the worker's SeqCst store of its blocking flag: either this
+        // sees the waiter (who counts itself before it looks at the flags), or the waiter's
+        // look sees the flag.
+        if self.mirrors.watching.load(Ordering::SeqCst) > 0 {
+            self.notify(lock(&self.state));
+        }
+    }
+
+    /// Plain closures running now (each holds its worker's thread).
+    pub(crate) fn plain_running(st: &State) -> usize {
+        st.records
+            .iter()
+            // ORDERING: SeqCst, paired with `plain_started`.
+            .filter(|r| r.counts.blocking.load(Ordering::SeqCst))
+            .count()
     }
 
     /// `drain`'s step: ready once every accepted work has ended.
@@ -578,7 +606,7 @@ impl Shared {
             st.max = max;
             let mut start = min.saturating_sub(st.workers);
             if self.config.scaling && st.intake == Intake::Open {
-                let unserved = st.heap.len().saturating_sub(st.idle.len());
+                let unserved = st.queued_len().saturating_sub(st.idle.len());
                 let room = max.saturating_sub(st.workers + start);
                 start += unserved.saturating_sub(start).min(room);
             }
@@ -588,7 +616,8 @@ impl Shared {
             st.retire = st.workers.saturating_sub(max);
             let wakers: Vec<Waker> = if st.retire > 0 {
                 st.idle.clear();
-                st.waiting.drain().map(|(_, w)| w).collect()
+                self.mirror_idle(&st);
+                st.waiting.drain()
             } else {
                 Vec::new()
             };
@@ -598,95 +627,5 @@ impl Shared {
         for _ in 0..start {
             let _ = self.start_worker(None);
         }
-    }
-}
-
-/// What one elastic worker keeps between steps.
-pub(crate) struct ElasticWorker {
-    id: usize,
-    /// Its count of finished works, shared with its record.
-    finished: Arc<AtomicUsize>,
-    /// Running while the worker is idle and above `min`: when it fires, the worker leaves.
-    idle_timer: Option<Sleep>,
-}
-
-impl JobSource for Shared {
-    type Worker = ElasticWorker;
-
-    fn next_step(
-        &self,
-        me: &mut ElasticWorker,
-        room: &Room,
-        batch: &mut Vec<Arc<dyn Job>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Step> {
-        let mut queue_room = None;
-        let step = self.step(me, room, batch, &mut queue_room, cx);
-        drop(queue_room); // the queue room frees outside the lock
-        step
-    }
-}
-
-impl Shared {
-    fn step(
-        &self,
-        me: &mut ElasticWorker,
-        room: &Room,
-        batch: &mut Vec<Arc<dyn Job>>,
-        queue_room: &mut Option<QueueRoom>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Step> {
-        let mut st = lock(&self.state);
-        if st.intake == Intake::Stopping {
-            return Poll::Ready(self.leave(&mut st, me));
-        }
-        if room.free() > 0 {
-            if let Some(q) = st.heap.pop() {
-                q.job.end.with(|t| t.worker = Some(me.finished.clone()));
-                batch.push(q.job);
-                *queue_room = Some(q.room);
-                me.idle_timer = None;
-                return Poll::Ready(Step::Run);
-            }
-        }
-        let idle = room.running() == 0;
-        if st.intake == Intake::Closing && st.heap.is_empty() && idle {
-            return Poll::Ready(self.leave(&mut st, me));
-        }
-        if idle && st.retire > 0 {
-            st.retire -= 1;
-            return Poll::Ready(self.leave(&mut st, me));
-        }
-        if idle && st.workers > st.min && st.intake == Intake::Open {
-            if me.idle_timer.is_none() {
-                // A timeout too long for `Instant` means the worker never leaves for idling.
-                me.idle_timer = Instant::now()
-                    .checked_add(self.config.idle_timeout)
-                    .map(crate::time::sleep_until);
-            }
-            if let Some(timer) = &mut me.idle_timer {
-                if Pin::new(timer).poll(cx).is_ready() {
-                    me.idle_timer = None;
-                    return Poll::Ready(self.leave(&mut st, me));
-                }
-            }
-        } else if !idle {
-            me.idle_timer = None;
-        }
-        if room.free() > 0 {
-            st.idle.insert(me.id, cx.waker().clone());
-        }
-        st.waiting.insert(me.id, cx.waker().clone());
-        drop(st);
-        room.wait_for_ends(cx);
-        Poll::Pending
-    }
-
-    /// The worker leaves: uncount it and forget its waker.
-    fn leave(&self, st: &mut State, me: &ElasticWorker) -> Step {
-        st.workers -= 1;
-        st.idle.remove(&me.id);
-        st.waiting.remove(&me.id);
-        Step::Stop
     }
 }

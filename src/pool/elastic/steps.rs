@@ -1,0 +1,304 @@
+//! An elastic worker's steps: what its dispatcher does next — take works, wait, or leave.
+//!
+//! # Ownership rules
+//!
+//! - Each step takes the pool's lock once. Under it, the worker counts the works it ended since
+//!   its last step, then takes its next works: the works it holds ([`Held`]) if none of a
+//!   higher priority waits in the queue; else a fair share of the queue (at most [`TAKE`]);
+//!   else half of the works another worker holds (the one that holds most). One lock round
+//!   trip and one executor turn serve a whole batch.
+//! - Taken works stay *held*: waiting, counted as queued, holding their queue rooms, and open
+//!   to other workers, until the worker claims each right before starting it (see the `held`
+//!   module). So a worker that blocks in a long closure, or whose room async works fill, keeps
+//!   nothing from the others: a worker with room takes what it holds — woken, if it was parked,
+//!   by the holder itself ([`blocking`], or the holder's step before it parks full).
+//! - A worker with room registers in `idle` *before* its last look at the other workers' held
+//!   works, under the lock; a worker about to block reads the idle count after its held works
+//!   are in place (one about to park full looks under the lock). So either the parked worker
+//!   sees the works, or the holder sees it parked.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use super::held::{Held, Queued};
+use super::queue::{Intake, Shared, State};
+use super::track::{self, Ending};
+use crate::pool::cell::Job;
+use crate::pool::worker::{JobSource, Room, Step};
+use crate::runtime::reactor::lock;
+use crate::time::Sleep;
+use crate::Error;
+
+/// The most works a worker takes from the queue in one step. A fair share of the queue is
+/// taken (what waits over the number of workers), so that a short queue is spread over the
+/// workers; this bounds how long a later work of a higher priority waits behind a batch.
+pub(crate) const TAKE: usize = 32;
+
+/// What one elastic worker keeps between steps.
+pub(crate) struct ElasticWorker {
+    pub(super) id: usize,
+    /// Its count of finished works, shared with its record.
+    pub(super) finished: Arc<AtomicUsize>,
+    /// The works it took and has not started, shared with its record.
+    pub(super) held: Arc<Held>,
+    /// Running while the worker is idle and above `min`: when it fires, the worker leaves.
+    idle_timer: Option<Sleep>,
+}
+
+impl ElasticWorker {
+    pub(super) fn new(id: usize, finished: Arc<AtomicUsize>, held: Arc<Held>) -> ElasticWorker {
+        ElasticWorker {
+            id,
+            finished,
+            held,
+            idle_timer: None,
+        }
+    }
+}
+
+/// What a step leaves to do once the lock is released.
+#[derive(Default)]
+struct After {
+    /// Ended works were counted: wake a waiting shutdown.
+    counted: bool,
+    /// `drain` futures to wake.
+    drainers: Vec<Waker>,
+    /// Held works to cancel (the worker leaves at a shutdown that stops now).
+    cancel: Vec<Queued>,
+}
+
+impl JobSource for Shared {
+    type Worker = ElasticWorker;
+
+    fn next_step(
+        &self,
+        me: &mut ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Step> {
+        let mut after = After::default();
+        let step = self.step(me, room, batch, &mut after, cx);
+        if !after.cancel.is_empty() {
+            let n = after.cancel.len();
+            for q in after.cancel {
+                q.job.fail(Error::Cancelled);
+            }
+            self.work_ended(n, Ending::TakenOut);
+        }
+        if after.counted {
+            // ORDERING: Relaxed: a waiter counts itself under the lock we took to count.
+            if self.mirrors.watching.load(Ordering::Relaxed) > 0 {
+                self.notify(lock(&self.state));
+            }
+            after.drainers.into_iter().for_each(Waker::wake);
+        }
+        step
+    }
+
+    fn on_blocking(self: &Arc<Self>, _me: &ElasticWorker) -> Option<Box<dyn Fn()>> {
+        let shared = self.clone();
+        Some(Box::new(move || blocking(&shared)))
+    }
+}
+
+/// A worker is about to run a plain closure (its blocking flag is set and fenced): if it holds
+/// works and a worker is idle, wake that one to take them.
+fn blocking(shared: &Shared) {
+    // ORDERING: SeqCst, paired with the store in `Shared::mirror_idle`: an idle worker
+    // registers before it looks at the held works; we looked at ours (when we claimed this
+    // work) before the idle count. (Held works stolen since only make the wake-up needless.)
+    if track::held_after_claim() && shared.mirrors.idle_count.load(Ordering::SeqCst) > 0 {
+        let waker = {
+            let mut st = lock(&shared.state);
+            let waker = st.idle.take_other(None);
+            shared.mirror_idle(&st);
+            waker
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl Shared {
+    fn step(
+        &self,
+        me: &mut ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        after: &mut After,
+        cx: &mut Context<'_>,
+    ) -> Poll<Step> {
+        let mut st = lock(&self.state);
+        let n = track::take_ended_here();
+        if n > 0 {
+            // ORDERING: a count read after the workers are joined, or as a statistic.
+            me.finished.fetch_add(n, Ordering::Relaxed);
+            after.drainers = self.count_ended(&mut st, n, Ending::Ran);
+            after.counted = true;
+        }
+        if st.intake == Intake::Stopping {
+            after.cancel = me.held.drain();
+            return Poll::Ready(self.leave(&mut st, me));
+        }
+        // Any worker with room takes (and steals): it parks among the idle ones, and the one a
+        // blocking worker wakes must be able to take what that worker holds.
+        if room.free() > 0
+            && (self.take(&mut st, me, room, batch) || self.steal(&mut st, me, room, batch, cx))
+        {
+            me.idle_timer = None;
+            if st.idle.remove(me.id).is_some() {
+                self.mirror_idle(&st);
+            }
+            return Poll::Ready(Step::Run);
+        }
+        let idle = room.running() == 0;
+        if st.intake == Intake::Closing && st.queue.is_empty() && idle {
+            return Poll::Ready(self.leave(&mut st, me));
+        }
+        if idle && st.retire > 0 {
+            st.retire -= 1;
+            return Poll::Ready(self.leave(&mut st, me));
+        }
+        if idle && st.workers > st.min && st.intake == Intake::Open {
+            if me.idle_timer.is_none() {
+                // A timeout too long for `Instant` means the worker never leaves for idling.
+                me.idle_timer = Instant::now()
+                    .checked_add(self.config.idle_timeout)
+                    .map(crate::time::sleep_until);
+            }
+            if let Some(timer) = &mut me.idle_timer {
+                if Pin::new(timer).poll(cx).is_ready() {
+                    me.idle_timer = None;
+                    return Poll::Ready(self.leave(&mut st, me));
+                }
+            }
+        } else if !idle {
+            me.idle_timer = None;
+        }
+        if room.free() > 0 && st.idle.set(me.id, cx.waker()) {
+            self.mirror_idle(&st);
+        }
+        // Full (async works fill the room), with works held: an idle worker may take them.
+        let helper = if room.free() == 0 && me.held.len() > 0 {
+            let helper = st.idle.take_other(Some(me.id));
+            self.mirror_idle(&st);
+            helper
+        } else {
+            None
+        };
+        st.waiting.set(me.id, cx.waker());
+        drop(st);
+        if let Some(w) = helper {
+            w.wake();
+        }
+        room.wait_for_ends(cx);
+        Poll::Pending
+    }
+
+    /// Puts the next works to try into `batch`: what `me` holds, unless a higher priority waits
+    /// in the queue; else a fair share of the queue. False if there is nothing.
+    fn take(
+        &self,
+        st: &mut State,
+        me: &ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+    ) -> bool {
+        let floor = me.held.front_priority();
+        if st.priorities_used && self.steal_higher(st, me, room, batch, floor) {
+            return true;
+        }
+        let share = (st.queue.len() / st.workers.max(1)).clamp(1, TAKE);
+        let mut taken = Vec::new();
+        while taken.len() < share {
+            match st.queue.pop_above(floor) {
+                Some(q) => taken.push(q),
+                None => break,
+            }
+        }
+        if taken.is_empty() && floor.is_none() {
+            return false;
+        }
+        if !taken.is_empty() {
+            self.mirror_top(st);
+        }
+        me.held.hold_first(taken, batch, room.free());
+        true
+    }
+
+    /// A worker with room and nothing to take takes half of what the worker holding most
+    /// holds. It registers as idle first (see the module docs), and stays so if it took
+    /// nothing.
+    fn steal(
+        &self,
+        st: &mut State,
+        me: &ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        cx: &Context<'_>,
+    ) -> bool {
+        if st.idle.set(me.id, cx.waker()) {
+            self.mirror_idle(st);
+        }
+        let victim = st
+            .records
+            .iter()
+            .filter(|r| !Arc::ptr_eq(&r.held, &me.held))
+            .map(|r| (r.held.len(), &r.held))
+            .max_by_key(|(len, _)| *len);
+        let stolen = match victim {
+            Some((len, held)) if len > 0 => held.steal_half(),
+            _ => return false,
+        };
+        if stolen.is_empty() {
+            return false;
+        }
+        me.held.hold_first(stolen, batch, room.free());
+        true
+    }
+
+    /// Takes the first half of what another worker holds if it starts with a priority higher
+    /// than anything else this worker could take: priorities hold across the workers' lists.
+    fn steal_higher(
+        &self,
+        st: &mut State,
+        me: &ElasticWorker,
+        room: &Room,
+        batch: &mut Vec<Arc<dyn Job>>,
+        floor: Option<i32>,
+    ) -> bool {
+        let best = st
+            .records
+            .iter()
+            .filter(|r| !Arc::ptr_eq(&r.held, &me.held))
+            .filter_map(|r| Some((r.held.front_priority()?, &r.held)))
+            .max_by_key(|(p, _)| *p);
+        let Some((p, victim)) = best else {
+            return false;
+        };
+        if floor.max(st.queue.top()).is_some_and(|mine| mine >= p) {
+            return false;
+        }
+        let stolen = victim.steal_half();
+        if stolen.is_empty() {
+            return false;
+        }
+        me.held.hold_first(stolen, batch, room.free());
+        true
+    }
+
+    /// The worker leaves: uncount it and forget its waker.
+    fn leave(&self, st: &mut State, me: &ElasticWorker) -> Step {
+        st.workers -= 1;
+        st.idle.remove(me.id);
+        st.waiting.remove(me.id);
+        self.mirror_idle(st);
+        Step::Stop
+    }
+}
