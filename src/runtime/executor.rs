@@ -355,11 +355,10 @@ impl Local {
             else {
                 continue; // a stale wake of a finished task
             };
-            if task.run() {
-                self.slab.borrow_mut().release(index);
-                drop(task);
-            } else {
-                self.slab.borrow_mut().tasks[index as usize] = Some(task);
+            // A finished task is dropped inside `run`, with no borrow of the slab held.
+            match task.run() {
+                Some(task) => self.slab.borrow_mut().tasks[index as usize] = Some(task),
+                None => self.slab.borrow_mut().release(index),
             }
         }
         main
