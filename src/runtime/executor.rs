@@ -355,7 +355,7 @@ impl Local {
             else {
                 continue; // a stale wake of a finished task
             };
-            // A finished task is dropped inside `run`, with no borrow of the slab held.
+            // `run` keeps the reference of a finished task and drops it with no slab borrow held.
             match task.run() {
                 Some(task) => self.slab.borrow_mut().tasks[index as usize] = Some(task),
                 None => self.slab.borrow_mut().release(index),
