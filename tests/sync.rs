@@ -55,6 +55,16 @@ impl<T> Job<T> {
     }
 }
 
+/// How many times a stress loop runs: `n`, or 10 under Miri (the checker for undefined
+/// behaviour), which interprets every step about 100× slower.
+const fn stress(n: usize) -> usize {
+    if cfg!(miri) {
+        10
+    } else {
+        n
+    }
+}
+
 /// A waker that counts its wakes.
 struct CountingWaker(AtomicUsize);
 
@@ -175,7 +185,7 @@ fn mpsc_full_channel_blocks_sender_until_recv() {
 #[test]
 fn mpsc_four_senders_ten_thousand_each_arrive_in_order_per_sender() {
     const SENDERS: usize = 4;
-    const PER_SENDER: usize = 10_000;
+    const PER_SENDER: usize = stress(10_000);
     let (tx, rx) = mpsc::channel(16);
     for id in 0..SENDERS {
         let tx = tx.clone();
@@ -265,14 +275,15 @@ fn mpsc_receiver_iterator_ends_when_senders_drop() {
 fn mpsc_unbounded_accepts_everything_without_waiting() {
     let (tx, rx) = mpsc::unbounded();
     assert_eq!(rx.capacity(), None);
-    for i in 0..10_000 {
+    const N: usize = stress(10_000);
+    for i in 0..N {
         tx.try_send(i).unwrap();
     }
-    block_on(tx.send(10_000)).unwrap();
-    tx.send_blocking(10_001).unwrap();
-    assert_eq!(rx.len(), 10_002);
+    block_on(tx.send(N)).unwrap();
+    tx.send_blocking(N + 1).unwrap();
+    assert_eq!(rx.len(), N + 2);
     drop(tx);
-    assert!((0..10_002).eq(rx));
+    assert!((0..N + 2).eq(rx));
 }
 
 #[test]
@@ -732,7 +743,7 @@ fn oneshot_try_recv_empty_then_value() {
 
 #[test]
 fn semaphore_two_tasks_wanting_three_of_four_both_finish_repeatedly() {
-    const ROUNDS: usize = 500;
+    const ROUNDS: usize = stress(500);
     let sem = Arc::new(Semaphore::new(4));
     let in_use = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..2)
@@ -941,7 +952,7 @@ fn semaphore_mixed_sizes_never_exceed_the_permits() {
             let sem = Arc::clone(&sem);
             let in_use = Arc::clone(&in_use);
             spawn_job(move || {
-                for round in 0..200 {
+                for round in 0..stress(200) {
                     let guard = if round % 2 == 0 {
                         sem.acquire_many_blocking(k)
                     } else {

@@ -75,6 +75,16 @@ fn thread_index() -> usize {
     name.rsplit('-').next().unwrap().parse().unwrap()
 }
 
+/// How many times a stress loop runs: `n`, or 10 under Miri (the checker for undefined
+/// behaviour), which interprets every step about 100× slower.
+const fn stress(n: usize) -> usize {
+    if cfg!(miri) {
+        10
+    } else {
+        n
+    }
+}
+
 #[test]
 fn ten_async_sleeps_on_two_workers_run_concurrently() {
     let pool = ThreadPool::new(2);
@@ -314,6 +324,7 @@ fn cancel_a_finished_work_returns_false() {
 
 #[test]
 fn map_keeps_input_order_with_random_delays() {
+    const N: u64 = stress(200) as u64;
     let pool = ThreadPool::new(2);
     let out: Vec<u64> = pool
         .map(
@@ -322,29 +333,30 @@ fn map_keeps_input_order_with_random_delays() {
                 std::thread::sleep(Duration::from_millis(jitter));
                 i * 2
             },
-            0..200,
+            0..N,
         )
         .map(Result::unwrap)
         .collect();
-    assert_eq!(out, (0..200).map(|i| i * 2).collect::<Vec<_>>());
+    assert_eq!(out, (0..N).map(|i| i * 2).collect::<Vec<_>>());
 }
 
 #[test]
 fn map_chunk_sizes_give_identical_results() {
+    const N: u32 = stress(5000) as u32;
     let pool = ThreadPool::new(2);
     let one: Vec<_> = pool
-        .map(|x: u32| x.wrapping_mul(31) ^ 5, 0..5000)
+        .map(|x: u32| x.wrapping_mul(31) ^ 5, 0..N)
         .chunk_size(1)
         .collect();
     let big: Vec<_> = pool
-        .map(|x: u32| x.wrapping_mul(31) ^ 5, 0..5000)
+        .map(|x: u32| x.wrapping_mul(31) ^ 5, 0..N)
         .chunk_size(1000)
         .collect();
     let odd: Vec<_> = pool
-        .map(|x: u32| x.wrapping_mul(31) ^ 5, 0..5000)
+        .map(|x: u32| x.wrapping_mul(31) ^ 5, 0..N)
         .chunk_size(7)
         .collect();
-    assert_eq!(one.len(), 5000);
+    assert_eq!(one.len(), N as usize);
     assert_eq!(one, big);
     assert_eq!(one, odd);
 }
@@ -453,7 +465,7 @@ fn a_panicking_item_fails_only_itself() {
 fn a_thousand_panics_leave_the_workers_working() {
     expect_panics(&["plain work panics ", "async work panics "]);
     let pool = ThreadPool::new(2);
-    let handles: Vec<_> = (0..1000)
+    let handles: Vec<_> = (0..stress(1000))
         .map(|i| {
             if i % 2 == 0 {
                 pool.submit(move || -> u32 { panic!("plain work panics {i}") })
@@ -488,7 +500,7 @@ fn a_panic_while_making_the_future_is_reported() {
 fn graceful_shutdown_finishes_ten_thousand_queued_works() {
     let pool = ThreadPool::new(2);
     let done = Arc::new(AtomicUsize::new(0));
-    let handles: Vec<_> = (0..10_000)
+    let handles: Vec<_> = (0..stress(10_000))
         .map(|i| {
             let done = done.clone();
             if i % 2 == 0 {
@@ -504,14 +516,14 @@ fn graceful_shutdown_finishes_ten_thousand_queued_works() {
         })
         .collect();
     pool.shutdown();
-    assert_eq!(done.load(Ordering::SeqCst), 10_000);
+    assert_eq!(done.load(Ordering::SeqCst), stress(10_000));
     assert!(handles.into_iter().all(|h| h.wait().is_ok()));
 }
 
 #[test]
 fn shutdown_now_resolves_every_handle() {
     let pool = ThreadPool::new(2);
-    let handles: Vec<_> = (0..10_000)
+    let handles: Vec<_> = (0..stress(10_000))
         .map(|i| {
             if i % 2 == 0 {
                 pool.spawn(|| async { sleep(Duration::from_secs(60)).await })
@@ -531,7 +543,7 @@ fn shutdown_now_resolves_every_handle() {
         }
     }
     assert!(
-        cancelled >= 5_000,
+        cancelled >= stress(10_000) / 2,
         "every sleeping work is cancelled ({cancelled})"
     );
 }

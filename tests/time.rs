@@ -19,7 +19,7 @@ const BOUND: Duration = Duration::from_secs(20);
 
 #[test]
 fn ten_thousand_concurrent_sleeps_complete_none_early() {
-    const N: u64 = 10_000;
+    const N: u64 = stress(10_000) as u64;
     let early = Rc::new(Cell::new(0u32));
     let done = Rc::new(Cell::new(0u64));
     let start = Instant::now();
@@ -52,17 +52,17 @@ fn ten_thousand_concurrent_sleeps_complete_none_early() {
 fn hundred_thousand_dropped_timeouts_leave_no_timers() {
     block_on(async {
         assert_eq!(pending_timers(), 0);
-        for _ in 0..100_000 {
+        for _ in 0..stress(100_000) {
             let r = timeout(Duration::from_secs(3600), async { 1 }).await;
             assert_eq!(r, Ok(1));
         }
         // Timeouts that did register (the inner future was pending once) are removed too.
-        for _ in 0..1_000 {
+        for _ in 0..stress(1_000) {
             let r = timeout(Duration::from_secs(3600), yield_now()).await;
             assert_eq!(r, Ok(()));
         }
         assert_eq!(pending_timers(), 0);
-        let pending: Vec<_> = (0..1000)
+        let pending: Vec<_> = (0..stress(1000))
             .map(|_| sleep(Duration::from_secs(3600)))
             .collect();
         let mut pending: Vec<_> = pending.into_iter().map(Box::pin).collect();
@@ -70,7 +70,7 @@ fn hundred_thousand_dropped_timeouts_leave_no_timers() {
             // Poll each once so it registers.
             let _ = timeout(Duration::ZERO, s.as_mut()).await;
         }
-        assert_eq!(pending_timers(), 1000);
+        assert_eq!(pending_timers(), stress(1000));
         drop(pending);
         assert_eq!(pending_timers(), 0);
     });
@@ -105,6 +105,16 @@ fn sleep_until_a_past_deadline_is_ready_at_once() {
         sleep_until(past).await;
         assert_eq!(pending_timers(), 0);
     });
+}
+
+/// How many times a stress loop runs: `n`, or 10 under Miri (the checker for undefined
+/// behaviour), which interprets every step about 100× slower.
+const fn stress(n: usize) -> usize {
+    if cfg!(miri) {
+        10
+    } else {
+        n
+    }
 }
 
 #[test]

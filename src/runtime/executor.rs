@@ -361,11 +361,10 @@ impl Local {
             else {
                 continue; // a stale wake of a finished task
             };
-            if task.run() {
-                self.slab.borrow_mut().release(index);
-                drop(task);
-            } else {
-                self.slab.borrow_mut().tasks[index as usize] = Some(task);
+            // `run` keeps the reference of a finished task and drops it with no slab borrow held.
+            match task.run() {
+                Some(task) => self.slab.borrow_mut().tasks[index as usize] = Some(task),
+                None => self.slab.borrow_mut().release(index),
             }
         }
         main

@@ -10,6 +10,7 @@ pub(crate) mod executor;
 pub(crate) mod reactor;
 pub(crate) mod task;
 mod timers;
+mod wakeup;
 
 pub use block_on::block_on;
 pub(crate) use executor::set_thread_spin;

@@ -5,19 +5,20 @@
 //! - A `Reactor` is shared through an `Arc`: wakers, `Sleep` futures and `Async` sources may sit on
 //!   any thread, so every field is behind a `Mutex` or is itself thread-safe.
 //! - Only the owner thread calls [`Reactor::turn`], which is where the thread parks: in `poll(2)`
-//!   with the nearest timer deadline as the timeout and the read end of a wake pipe in slot 0.
+//!   with the nearest timer deadline as the timeout and the read end of a wake pipe in slot 0
+//!   (under Miri, which has no `poll(2)`, on a condvar: see [`super::wakeup`]).
 //! - Any thread may call [`Reactor::notify`]; a written byte makes the owner's `poll` return.
 //! - No lock is held while a waker runs: `turn` collects wakers first, unlocks, then wakes.
 
-use std::io::{self, Read, Write};
-use std::os::unix::io::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::os::unix::io::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::timers::{TimerId, Timers};
-use crate::sys::{self, PollFd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
+use super::wakeup::Wakeup;
+use crate::sys::{PollFd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
 
 /// Locks `m`, recovering the data if a panicking thread poisoned it: every critical section in
 /// the runtime leaves its data consistent before it can panic.
@@ -33,8 +34,7 @@ pub(crate) struct Reactor {
     sources: Mutex<Sources>,
     /// Reused `pollfd` array and the source each entry belongs to (owner thread only).
     scratch: Mutex<(Vec<PollFd>, Vec<Arc<Source>>)>,
-    wake_rx: UnixStream,
-    wake_tx: UnixStream,
+    wakeup: Wakeup,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -57,26 +57,22 @@ struct Sources {
 impl Reactor {
     /// A reactor with a fresh wake pipe.
     pub(crate) fn new() -> io::Result<Reactor> {
-        let (wake_rx, wake_tx) = UnixStream::pair()?;
-        wake_rx.set_nonblocking(true)?;
-        wake_tx.set_nonblocking(true)?;
+        let wakeup = Wakeup::new()?;
         Ok(Reactor {
             epoch: Instant::now(),
             timers: Mutex::new(Timers::default()),
             sources: Mutex::new(Sources::default()),
             scratch: Mutex::new((Vec::new(), Vec::new())),
-            wake_rx,
-            wake_tx,
+            wakeup,
         })
     }
 
     /// Rouses the owner thread from `poll`, or makes its next `poll` return at once.
     ///
     /// Callers merge repeated notifications themselves (the executor writes only when its owner
-    /// said it is going to sleep), so this writes unconditionally. A full pipe already holds a
-    /// pending wake-up, so `WouldBlock` is success.
+    /// said it is going to sleep), so this signals unconditionally.
     pub(crate) fn notify(&self) {
-        let _ = (&self.wake_tx).write(&[1]);
+        self.wakeup.notify();
     }
 
     fn nanos(&self, deadline: Instant) -> u64 {
@@ -147,7 +143,7 @@ impl Reactor {
         let (fds, owners) = &mut *scratch;
         fds.clear();
         owners.clear();
-        fds.push(PollFd::new(self.wake_rx.as_raw_fd(), POLLIN));
+        fds.push(PollFd::new(self.wakeup.fd(), POLLIN));
         for source in lock(&self.sources).slots.iter().flatten() {
             let events = source.interest();
             if events != 0 {
@@ -158,16 +154,11 @@ impl Reactor {
         if fds.len() == 1 && timeout == Some(Duration::ZERO) {
             // Nothing to ask the kernel: skip the syscall.
         } else {
-            sys::poll_fds(fds, timeout)?;
+            self.wakeup.wait(fds, timeout)?;
         }
 
         if fds[0].revents != 0 {
-            let mut buf = [0u8; 64];
-            while let Ok(n) = (&self.wake_rx).read(&mut buf) {
-                if n < buf.len() {
-                    break;
-                }
-            }
+            self.wakeup.clear();
         }
         for (pfd, source) in fds[1..].iter().zip(owners.iter()) {
             if pfd.revents != 0 {

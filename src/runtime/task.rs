@@ -8,7 +8,12 @@
 //! - the executor's slab entry, on the owner thread, while the task is unfinished;
 //! - the `LocalTask<T>` returned by `spawn_local`, which is `!Send`, so also on the owner thread;
 //! - clones of the task's `Waker`, which may be on any thread. The waker a poll is given is
-//!   borrowed from the slab's reference for the length of that poll (see `run`).
+//!   borrowed from the run loop's reference for the length of that poll (see [`WakerRef`]).
+//!
+//! The run loop hands the task its `Arc` itself (`run(self: Arc<Self>)`, given back while the
+//! task is unfinished), not a `&Task`: a waker is made from a pointer to the whole allocation,
+//! counts included, which a pointer made from `&Task` is not (Miri rejects that one under
+//! Stacked and Tree Borrows).
 //!
 //! The future `F` and the output `F::Output` need not be `Send`. They sit in `stage`, which is
 //! touched **only on the owner thread**: by the executor (`run`, `close`) and by the `LocalTask`.
@@ -29,6 +34,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -122,8 +128,10 @@ impl<F: Future + 'static> Wake for Task<F> {
 
 /// The executor's view of a task: run it, or close it at shutdown.
 pub(crate) trait Runnable {
-    /// Polls the future once. Returns true when the task is finished and leaves the slab.
-    fn run(&self) -> bool;
+    /// Polls the future once. Gives the task back while it is unfinished; `None` when it is
+    /// finished and leaves the slab. Taking the `Arc` (rather than `&self`) lets the poll's
+    /// waker borrow it without touching the count.
+    fn run(self: Arc<Self>) -> Option<Arc<dyn Runnable>>;
     /// Drops the future without finishing it (executor shutdown).
     fn close(&self);
 }
@@ -167,25 +175,49 @@ impl<F: Future + 'static> Task<F> {
     }
 }
 
+/// The waker of one poll: it borrows a reference to the task for `'a` instead of taking a
+/// count. A waker cloned from it takes a count of its own.
+struct WakerRef<'a> {
+    waker: ManuallyDrop<Waker>,
+    _task: PhantomData<&'a ()>,
+}
+
+impl<'a> WakerRef<'a> {
+    fn new<F: Future + 'static>(task: &'a Arc<Task<F>>) -> WakerRef<'a> {
+        // `as_ptr` keeps the provenance of the whole `Arc` allocation, counts included, which a
+        // waker's clone and drop need: a pointer made from `&Task` covers only the task.
+        // SAFETY: the pointer comes from `Arc::as_ptr` of a live `Arc<Task<F>>`, as `from_raw`
+        // requires. The `Arc` made here shares `task`'s count without adding to it; the
+        // `ManuallyDrop` (never dropped) keeps it from ever decrementing that count, and the
+        // lifetime `'a` keeps the waker from outliving the reference whose count it uses.
+        let this = unsafe { Arc::from_raw(Arc::as_ptr(task)) };
+        WakerRef {
+            waker: ManuallyDrop::new(Waker::from(this)),
+            _task: PhantomData,
+        }
+    }
+}
+
+impl Deref for WakerRef<'_> {
+    type Target = Waker;
+
+    fn deref(&self) -> &Waker {
+        &self.waker
+    }
+}
+
 impl<F: Future + 'static> Runnable for Task<F> {
-    fn run(&self) -> bool {
+    fn run(self: Arc<Self>) -> Option<Arc<dyn Runnable>> {
         if self.has(CANCEL) {
             self.close();
-            return true;
+            return None;
         }
         self.header.start_poll();
         let mut stage = self.stage.borrow_mut();
         let Stage::Running(future) = &mut *stage else {
-            return true; // already finished: a stale queue entry
+            return None; // already finished: a stale queue entry
         };
-        // The waker is a borrow of the run loop's reference that ends with this call:
-        // `from_raw` makes a second handle to the task without touching the count, and the
-        // `ManuallyDrop` around the waker built from it keeps that handle from ever
-        // decrementing it; a waker cloned from this one takes a count of its own.
-        // SAFETY: every `Task` is made by `Task::new` inside an `Arc`, so `self` points at the
-        // data of a live `Arc<Task<F>>`, which the run loop holds for the whole of this call.
-        let this = unsafe { Arc::from_raw(self as *const Self) };
-        let waker = ManuallyDrop::new(Waker::from(this));
+        let waker = WakerRef::new(&self);
         // SAFETY: the future lives inside this task's `Arc` allocation and is never moved out of
         // it: the stage is only ever replaced in place, which drops the future where it lies, as
         // the pinning contract allows.
@@ -194,16 +226,11 @@ impl<F: Future + 'static> Runnable for Task<F> {
         let result = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
         drop(stage);
         match result {
-            Ok(Poll::Pending) => false,
-            Ok(Poll::Ready(output)) => {
-                self.finish(Stage::Finished(Ok(output)));
-                true
-            }
-            Err(panic) => {
-                self.finish(Stage::Finished(Err(panic)));
-                true
-            }
+            Ok(Poll::Pending) => return Some(self),
+            Ok(Poll::Ready(output)) => self.finish(Stage::Finished(Ok(output))),
+            Err(panic) => self.finish(Stage::Finished(Err(panic))),
         }
+        None
     }
 
     fn close(&self) {

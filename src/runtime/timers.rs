@@ -24,7 +24,7 @@ struct Entry {
 }
 
 /// Below this many slots, the store keeps its memory.
-const SHRINK_MIN: usize = 4096;
+const SHRINK_MIN: usize = if cfg!(miri) { 64 } else { 4096 };
 
 /// Pending timers, earliest first.
 ///
@@ -252,6 +252,10 @@ mod tests {
         *x
     }
 
+    /// How many timers the ordering test shuffles: fewer under Miri (the checker for undefined
+    /// behaviour), which interprets every step about 100× slower.
+    const TIMERS: usize = if cfg!(miri) { 100 } else { 1000 };
+
     #[test]
     fn a_storm_of_timers_gives_its_memory_back_and_old_ids_stay_dead() {
         let n = if cfg!(miri) { 2 * SHRINK_MIN } else { 100_000 };
@@ -293,7 +297,7 @@ mod tests {
         let mut t = Timers::default();
         let mut seed = 0x9e3779b97f4a7c15u64;
         let mut ids = Vec::new();
-        for _ in 0..1000 {
+        for _ in 0..TIMERS {
             let d = next(&mut seed) % 10_000;
             ids.push((d, t.insert(d, waker())));
         }
