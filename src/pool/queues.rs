@@ -226,7 +226,8 @@ impl Queues {
                 // `next_step`: either the worker about to block (or the thief about to wait)
                 // sees this work queued, or this push sees it blocking (or idle).
                 fence(Ordering::SeqCst);
-                if target.is_busy() {
+                // No idle worker now: one that goes idle later looks at this queue first.
+                if self.idle.load(Ordering::SeqCst) > 0 && target.is_busy() {
                     self.wake_idle(i);
                 }
             }
@@ -237,8 +238,11 @@ impl Queues {
     /// Worker `me` is about to run a plain closure: if works wait in its queue, an idle worker
     /// may take them meanwhile.
     fn blocking(&self, me: usize) {
-        // ORDERING: Relaxed after the fence in `Room::take_blocking`.
-        if self.workers[me].queued.load(Ordering::Relaxed) > 0 {
+        // ORDERING: after the fence in `Room::take_blocking`. No idle worker now: one that goes
+        // idle later sees this worker blocking and looks at its queue.
+        if self.idle.load(Ordering::SeqCst) > 0
+            && self.workers[me].queued.load(Ordering::Relaxed) > 0
+        {
             self.wake_idle(me);
         }
     }
@@ -273,6 +277,10 @@ impl Queues {
 
     /// Marks worker `me` idle or not, keeping the count.
     fn set_idle(&self, me: &WorkerShared, idle: bool) {
+        // Only this worker writes its flag: a plain read skips the swap when nothing changes.
+        if me.idle.load(Ordering::Relaxed) == idle {
+            return;
+        }
         // ORDERING: SeqCst: see `wake_idle`.
         if me.idle.swap(idle, Ordering::SeqCst) != idle {
             if idle {
