@@ -236,7 +236,7 @@ impl<T> Map<T> {
 
     /// Keeps the window of chunks in flight full.
     fn fill(&mut self) {
-        let window = (WINDOW_ITEMS / self.chunk_size).max(2 * self.workers);
+        let window = (WINDOW_ITEMS / self.chunk_size).max(8 * self.workers);
         while self.in_flight.len() < window {
             let Some(source) = &mut self.source else {
                 return;
