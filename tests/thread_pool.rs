@@ -653,9 +653,11 @@ fn max_works_per_worker_bounds_concurrency_and_queues_the_rest() {
         })
         .collect();
     // The first three hold their rooms until the gate opens: the loads stand still meanwhile.
+    // (A room is taken when its work starts, a moment before its future first runs: wait for
+    // all three futures to be inside, not only for the rooms.)
     eventually("three run, the rest queue", || {
         let l = pool.loads()[0];
-        l.running == 3 && l.queued == 9
+        now.load(Ordering::SeqCst) == 3 && l.running == 3 && l.queued == 9
     });
     release.open();
     handles.into_iter().for_each(|h| h.wait().unwrap());
