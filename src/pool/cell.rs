@@ -319,6 +319,27 @@ impl<T, X: ?Sized> Completion<T, X> {
     }
 }
 
+/// The completion of a plain closure, which waits in the slot until it starts.
+impl<T, F> Completion<T, Option<F>> {
+    /// Fails the work with `error` unless it has an outcome, and drops the closure (outside
+    /// the lock).
+    pub(crate) fn fail_closure(&self, error: Error) {
+        self.fail(error);
+        let closure = self.extra(Option::take);
+        drop(closure);
+    }
+
+    /// Cancels the work; a queued one's closure is dropped at once (outside the lock).
+    pub(crate) fn cancel_closure(&self) -> Cancel {
+        let cancel = self.cancel();
+        if cancel == Cancel::Queued {
+            let closure = self.extra(Option::take);
+            drop(closure);
+        }
+        cancel
+    }
+}
+
 /// A queued work as a worker sees it, whatever its types.
 pub(crate) trait Job: Send + Sync {
     /// Starts the work on the worker thread: a plain closure runs to the end here; an async
@@ -388,9 +409,7 @@ where
     }
 
     fn fail(&self, error: Error) {
-        self.completion.fail(error);
-        let closure = self.completion.extra(Option::take);
-        drop(closure); // outside the lock
+        self.completion.fail_closure(error);
     }
 }
 
@@ -404,12 +423,7 @@ where
     }
 
     fn cancel(&self) -> bool {
-        let cancel = self.completion.cancel();
-        if cancel == Cancel::Queued {
-            let closure = self.completion.extra(Option::take);
-            drop(closure); // outside the lock
-        }
-        cancel.cancelled()
+        self.completion.cancel_closure().cancelled()
     }
 }
 

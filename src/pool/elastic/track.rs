@@ -228,9 +228,7 @@ where
     }
 
     fn fail(&self, error: Error) {
-        self.completion.fail(error);
-        let closure = self.completion.extra(Option::take);
-        drop(closure); // outside the lock
+        self.completion.fail_closure(error);
     }
 }
 
@@ -244,10 +242,8 @@ where
     }
 
     fn cancel(&self) -> bool {
-        let cancel = self.completion.cancel();
+        let cancel = self.completion.cancel_closure();
         if cancel == crate::pool::cell::Cancel::Queued {
-            let closure = self.completion.extra(Option::take);
-            drop(closure); // outside the lock
             forget(&self.shared, (self as *const Self).cast());
         }
         cancel.cancelled()
