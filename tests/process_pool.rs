@@ -1141,19 +1141,24 @@ fn role_fd_shortage() {
     println!("RECOVERED");
 }
 
+/// Runs this binary in `role` under an fd limit of `limit`, and returns what it printed.
+fn run_role_with_fd_limit(role: &str, limit: u32) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n {limit} && exec '{}'",
+            std::env::current_exe().unwrap().display()
+        ))
+        .env("APLEX_TEST_ROLE", role)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
 /// A 1.5 s fd shortage in the parent while a worker must be replaced: the pool serves on its
 /// live slot, and the slot recovers once the shortage ends.
 fn an_fd_shortage_passes_and_the_slot_recovers() {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 256 && exec '{}'",
-            std::env::current_exe().unwrap().display()
-        ))
-        .env("APLEX_TEST_ROLE", "fd_shortage")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let out = run_role_with_fd_limit("fd_shortage", 256);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1163,16 +1168,7 @@ fn an_fd_shortage_passes_and_the_slot_recovers() {
 }
 
 fn a_thread_pool_out_of_fds_returns_emfile() {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 40 && exec '{}'",
-            std::env::current_exe().unwrap().display()
-        ))
-        .env("APLEX_TEST_ROLE", "thread_pool_emfile")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let out = run_role_with_fd_limit("thread_pool_emfile", 40);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("ERR Some(24)"), "{stdout:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
