@@ -184,12 +184,12 @@ struct WakerRef<'a> {
 
 impl<'a> WakerRef<'a> {
     fn new<F: Future + 'static>(task: &'a Arc<Task<F>>) -> WakerRef<'a> {
-        // SAFETY: the pointer comes from `Arc::as_ptr` of a live `Arc<Task<F>>`, as `from_raw`
-        // requires, and keeps the provenance of the whole allocation, counts included, which a
+        // `as_ptr` keeps the provenance of the whole allocation, counts included, which a
         // waker's clone and drop need (a pointer made from `&Task` covers only the task). The
-        // `Arc` made here shares `task`'s count without adding to it; the `ManuallyDrop`
-        // (never dropped) keeps it from ever decrementing that count, and the lifetime `'a`
-        // keeps the waker from outliving the reference whose count it uses.
+        // `Arc` made here shares `task`'s count without adding to it: the `ManuallyDrop` (never
+        // dropped) keeps it from ever decrementing that count.
+        // SAFETY: the pointer comes from `Arc::as_ptr` of a live `Arc<Task<F>>`, as `from_raw`
+        // requires; the lifetime `'a` keeps the waker from outliving that `Arc`.
         let this = unsafe { Arc::from_raw(Arc::as_ptr(task)) };
         WakerRef {
             waker: ManuallyDrop::new(Waker::from(this)),
