@@ -28,7 +28,7 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::runtime::executor::with_current;
@@ -66,8 +66,17 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub struct Sleep {
     /// `None`: never (the deadline overflowed `Instant`).
     deadline: Option<Instant>,
-    /// Where the timer is registered, and its id there, while it is.
-    timer: Option<(Arc<Reactor>, u64)>,
+    /// Where the timer is registered, its id there, and the waker of the poll that registered
+    /// it (kept so that a `reset` can move the timer without a poll), while it is.
+    timer: Option<Registered>,
+}
+
+/// A registered timer.
+#[derive(Debug)]
+struct Registered {
+    reactor: Arc<Reactor>,
+    id: u64,
+    waker: Waker,
 }
 
 impl Sleep {
@@ -104,6 +113,10 @@ impl Sleep {
 
     /// Moves the deadline; the sleep is pending again until then.
     ///
+    /// A task waiting on the sleep stays registered: it is woken at the new deadline (at once,
+    /// if that has passed) without polling the sleep again, as after a `select!` arm that
+    /// resets a sleep it does not poll in the same turn.
+    ///
     /// ```
     /// use std::time::{Duration, Instant};
     /// let mut s = aplex::time::sleep(Duration::from_secs(3600));
@@ -113,13 +126,24 @@ impl Sleep {
     /// assert!(Instant::now() >= soon);
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        self.unregister();
         self.deadline = Some(deadline);
+        let Some(Registered { reactor, id, waker }) = self.timer.take() else {
+            return; // not waiting: the next poll registers
+        };
+        reactor.remove_timer(id);
+        if Instant::now() >= deadline {
+            waker.wake();
+            return;
+        }
+        let id = reactor.insert_timer(deadline, waker.clone());
+        // The reactor's thread may be parked until the old, later deadline.
+        reactor.notify();
+        self.timer = Some(Registered { reactor, id, waker });
     }
 
     fn unregister(&mut self) {
-        if let Some((reactor, id)) = self.timer.take() {
-            reactor.remove_timer(id);
+        if let Some(timer) = self.timer.take() {
+            timer.reactor.remove_timer(timer.id);
         }
     }
 }
@@ -149,8 +173,13 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let (fallback, home) = home_reactor();
-        if let Some((reactor, id)) = &self.timer {
-            if Arc::as_ptr(reactor) == home && reactor.update_timer(*id, cx.waker()) {
+        if let Some(timer) = &mut self.timer {
+            if Arc::as_ptr(&timer.reactor) == home
+                && timer.reactor.update_timer(timer.id, cx.waker())
+            {
+                if !timer.waker.will_wake(cx.waker()) {
+                    timer.waker = cx.waker().clone();
+                }
                 return Poll::Pending;
             }
         }
@@ -166,7 +195,11 @@ impl Future for Sleep {
         if on_fallback {
             reactor.notify(); // the timer thread may sleep past this deadline
         }
-        self.timer = Some((reactor, id));
+        self.timer = Some(Registered {
+            reactor,
+            id,
+            waker: cx.waker().clone(),
+        });
         Poll::Pending
     }
 }

@@ -60,12 +60,20 @@ impl State {
         fits
     }
 
-    /// Adds `n` free permits.
+    /// Adds `n` new free permits ([`Semaphore::add_permits`]).
     fn add(&mut self, n: usize) {
         self.permits = self
             .permits
             .checked_add(n)
             .expect("Semaphore: permit count overflowed usize");
+    }
+
+    /// Takes back `n` permits that were handed out (a guard, a granted acquire). Saturates
+    /// instead of panicking: `add_permits` may have filled the free count to `usize::MAX`
+    /// while they were out, and a guard's drop must not panic (during an unwind it would
+    /// abort). A count at `usize::MAX` is unlimited for any caller.
+    fn give_back(&mut self, n: usize) {
+        self.permits = self.permits.saturating_add(n);
     }
 
     /// Grants permits to waiters from the head of the queue while they fit; returns the wakers
@@ -143,7 +151,8 @@ impl Semaphore {
     ///
     /// # Panics
     ///
-    /// Panics if the number of free permits would overflow `usize`.
+    /// Panics if the number of free permits would overflow `usize`. (Permits that guards give
+    /// back never panic: the free count saturates at `usize::MAX`.)
     ///
     /// # Examples
     ///
@@ -161,7 +170,14 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
     pub fn add_permits(&self, n: usize) {
-        self.release(n);
+        if n == 0 {
+            return;
+        }
+        let mut state = lock(&self.state);
+        state.add(n);
+        let woken = state.grant();
+        drop(state);
+        wake_all(woken);
     }
 
     /// Removes up to `n` free permits for good (permits held by guards are not touched);
@@ -277,13 +293,13 @@ impl Semaphore {
         }
     }
 
-    /// Returns `n` permits and grants them to waiters.
+    /// Takes back `n` permits handed out earlier and grants them to waiters.
     fn release(&self, n: usize) {
         if n == 0 {
             return;
         }
         let mut state = lock(&self.state);
-        state.add(n);
+        state.give_back(n);
         let woken = state.grant();
         drop(state);
         wake_all(woken);
@@ -348,7 +364,7 @@ impl Semaphore {
         let removed = state.waiters.remove(id);
         if removed.is_none() {
             // Granted but never polled: the permits are ours to give back.
-            state.add(k);
+            state.give_back(k);
         }
         // Either way the head may have changed, so later waiters may fit now.
         let woken = state.grant();
