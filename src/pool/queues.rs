@@ -67,7 +67,9 @@ struct Queue {
     intake: Intake,
 }
 
-/// One worker's queue and counts.
+/// One worker's queue and counts, on cache lines of its own (see [`WorkCounts`]): the workers
+/// sit side by side in one `Vec`.
+#[repr(align(128))]
 pub(crate) struct WorkerShared {
     queue: Mutex<Queue>,
     /// Works waiting in this worker's queue (counted by the pool when it picks this worker).
