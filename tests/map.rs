@@ -164,6 +164,22 @@ fn elastic_pool_map_fails_only_the_items_that_panic() {
     check_panicking_items(|| pool.map(panicky, 0..100));
 }
 
+/// An input iterator that panics while the map fills its window: the panic reaches the reader,
+/// the items pulled before it still run (or are cancelled with the map), and the pool stays
+/// whole. Nothing waits forever.
+#[test]
+fn an_input_that_panics_mid_window_reaches_the_reader_and_the_pool_stays_whole() {
+    expect_panics(&["the input breaks"]);
+    let pool = ThreadPool::new(2);
+    let input = (0u64..).inspect(|&x| assert!(x != 100, "the input breaks"));
+    let mut map = pool.map(|x: u64| x * 3, input);
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Iterator::next(&mut map)));
+    assert!(got.is_err(), "the input's panic reaches the reader");
+    drop(map);
+    assert_eq!(pool.submit(|| 5).wait(), Ok(5));
+    pool.shutdown();
+}
+
 #[test]
 fn an_awaited_chunked_map_hands_out_ten_of_ten() {
     let pool = ThreadPool::new(2);

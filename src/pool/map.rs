@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::cell::{Job, Outcome, PlainJob};
 use super::Handle;
 use crate::runtime::task::panic_message;
 use crate::time::{sleep_until, Sleep};
@@ -34,6 +35,70 @@ type Source<T> = Box<dyn FnMut(usize) -> Option<(usize, Handle<ChunkResults<T>>)
 
 /// Pulls the next item, or chunk of up to `n` items, and submits it.
 type FlexSource<T> = Box<dyn FnMut(usize) -> Option<InFlight<T>> + Send>;
+
+/// Sends jobs staged by a batched map to the pool, in order (and empties the list).
+pub(crate) type SubmitJobs = Box<dyn FnMut(&mut Vec<Arc<dyn Job>>) + Send>;
+
+/// Pulls the next item, or chunk of up to `n` items, as a job staged in the list.
+type StagedSource<T> = Box<dyn FnMut(usize, &mut Vec<Arc<dyn Job>>) -> Option<InFlight<T>> + Send>;
+
+/// How many staged single items a batched map sends at once (at most).
+const STAGE: usize = 64;
+
+/// A map's input and how it reaches the pool.
+enum Feed<T> {
+    /// Each pull is submitted at once.
+    Each(FlexSource<T>),
+    /// Single items are staged as jobs and sent `STAGE` at a time (a chunk goes at once), so
+    /// that a map of tiny items takes the balancer's lock and each worker's queue once a
+    /// batch, not once an item.
+    Staged {
+        pull: StagedSource<T>,
+        staged: Vec<Arc<dyn Job>>,
+        submit: SubmitJobs,
+    },
+}
+
+impl<T> Feed<T> {
+    fn pull(&mut self, n: usize) -> Option<InFlight<T>> {
+        match self {
+            Feed::Each(source) => source(n),
+            Feed::Staged {
+                pull,
+                staged,
+                submit,
+            } => {
+                let next = pull(n, staged);
+                // (A chunk is worth a lock of its own, and its workers should start at once.)
+                if staged.len() >= STAGE || n > 1 {
+                    submit(staged);
+                }
+                next
+            }
+        }
+    }
+
+    /// Sends what is staged.
+    fn flush(&mut self) {
+        if let Feed::Staged { staged, submit, .. } = self {
+            if !staged.is_empty() {
+                submit(staged);
+            }
+        }
+    }
+}
+
+impl<T> Drop for Feed<T> {
+    fn drop(&mut self) {
+        // (Only an input iterator that panicked mid-fill leaves jobs staged: their handles are
+        // cancelled by the map's drop; send nothing.)
+        if let Feed::Staged { staged, .. } = self {
+            for job in staged.drain(..) {
+                job.fail(Error::Cancelled);
+            }
+        }
+    }
+}
 
 /// Submitted input whose results have not been handed out.
 enum InFlight<T> {
@@ -148,7 +213,7 @@ impl<T> Ready<T> {
 pub struct Map<T> {
     /// Workers of the pool, to size the window.
     workers: usize,
-    source: Option<FlexSource<T>>,
+    source: Option<Feed<T>>,
     /// Submitted items and chunks, oldest first.
     in_flight: VecDeque<InFlight<T>>,
     /// Results of the oldest finished chunk not yet handed out.
@@ -224,10 +289,53 @@ impl<T: Send + 'static> Map<T> {
         )
     }
 
+    /// A thread pool's map over `iter`: items and chunks become plain jobs, staged and sent
+    /// to the pool by `submit` in batches.
+    pub(crate) fn staged<A, F, I>(f: F, mut iter: I, workers: usize, submit: SubmitJobs) -> Map<T>
+    where
+        F: Fn(A) -> T + Send + Sync + 'static,
+        I: Iterator<Item = A> + Send + 'static,
+        A: Send + 'static,
+    {
+        let f = Arc::new(f);
+        let pull = move |n: usize, staged: &mut Vec<Arc<dyn Job>>| {
+            if n == 1 {
+                let item = Single {
+                    f: f.clone(),
+                    item: iter.next()?,
+                };
+                let job = PlainJob::new(move || item.run());
+                let handle = Handle::new(job.clone() as Arc<dyn Outcome<T>>);
+                staged.push(job);
+                return Some(InFlight::One(handle));
+            }
+            let items: Vec<A> = iter.by_ref().take(n).collect();
+            if items.is_empty() {
+                return None;
+            }
+            let len = items.len();
+            let chunk = Chunk {
+                f: f.clone(),
+                items,
+            };
+            let job = PlainJob::new(move || chunk.run());
+            let handle = Handle::new(job.clone() as Arc<dyn Outcome<DenseResults<T>>>);
+            staged.push(job);
+            Some(InFlight::Dense(len, handle))
+        };
+        let mut map = Map::with_source(workers, Box::new(|_| None));
+        map.source = Some(Feed::Staged {
+            pull: Box::new(pull),
+            staged: Vec::with_capacity(STAGE),
+            submit,
+        });
+        map
+    }
+
     fn with_source(workers: usize, source: FlexSource<T>) -> Map<T> {
         Map {
             workers: workers.max(1),
-            source: Some(source),
+            source: Some(Feed::Each(source)),
             in_flight: VecDeque::new(),
             ready: Ready::empty(),
             chunk_size: 1,
@@ -320,14 +428,24 @@ impl<T> Map<T> {
     /// Keeps the window of chunks in flight full.
     fn fill(&mut self) {
         let window = (WINDOW_ITEMS / self.chunk_size).max(8 * self.workers);
+        let Some(source) = &mut self.source else {
+            return;
+        };
+        // A staged feed of single items refills the window by halves, so that its batches are
+        // worth sending.
+        let staged = matches!(source, Feed::Staged { .. }) && self.chunk_size == 1;
+        if staged && self.in_flight.len() > window / 2 {
+            return;
+        }
         while self.in_flight.len() < window {
-            let Some(source) = &mut self.source else {
-                return;
-            };
-            match source(self.chunk_size) {
+            match source.pull(self.chunk_size) {
                 Some(chunk) => self.in_flight.push_back(chunk),
-                None => self.source = None,
+                None => break,
             }
+        }
+        source.flush();
+        if self.in_flight.len() < window {
+            self.source = None; // the input ended
         }
     }
 
