@@ -13,6 +13,9 @@ use std::time::Duration;
 use aplex::ElasticPool;
 use aplex::{Error, Map, ThreadPool};
 
+mod expected_panics;
+use expected_panics::expect_panics;
+
 const CHUNKS: [usize; 5] = [1, 2, 3, 64, 1024];
 const LENGTHS: [u64; 4] = [0, 1, 10, 1500];
 
@@ -119,6 +122,62 @@ fn elastic_pool_map_gives_every_item_whichever_next_reads_it() {
         .build()
         .unwrap();
     check_matrix(|len| pool.map(|x: u64| x * 3, 0..len));
+}
+
+/// Items that panic at the start, in the middle (two in a row), and at the end of chunks: each
+/// fails alone, and every other item keeps its value and its place.
+fn check_panicking_items(make: impl Fn() -> Map<u64>) {
+    const PANICS: [u64; 5] = [0, 5, 6, 13, 99];
+    for chunk in [1, 3, 7, 64, 1024] {
+        for how in [Read::Blocking, Read::Awaited] {
+            let got = read_all(make().chunk_size(chunk), how);
+            let want: Vec<_> = (0..100u64)
+                .map(|x| match PANICS.contains(&x) {
+                    true => Err(Error::Panicked(format!("map item panics {x}"))),
+                    false => Ok(x * 3),
+                })
+                .collect();
+            assert_eq!(got, want, "chunk {chunk}, read {how:?}");
+        }
+    }
+}
+
+fn panicky(x: u64) -> u64 {
+    if [0, 5, 6, 13, 99].contains(&x) {
+        panic!("map item panics {x}");
+    }
+    x * 3
+}
+
+#[test]
+fn thread_pool_map_fails_only_the_items_that_panic() {
+    expect_panics(&["map item panics "]);
+    let pool = ThreadPool::new(2);
+    check_panicking_items(|| pool.map(panicky, 0..100));
+}
+
+#[test]
+#[cfg(feature = "elastic")]
+fn elastic_pool_map_fails_only_the_items_that_panic() {
+    expect_panics(&["map item panics "]);
+    let pool = ElasticPool::builder().max_workers(2).build().unwrap();
+    check_panicking_items(|| pool.map(panicky, 0..100));
+}
+
+/// An input iterator that panics while the map fills its window: the panic reaches the reader,
+/// the items pulled before it still run (or are cancelled with the map), and the pool stays
+/// whole. Nothing waits forever.
+#[test]
+fn an_input_that_panics_mid_window_reaches_the_reader_and_the_pool_stays_whole() {
+    expect_panics(&["the input breaks"]);
+    let pool = ThreadPool::new(2);
+    let input = (0u64..).inspect(|&x| assert!(x != 100, "the input breaks"));
+    let mut map = pool.map(|x: u64| x * 3, input);
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Iterator::next(&mut map)));
+    assert!(got.is_err(), "the input's panic reaches the reader");
+    drop(map);
+    assert_eq!(pool.submit(|| 5).wait(), Ok(5));
+    pool.shutdown();
 }
 
 #[test]

@@ -255,6 +255,68 @@ fn a_panicking_balancer_does_not_break_the_pool() {
     assert_eq!(results, (0..10).collect::<Vec<_>>());
 }
 
+/// Counts its drops; panics in its drop when `panics`.
+struct DropProbe {
+    drops: Arc<AtomicUsize>,
+    panics: bool,
+}
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        if self.panics {
+            panic!("unobserved value's drop panics");
+        }
+    }
+}
+
+/// Works whose handles are dropped before they start run all the same (no one sees their
+/// outcome); their values are dropped on the worker, their panics (in the work or in the value's
+/// drop) are contained, and a handle dropped with `cancel_on_drop` still cancels its work.
+#[test]
+fn works_whose_handles_were_dropped_run_and_their_panics_are_contained() {
+    expect_panics(&["unobserved work panics", "unobserved value's drop panics"]);
+    let pool = ThreadPool::new(1);
+    let gate = Gate::default();
+    let g = gate.clone();
+    let mut held = pool.submit(move || g.wait()); // everything below queues behind it
+    let (ran, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    const N: usize = 30;
+    for i in 0..N {
+        let (r, d) = (ran.clone(), drops.clone());
+        drop(pool.submit(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+            if i % 3 == 1 {
+                panic!("unobserved work panics {i}");
+            }
+            DropProbe {
+                drops: d,
+                panics: i % 3 == 2,
+            }
+        }));
+    }
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let c = cancelled.clone();
+    drop(
+        pool.submit(move || c.store(true, Ordering::SeqCst))
+            .cancel_on_drop(),
+    );
+    gate.open();
+    assert_eq!(held.wait_timeout(BOUND), Ok(()));
+    // One worker takes its queue in order: the works above ran before this one.
+    assert_eq!(pool.submit(|| 7).wait_timeout(BOUND), Ok(7));
+    assert_eq!(ran.load(Ordering::SeqCst), N);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2 * N / 3,
+        "every value dropped once"
+    );
+    assert!(!cancelled.load(Ordering::SeqCst), "a cancelled work ran");
+    eventually("the worker lets go of the works", || {
+        pool.loads()[0].running == 0
+    });
+}
+
 #[test]
 fn cancel_a_queued_work_and_it_never_runs() {
     let pool = ThreadPool::new(1);

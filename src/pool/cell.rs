@@ -393,10 +393,17 @@ where
     T: Send + 'static,
 {
     fn start(self: Arc<Self>, room: &Rc<super::worker::Room>) {
-        if !self.completion.start(false) {
+        // Nobody else holds the work (its handle was dropped, not cancelled): nobody can see
+        // its outcome or cancel it any more. Take the closure without the state swap, the lock
+        // and the publishing, and free the work before its closure runs.
+        let this = match Arc::try_unwrap(self) {
+            Ok(job) => return job.run_unobserved(room),
+            Err(shared) => shared,
+        };
+        if !this.completion.start(false) {
             return; // cancelled while queued
         }
-        let Some(closure) = self.completion.extra(Option::take) else {
+        let Some(closure) = this.completion.extra(Option::take) else {
             return;
         };
         // Counted as running while it runs, so balancers see a worker busy with a long closure;
@@ -405,11 +412,37 @@ where
         let result = catch_unwind(AssertUnwindSafe(closure))
             .map_err(|panic| Error::Panicked(panic_message(&*panic)));
         drop(running);
-        self.completion.finish(result);
+        this.completion.finish(result);
     }
 
     fn fail(&self, error: Error) {
         self.completion.fail_closure(error);
+    }
+}
+
+impl<F, T> PlainJob<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    /// Runs a work whose handle is gone (taken out of its `Arc`): its value or panic goes
+    /// nowhere. A work cancelled on the handle's drop has an outcome already and does not run.
+    fn run_unobserved(self, room: &Rc<super::worker::Room>) {
+        let completion = self.completion;
+        if completion.state.into_inner() != QUEUED {
+            return;
+        }
+        let slot = completion
+            .slot
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(closure) = slot.extra else {
+            return;
+        };
+        let running = room.take_blocking();
+        // (The value is dropped inside the guard too: a panicking destructor is the work's.)
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(closure())));
+        drop(running);
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::cell::{Job, Outcome, PlainJob};
 use super::Handle;
 use crate::runtime::task::panic_message;
 use crate::time::{sleep_until, Sleep};
@@ -16,8 +17,17 @@ use crate::Error;
 /// Items in flight, at most, across the pool (as chunks of `chunk_size`).
 const WINDOW_ITEMS: usize = 4096;
 
-/// The results of one chunk of items.
+/// The results of one chunk of items, one `Result` each (the process pool's decoded reply).
 pub(crate) type ChunkResults<T> = Vec<Result<T, Error>>;
+
+/// The results of one chunk run in this process: the values of the items that succeeded, in
+/// order, and the items that failed, by their index in the chunk (ascending). A chunk of
+/// `u64`s hands back 8 bytes an item rather than a 32-byte `Result`: the reader pulls a
+/// quarter of the memory across cores.
+pub(crate) struct DenseResults<T> {
+    values: Vec<T>,
+    failed: Vec<(usize, Error)>,
+}
 
 /// Pulls the next chunk of up to `n` items from the input and submits it.
 #[cfg_attr(not(feature = "process"), allow(dead_code))] // used by the process pool
@@ -26,18 +36,85 @@ type Source<T> = Box<dyn FnMut(usize) -> Option<(usize, Handle<ChunkResults<T>>)
 /// Pulls the next item, or chunk of up to `n` items, and submits it.
 type FlexSource<T> = Box<dyn FnMut(usize) -> Option<InFlight<T>> + Send>;
 
+/// Sends jobs staged by a batched map to the pool, in order (and empties the list).
+pub(crate) type SubmitJobs = Box<dyn FnMut(&mut Vec<Arc<dyn Job>>) + Send>;
+
+/// Pulls the next item, or chunk of up to `n` items, as a job staged in the list.
+type StagedSource<T> = Box<dyn FnMut(usize, &mut Vec<Arc<dyn Job>>) -> Option<InFlight<T>> + Send>;
+
+/// How many staged single items a batched map sends at once (at most).
+const STAGE: usize = 64;
+
+/// A map's input and how it reaches the pool.
+enum Feed<T> {
+    /// Each pull is submitted at once.
+    Each(FlexSource<T>),
+    /// Single items are staged as jobs and sent `STAGE` at a time (a chunk goes at once), so
+    /// that a map of tiny items takes the balancer's lock and each worker's queue once a
+    /// batch, not once an item.
+    Staged {
+        pull: StagedSource<T>,
+        staged: Vec<Arc<dyn Job>>,
+        submit: SubmitJobs,
+    },
+}
+
+impl<T> Feed<T> {
+    fn pull(&mut self, n: usize) -> Option<InFlight<T>> {
+        match self {
+            Feed::Each(source) => source(n),
+            Feed::Staged {
+                pull,
+                staged,
+                submit,
+            } => {
+                let next = pull(n, staged);
+                // (A chunk is worth a lock of its own, and its workers should start at once.)
+                if staged.len() >= STAGE || n > 1 {
+                    submit(staged);
+                }
+                next
+            }
+        }
+    }
+
+    /// Sends what is staged.
+    fn flush(&mut self) {
+        if let Feed::Staged { staged, submit, .. } = self {
+            if !staged.is_empty() {
+                submit(staged);
+            }
+        }
+    }
+}
+
+impl<T> Drop for Feed<T> {
+    fn drop(&mut self) {
+        // (Only an input iterator that panicked mid-fill leaves jobs staged: their handles are
+        // cancelled by the map's drop; send nothing.)
+        if let Feed::Staged { staged, .. } = self {
+            for job in staged.drain(..) {
+                job.fail(Error::Cancelled);
+            }
+        }
+    }
+}
+
 /// Submitted input whose results have not been handed out.
 enum InFlight<T> {
     /// One item, run as one work: its outcome is the item's result.
     One(Handle<T>),
     /// A chunk of `len` items in one work, with a result per item.
     Chunk(usize, Handle<ChunkResults<T>>),
+    /// A chunk of `len` items run in this process, its results dense.
+    Dense(usize, Handle<DenseResults<T>>),
 }
 
 /// The outcome of a waited-for work.
 enum Landed<T> {
     One(Result<T, Error>),
     Chunk(usize, Result<ChunkResults<T>, Error>),
+    Dense(usize, Result<DenseResults<T>, Error>),
 }
 
 impl<T> InFlight<T> {
@@ -45,6 +122,70 @@ impl<T> InFlight<T> {
         match self {
             InFlight::One(h) => h.cancel(),
             InFlight::Chunk(_, h) => h.cancel(),
+            InFlight::Dense(_, h) => h.cancel(),
+        }
+    }
+
+    /// Polls the work; its outcome, tagged with its shape.
+    fn poll_landed(&mut self, cx: &mut Context<'_>) -> Poll<Landed<T>> {
+        match self {
+            InFlight::One(h) => Pin::new(h).poll(cx).map(Landed::One),
+            InFlight::Chunk(len, h) => {
+                let len = *len;
+                Pin::new(h).poll(cx).map(|o| Landed::Chunk(len, o))
+            }
+            InFlight::Dense(len, h) => {
+                let len = *len;
+                Pin::new(h).poll(cx).map(|o| Landed::Dense(len, o))
+            }
+        }
+    }
+
+    /// Blocks until the work ends or `deadline` passes (`None`).
+    fn wait_landed(&mut self, deadline: Option<Instant>) -> Option<Landed<T>> {
+        match self {
+            InFlight::One(h) => h.wait_until(deadline).map(Landed::One),
+            InFlight::Chunk(len, h) => {
+                let len = *len;
+                h.wait_until(deadline).map(|o| Landed::Chunk(len, o))
+            }
+            InFlight::Dense(len, h) => {
+                let len = *len;
+                h.wait_until(deadline).map(|o| Landed::Dense(len, o))
+            }
+        }
+    }
+}
+
+/// The results of the oldest landed chunk not yet handed out.
+enum Ready<T> {
+    /// One result an item (a process pool's chunk, or a chunk that failed as a whole).
+    Each(std::vec::IntoIter<Result<T, Error>>),
+    /// A dense chunk: `at` is the index of the next item, `failed` the failures still ahead.
+    Dense {
+        values: std::vec::IntoIter<T>,
+        failed: std::vec::IntoIter<(usize, Error)>,
+        at: usize,
+    },
+}
+
+impl<T> Ready<T> {
+    fn empty() -> Ready<T> {
+        Ready::Each(Vec::new().into_iter())
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<Result<T, Error>> {
+        match self {
+            Ready::Each(results) => results.next(),
+            Ready::Dense { values, failed, at } => {
+                let index = *at;
+                *at += 1;
+                if failed.as_slice().first().is_some_and(|(i, _)| *i == index) {
+                    return failed.next().map(|(_, e)| Err(e));
+                }
+                values.next().map(Ok)
+            }
         }
     }
 }
@@ -72,11 +213,11 @@ impl<T> InFlight<T> {
 pub struct Map<T> {
     /// Workers of the pool, to size the window.
     workers: usize,
-    source: Option<FlexSource<T>>,
+    source: Option<Feed<T>>,
     /// Submitted items and chunks, oldest first.
     in_flight: VecDeque<InFlight<T>>,
     /// Results of the oldest finished chunk not yet handed out.
-    ready: std::vec::IntoIter<Result<T, Error>>,
+    ready: Ready<T>,
     chunk_size: usize,
     deadline: Option<Instant>,
     /// The async side's timer for `deadline`, made when it first waits.
@@ -112,7 +253,7 @@ impl<T: Send + 'static> Map<T> {
         I: Iterator<Item = A> + Send + 'static,
         A: Send + 'static,
         S1: FnMut(Single<A, F>) -> Handle<T> + Send + 'static,
-        SN: FnMut(Chunk<A, F>) -> Handle<ChunkResults<T>> + Send + 'static,
+        SN: FnMut(Chunk<A, F>) -> Handle<DenseResults<T>> + Send + 'static,
     {
         let f = Arc::new(f);
         Map::with_source(
@@ -127,7 +268,7 @@ impl<T: Send + 'static> Map<T> {
                     return None;
                 }
                 let len = items.len();
-                Some(InFlight::Chunk(
+                Some(InFlight::Dense(
                     len,
                     submit_chunk(Chunk {
                         f: f.clone(),
@@ -148,12 +289,55 @@ impl<T: Send + 'static> Map<T> {
         )
     }
 
+    /// A thread pool's map over `iter`: items and chunks become plain jobs, staged and sent
+    /// to the pool by `submit` in batches.
+    pub(crate) fn staged<A, F, I>(f: F, mut iter: I, workers: usize, submit: SubmitJobs) -> Map<T>
+    where
+        F: Fn(A) -> T + Send + Sync + 'static,
+        I: Iterator<Item = A> + Send + 'static,
+        A: Send + 'static,
+    {
+        let f = Arc::new(f);
+        let pull = move |n: usize, staged: &mut Vec<Arc<dyn Job>>| {
+            if n == 1 {
+                let item = Single {
+                    f: f.clone(),
+                    item: iter.next()?,
+                };
+                let job = PlainJob::new(move || item.run());
+                let handle = Handle::new(job.clone() as Arc<dyn Outcome<T>>);
+                staged.push(job);
+                return Some(InFlight::One(handle));
+            }
+            let items: Vec<A> = iter.by_ref().take(n).collect();
+            if items.is_empty() {
+                return None;
+            }
+            let len = items.len();
+            let chunk = Chunk {
+                f: f.clone(),
+                items,
+            };
+            let job = PlainJob::new(move || chunk.run());
+            let handle = Handle::new(job.clone() as Arc<dyn Outcome<DenseResults<T>>>);
+            staged.push(job);
+            Some(InFlight::Dense(len, handle))
+        };
+        let mut map = Map::with_source(workers, Box::new(|_| None));
+        map.source = Some(Feed::Staged {
+            pull: Box::new(pull),
+            staged: Vec::with_capacity(STAGE),
+            submit,
+        });
+        map
+    }
+
     fn with_source(workers: usize, source: FlexSource<T>) -> Map<T> {
         Map {
             workers: workers.max(1),
-            source: Some(source),
+            source: Some(Feed::Each(source)),
             in_flight: VecDeque::new(),
-            ready: Vec::new().into_iter(),
+            ready: Ready::empty(),
             chunk_size: 1,
             deadline: None,
             timer: None,
@@ -183,15 +367,22 @@ pub(crate) struct Chunk<A, F> {
 
 impl<A, T, F: Fn(A) -> T> Chunk<A, F> {
     /// Applies the function to every item, a panic becoming that item's error.
-    pub(crate) fn run(self) -> ChunkResults<T> {
+    pub(crate) fn run(self) -> DenseResults<T> {
         let f = &*self.f;
-        self.items
-            .into_iter()
-            .map(|a| {
-                catch_unwind(AssertUnwindSafe(|| f(a)))
-                    .map_err(|p| Error::Panicked(panic_message(&*p)))
-            })
-            .collect()
+        let mut values = Vec::with_capacity(self.items.len());
+        let mut failed = Vec::new();
+        let mut items = self.items.into_iter();
+        // One unwind guard for the stretch of items up to the next panic, not one an item:
+        // the loop stays tight. The item that panicked is the one after those accounted for.
+        while let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+            for a in items.by_ref() {
+                values.push(f(a));
+            }
+        })) {
+            let index = values.len() + failed.len();
+            failed.push((index, Error::Panicked(panic_message(&*panic))));
+        }
+        DenseResults { values, failed }
     }
 }
 
@@ -237,14 +428,24 @@ impl<T> Map<T> {
     /// Keeps the window of chunks in flight full.
     fn fill(&mut self) {
         let window = (WINDOW_ITEMS / self.chunk_size).max(8 * self.workers);
+        let Some(source) = &mut self.source else {
+            return;
+        };
+        // A staged feed of single items refills the window by halves, so that its batches are
+        // worth sending.
+        let staged = matches!(source, Feed::Staged { .. }) && self.chunk_size == 1;
+        if staged && self.in_flight.len() > window / 2 {
+            return;
+        }
         while self.in_flight.len() < window {
-            let Some(source) = &mut self.source else {
-                return;
-            };
-            match source(self.chunk_size) {
+            match source.pull(self.chunk_size) {
                 Some(chunk) => self.in_flight.push_back(chunk),
-                None => self.source = None,
+                None => break,
             }
+        }
+        source.flush();
+        if self.in_flight.len() < window {
+            self.source = None; // the input ended
         }
     }
 
@@ -265,6 +466,26 @@ impl<T> Map<T> {
                 self.accept(len, outcome);
                 self.ready.next()
             }
+            Landed::Dense(len, outcome) => {
+                match outcome {
+                    Ok(dense) if dense.values.len() + dense.failed.len() == len => {
+                        self.ready = Ready::Dense {
+                            values: dense.values.into_iter(),
+                            failed: dense.failed.into_iter(),
+                            at: 0,
+                        };
+                    }
+                    Ok(dense) => {
+                        // (A chunk run here accounts for every item; were one missing, every
+                        // item would fail rather than shift.)
+                        let got = dense.values.len() + dense.failed.len();
+                        let e = format!("a chunk of {len} items came back with {got} results");
+                        self.accept(len, Err(Error::Wire(e)));
+                    }
+                    Err(e) => self.accept(len, Err(e)),
+                }
+                self.ready.next()
+            }
         }
     }
 
@@ -279,7 +500,7 @@ impl<T> Map<T> {
             ))),
             other => other,
         };
-        self.ready = match outcome {
+        self.ready = Ready::Each(match outcome {
             Ok(results) => results.into_iter(),
             // The whole chunk failed (cancelled, shut down): every item says so.
             Err(e) => {
@@ -290,7 +511,7 @@ impl<T> Map<T> {
                 }
                 all.into_iter()
             }
-        };
+        });
     }
 
     /// The time ran out: cancel everything left and end.
@@ -301,7 +522,7 @@ impl<T> Map<T> {
         for pending in self.in_flight.drain(..) {
             pending.cancel();
         }
-        self.ready = Vec::new().into_iter();
+        self.ready = Ready::empty();
         Some(Err(Error::TimedOut))
     }
 
@@ -350,14 +571,7 @@ impl<T> Map<T> {
             let Some(oldest) = self.oldest() else {
                 return Poll::Ready(None);
             };
-            let landed = match oldest {
-                InFlight::One(h) => Pin::new(h).poll(cx).map(Landed::One),
-                InFlight::Chunk(len, h) => {
-                    let len = *len;
-                    Pin::new(h).poll(cx).map(|o| Landed::Chunk(len, o))
-                }
-            };
-            if let Poll::Ready(landed) = landed {
+            if let Poll::Ready(landed) = oldest.poll_landed(cx) {
                 self.in_flight.pop_front();
                 match self.land(landed) {
                     Some(item) => return Poll::Ready(Some(item)),
@@ -379,21 +593,25 @@ impl<T> Map<T> {
 impl<T> Iterator for Map<T> {
     type Item = Result<T, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Result<T, Error>> {
+        // The hot path, inlined into the caller's loop: the results of a finished chunk.
+        match self.ready.next() {
+            Some(r) => Some(r),
+            None => self.next_landed(),
+        }
+    }
+}
+
+impl<T> Map<T> {
+    /// The blocking `next` once the ready results are spent: waits for the oldest work.
+    fn next_landed(&mut self) -> Option<Result<T, Error>> {
         loop {
-            // The hot path: the results of a finished chunk.
             if let Some(r) = self.ready.next() {
                 return Some(r);
             }
             let deadline = self.deadline;
-            let landed = match self.oldest()? {
-                InFlight::One(h) => h.wait_until(deadline).map(Landed::One),
-                InFlight::Chunk(len, h) => {
-                    let len = *len;
-                    h.wait_until(deadline).map(|o| Landed::Chunk(len, o))
-                }
-            };
-            let Some(landed) = landed else {
+            let Some(landed) = self.oldest()?.wait_landed(deadline) else {
                 return self.expire();
             };
             self.in_flight.pop_front();

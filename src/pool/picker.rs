@@ -60,22 +60,51 @@ impl Picker {
         hint: Option<u64>,
         chosen: impl FnOnce(usize),
     ) -> (usize, bool) {
-        let mut guard = lock(&self.inner);
-        let inner = &mut *guard;
+        let mut inner = lock(&self.inner);
+        let picked = inner.pick(workers, &load, hint);
+        chosen(picked.0);
+        picked
+    }
+
+    /// Picks a worker for each of `n` submissions without hints, in order, under one lock:
+    /// `chosen(k, i)` runs for submission `k` on worker `i` before the next pick, so that each
+    /// pick sees the ones before it counted. (A pick of this kind is never binding.)
+    pub(crate) fn pick_each(
+        &self,
+        n: usize,
+        workers: usize,
+        load: impl Fn(usize) -> Load,
+        mut chosen: impl FnMut(usize, usize),
+    ) {
+        let mut inner = lock(&self.inner);
+        for k in 0..n {
+            let (i, _) = inner.pick(workers, &load, None);
+            chosen(k, i);
+        }
+    }
+}
+
+impl PickerInner {
+    /// One pick: shows the balancer fresh loads, and says whether the pick is binding.
+    fn pick(
+        &mut self,
+        workers: usize,
+        load: &impl Fn(usize) -> Load,
+        hint: Option<u64>,
+    ) -> (usize, bool) {
+        let inner = self;
         inner.loads.clear();
         inner.loads.extend((0..workers).map(load));
         let (balancer, loads) = (&mut inner.balancer, &inner.loads);
         let picked = catch_unwind(AssertUnwindSafe(|| {
             (balancer.pick(loads, hint), balancer.is_binding(hint))
         }));
-        let (index, binding) = match picked {
+        match picked {
             Ok((i, binding)) => (i % workers, binding),
             Err(_) => {
                 inner.fallback = (inner.fallback + 1) % workers;
                 (inner.fallback, false)
             }
-        };
-        chosen(index);
-        (index, binding)
+        }
     }
 }

@@ -67,7 +67,9 @@ struct Queue {
     intake: Intake,
 }
 
-/// One worker's queue and counts.
+/// One worker's queue and counts, on cache lines of its own (see [`WorkCounts`]): the workers
+/// sit side by side in one `Vec`.
+#[repr(align(128))]
 pub(crate) struct WorkerShared {
     queue: Mutex<Queue>,
     /// Works waiting in this worker's queue (counted by the pool when it picks this worker).
@@ -207,16 +209,29 @@ impl Queues {
     /// Queues a job on worker `i` (the caller already counted it in that worker's `queued`);
     /// `pinned`: no other worker may take it. A closed worker fails it with `ShutDown`.
     pub(crate) fn push(&self, i: usize, job: Arc<dyn Job>, pinned: bool) {
+        self.push_all(i, std::iter::once(job), pinned);
+    }
+
+    /// Queues jobs on worker `i`, as [`push`](Queues::push) does, under one lock and with at
+    /// most one wake-up (the caller already counted each of them in that worker's `queued`).
+    pub(crate) fn push_all(
+        &self,
+        i: usize,
+        jobs: impl ExactSizeIterator<Item = Arc<dyn Job>>,
+        pinned: bool,
+    ) {
         let target = &self.workers[i];
         let waker = {
             let mut q = lock(&target.queue);
             if q.intake != Intake::Open {
                 drop(q);
-                target.queued.fetch_sub(1, Ordering::Relaxed);
-                job.fail(Error::ShutDown);
+                target.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+                for job in jobs {
+                    job.fail(Error::ShutDown);
+                }
                 return;
             }
-            q.jobs.push_back(Queued { job, pinned });
+            q.jobs.extend(jobs.map(|job| Queued { job, pinned }));
             q.waker.take()
         };
         match waker {

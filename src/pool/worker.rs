@@ -27,7 +27,12 @@ use crate::Error;
 pub(crate) const BATCH: usize = 64;
 
 /// A worker's running and ended works, published for other threads (loads, stats, join).
+///
+/// Aligned to two cache lines (the pair the CPU fetches together): each worker writes its
+/// counts at every work, and two workers' counts side by side would bounce one line between
+/// their cores at every work.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct WorkCounts {
     /// Works running on the worker now.
     pub(crate) running: AtomicUsize,

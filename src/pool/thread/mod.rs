@@ -130,6 +130,35 @@ impl PoolInner {
         workers.push(index, job, pinned);
     }
 
+    /// Submits `jobs` (without hints) as [`submit_job`](PoolInner::submit_job) does one by
+    /// one — a pick each, in order — but takes the balancer's lock once and queues each
+    /// worker's share under one lock, with one wake-up. Empties `jobs`.
+    pub(crate) fn submit_jobs(&self, jobs: &mut Vec<Arc<dyn Job>>) {
+        if !self.open.load(Ordering::Acquire) {
+            for job in jobs.drain(..) {
+                job.fail(Error::ShutDown);
+            }
+            return;
+        }
+        let workers = &self.workers;
+        let mut shares: Vec<Vec<Arc<dyn Job>>> = (0..workers.len()).map(|_| Vec::new()).collect();
+        let mut jobs = jobs.drain(..);
+        self.picker.pick_each(
+            jobs.len(),
+            workers.len(),
+            |i| workers.worker(i).load(),
+            |_, i| {
+                workers.worker(i).queued.fetch_add(1, Ordering::Relaxed);
+                shares[i].extend(jobs.next());
+            },
+        );
+        for (i, share) in shares.into_iter().enumerate() {
+            if !share.is_empty() {
+                workers.push_all(i, share.into_iter(), false);
+            }
+        }
+    }
+
     pub(crate) fn worker_count(&self) -> usize {
         self.workers.len()
     }
@@ -302,24 +331,13 @@ impl ThreadPool {
         A: Send + 'static,
         T: Send + 'static,
     {
-        let (one, chunks) = (self.inner.clone(), self.inner.clone());
+        let inner = self.inner.clone();
         let workers = self.inner.worker_count();
-        Map::from_items(
+        Map::staged(
             f,
             iter.into_iter(),
             workers,
-            move |item| {
-                let job = PlainJob::new(move || item.run());
-                let handle = Handle::new(job.clone() as Arc<dyn Outcome<T>>);
-                one.submit_job(None, job);
-                handle
-            },
-            move |chunk| {
-                let job = PlainJob::new(move || chunk.run());
-                let handle = Handle::new(job.clone() as Arc<dyn Outcome<_>>);
-                chunks.submit_job(None, job);
-                handle
-            },
+            Box::new(move |jobs| inner.submit_jobs(jobs)),
         )
     }
 
