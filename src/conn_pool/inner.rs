@@ -247,7 +247,7 @@ impl<T> Inner<T> {
         match &self.config.health_check {
             None => Ok(true),
             Some(check) => catch_unwind(AssertUnwindSafe(|| check(conn)))
-                .map_err(|panic| crate::runtime::task::panic_message(&*panic)),
+                .map_err(crate::runtime::task::take_panic_message),
         }
     }
 

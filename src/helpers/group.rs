@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::Poll;
 
 use crate::runtime::reactor::lock;
-use crate::runtime::task::panic_message;
+use crate::runtime::task::take_panic_message;
 use crate::sync::Semaphore;
 use crate::{Error, ThreadPool};
 
@@ -47,7 +47,7 @@ pub(crate) async fn catch_panic<F: Future>(future: F) -> Result<F::Output, Strin
         |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
+            Err(payload) => Poll::Ready(Err(take_panic_message(payload))),
         },
     )
     .await

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use crate::runtime::reactor::lock;
-use crate::runtime::task::panic_message;
+use crate::runtime::task::{contain, take_panic_message};
 use crate::Error;
 
 /// Waiting in a worker's queue.
@@ -410,7 +410,7 @@ where
         // uncounted before the result is published, so the caller never sees a stale load.
         let running = room.take_blocking();
         let result = catch_unwind(AssertUnwindSafe(closure))
-            .map_err(|panic| Error::Panicked(panic_message(&*panic)));
+            .map_err(|panic| Error::Panicked(take_panic_message(panic)));
         drop(running);
         this.completion.finish(result);
     }
@@ -441,7 +441,7 @@ where
         };
         let running = room.take_blocking();
         // (The value is dropped inside the guard too: a panicking destructor is the work's.)
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(closure())));
+        contain(move || drop(closure()));
         drop(running);
     }
 }
@@ -508,7 +508,7 @@ where
             Err(panic) => {
                 // (A cancel decided meanwhile makes this `Cancelled`: no future exists.)
                 self.completion
-                    .finish(Err(Error::Panicked(panic_message(&*panic))));
+                    .finish(Err(Error::Panicked(take_panic_message(panic))));
                 return;
             }
         };
@@ -580,9 +580,7 @@ impl<F, Fut: Future> RunAsync<F, Fut> {
         // SAFETY: `slot` points to a live `Option<Fut>`. After `drop_in_place` — even one that
         // unwinds — the value counts as dropped, so it is overwritten with `None` without being
         // dropped again.
-        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
-            std::ptr::drop_in_place(slot)
-        }));
+        contain(|| unsafe { std::ptr::drop_in_place(slot) });
         // SAFETY: as above: the old value is gone; this write drops nothing.
         unsafe { std::ptr::write(slot, None) };
     }
@@ -638,7 +636,7 @@ impl<F, Fut: Future> Future for RunAsync<F, Fut> {
                 Poll::Ready(())
             }
             Err(panic) => {
-                self.end(Err(Error::Panicked(panic_message(&*panic))));
+                self.end(Err(Error::Panicked(take_panic_message(panic))));
                 Poll::Ready(())
             }
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cell::{Job, Outcome, PlainJob};
 use super::Handle;
-use crate::runtime::task::panic_message;
+use crate::runtime::task::take_panic_message;
 use crate::time::{sleep_until, Sleep};
 use crate::Error;
 
@@ -380,7 +380,7 @@ impl<A, T, F: Fn(A) -> T> Chunk<A, F> {
             }
         })) {
             let index = values.len() + failed.len();
-            failed.push((index, Error::Panicked(panic_message(&*panic))));
+            failed.push((index, Error::Panicked(take_panic_message(panic))));
         }
         DenseResults { values, failed }
     }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use super::cell::Job;
+use crate::runtime::task::contain;
 use crate::Error;
 
 /// How many jobs the dispatcher takes from its queue in one go.
@@ -174,11 +175,17 @@ pub(crate) async fn dispatch<S: JobSource>(
                 for job in batch.drain(..) {
                     // A plain closure before this one may have run long: a shutdown-now
                     // called meanwhile cancels the rest of the batch, which has not started.
-                    if source.stopping(&me) {
-                        job.fail(Error::Cancelled);
-                    } else {
-                        job.start(&room);
-                    }
+                    let stopping = source.stopping(&me);
+                    // Every outcome is published before any user value is dropped, but such a
+                    // drop (a closure's captures, a value nobody waits for, a panic's payload)
+                    // may still panic here: it must not end the worker and strand its queue.
+                    contain(|| {
+                        if stopping {
+                            job.fail(Error::Cancelled);
+                        } else {
+                            job.start(&room);
+                        }
+                    });
                 }
                 // Let the works just started run before taking more.
                 crate::yield_now().await;
@@ -230,7 +237,7 @@ where
                 let hook = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(index)));
                 if let Err(p) = hook {
                     if let Some(ready) = ready {
-                        let _ = ready.send(Err(crate::runtime::task::panic_message(&*p)));
+                        let _ = ready.send(Err(crate::runtime::task::take_panic_message(p)));
                     }
                     return;
                 }

@@ -168,7 +168,7 @@ impl<F: Future + 'static> Task<F> {
         let old = std::mem::replace(&mut *self.stage.borrow_mut(), outcome);
         // Drop the future (or an unwanted output) with no borrow held: its destructor may touch
         // other tasks. A panic there must not take the executor down.
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+        drop_contained(old);
         if let Some(awaiter) = self.awaiter.take() {
             awaiter.wake();
         }
@@ -409,6 +409,33 @@ impl<T> Drop for LocalTask<T> {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.detach();
+        }
+    }
+}
+
+/// Tells a caught panic's message and drops its payload where a panicking destructor cannot
+/// unwind any further: a payload is the user's value, and its `Drop` may panic too (for
+/// instance `panic_any(value)`); that second panic must not take a worker down.
+pub(crate) fn take_panic_message(payload: Box<dyn Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    drop_contained(payload);
+    message
+}
+
+/// Drops `value` inside an unwind guard. A panic in its destructor is swallowed, and that
+/// panic's own payload is leaked rather than dropped, since its destructor could panic again.
+pub(crate) fn drop_contained<T>(value: T) {
+    contain(move || drop(value));
+}
+
+/// Runs `f`, stopping a panic from unwinding past this call; `None` if it panicked. The panic's
+/// payload is leaked rather than dropped, since its destructor could panic again.
+pub(crate) fn contain<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Some(v),
+        Err(payload) => {
+            std::mem::forget(payload);
+            None
         }
     }
 }

@@ -406,7 +406,7 @@ impl Shared {
             let id = me.id;
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(id)));
             if let Err(panic) = ran {
-                let why = crate::runtime::task::panic_message(&*panic);
+                let why = crate::runtime::task::take_panic_message(panic);
                 self.start_failed(id, &why, ready.is_none());
                 if let Some(ready) = ready {
                     let _ = ready.send(Err(why));
@@ -464,7 +464,7 @@ impl Shared {
                 continue; // detached
             }
             if let Err(panic) = thread.join() {
-                let why = crate::runtime::task::panic_message(&*panic);
+                let why = crate::runtime::task::take_panic_message(panic);
                 if let Some(r) = lock(&self.state).record(id) {
                     r.lost.get_or_insert(why);
                 }

@@ -38,7 +38,7 @@ use super::queue::Shared;
 use super::steps::ElasticWorker;
 use crate::pool::cell::{after_publish, AsyncJob, Completion, Job, Outcome};
 use crate::pool::worker::Room;
-use crate::runtime::task::panic_message;
+use crate::runtime::task::take_panic_message;
 use crate::Error;
 
 /// How a work ended, as the shutdown report sorts it.
@@ -219,7 +219,7 @@ where
                 let running = room.take_blocking();
                 plain_started_here();
                 let result = catch_unwind(AssertUnwindSafe(closure))
-                    .map_err(|panic| Error::Panicked(panic_message(&*panic)));
+                    .map_err(|panic| Error::Panicked(take_panic_message(panic)));
                 drop(running);
                 self.completion.finish(result);
             }
