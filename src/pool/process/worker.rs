@@ -379,9 +379,12 @@ async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> 
     if let Err(e) = check_count(count, input.len(), entry.zero_sized_arg, max_frame) {
         return message(status::REMOTE, &e);
     }
-    let mut out = vec![status::OK];
+    // Results are about as large as arguments, plus a status byte each.
+    let guess = input.len().saturating_add(count as usize).min(max_frame);
+    let mut out = Vec::with_capacity(guess.min(RESERVE_CAP).saturating_add(9));
+    out.push(status::OK);
     count.encode(&mut out);
-    let mut slice_start = Instant::now();
+    let mut slice = Slice::new();
     let mut broken: Option<Vec<u8>> = None;
     for _ in 0..count {
         if out.len() > max_frame {
@@ -400,9 +403,8 @@ async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> 
                 if !run(&mut input, &mut out) {
                     broken = Some(out[at..].to_vec()); // the rest cannot be decoded
                 }
-                if slice_start.elapsed() > CHUNK_SLICE {
+                if slice.after_item() {
                     crate::yield_now().await;
-                    slice_start = Instant::now();
                 }
             }
             Runner::Async(start) => match start(&mut input) {
@@ -415,6 +417,56 @@ async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> 
         }
     }
     out
+}
+
+/// The most a chunk's result reserves ahead of its items.
+const RESERVE_CAP: usize = 1 << 20;
+/// The most items a chunk runs between two readings of the clock.
+const MAX_STRIDE: u32 = 64;
+
+/// When a chunk of plain works yields: once [`CHUNK_SLICE`] has passed since it last did.
+/// Reading the clock costs more than a tiny work, so it is read every `stride` items: the
+/// stride doubles (up to [`MAX_STRIDE`]) while items pass faster than an eighth of a slice
+/// between readings, and drops back to one when they do not, so slow items are timed one by
+/// one.
+struct Slice {
+    start: Instant,
+    checked: Instant,
+    stride: u32,
+    left: u32,
+}
+
+impl Slice {
+    fn new() -> Slice {
+        let now = Instant::now();
+        Slice {
+            start: now,
+            checked: now,
+            stride: 1,
+            left: 1,
+        }
+    }
+
+    /// Counts one item; true when the chunk should yield now.
+    fn after_item(&mut self) -> bool {
+        self.left -= 1;
+        if self.left > 0 {
+            return false;
+        }
+        let now = Instant::now();
+        self.stride = if now - self.checked < CHUNK_SLICE / 8 {
+            (self.stride * 2).min(MAX_STRIDE)
+        } else {
+            1
+        };
+        self.left = self.stride;
+        self.checked = now;
+        if now - self.start > CHUNK_SLICE {
+            self.start = now;
+            return true;
+        }
+        false
+    }
 }
 
 /// Checks a chunk's claimed item count against what its input and its result can hold.
