@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `works.rs` | [`works!`](crate::works), [`Work`], [`Registry`]: named works and their runners |
 //! | `frame.rs` | the frame envelope, the hellos, and the frame reader |
+//! | `chunks.rs` | a `map`'s input cut into chunk frames, sent in batches |
 //! | `worker.rs` | the worker side, run by [`serve_if_worker`]: its executor thread |
 //! | `input.rs` | the worker's input thread: reads the protocol, obeys `TERMINATE`, the watchdog |
 //! | `launch.rs` | a slot's command (`command`, `launcher`, `hosts`), starting one worker process and its threads |
@@ -86,6 +87,7 @@
 //!   yet ended by a result, a cancel or a failure.
 
 mod builder;
+mod chunks;
 mod conn;
 mod frame;
 mod input;
@@ -104,8 +106,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use self::builder::ProcessPoolBuilder;
+use self::chunks::ChunkSource;
 use self::conn::Conn;
-use self::job::{decode_chunk, decode_one, Pending, RemoteJob};
+use self::job::{decode_one, Pending, RemoteJob};
 use self::launch::{launch, HelloSender, Launched, Launcher};
 use self::shared::Shared;
 pub use self::slot::{SlotInfo, SlotState};
@@ -383,8 +386,10 @@ impl ProcessPool {
     /// results come back in one: the way to run many tiny works. A chunk's items run one
     /// after the other in one worker; a [`timeout`](Map::timeout) cancels the chunks left,
     /// which stop in the worker at their next item. The map keeps a window of chunks in flight
-    /// (about 4096 items' worth, at least two chunks per worker), so a slow link's round trip
-    /// is paid once per window, not per chunk.
+    /// (about 4096 items' worth, at least eight chunks per worker), so a slow link's round trip
+    /// is paid once per window, not per chunk; it sends chunks in batches of about 2048 items
+    /// (each worker's share of a batch in one write, answered in one write), so that tiny
+    /// works do not each pay a wake-up of the worker and of the reader.
     ///
     /// Chunk size over a launcher: locally a round trip costs ~20–30 µs, through `ssh`
     /// ~100–150 µs (more across a network), through `srun -u` about as much. Pick chunks whose
@@ -410,41 +415,12 @@ impl ProcessPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        let shared = self.shared.clone();
-        let mut iter = iter.into_iter().peekable();
-        let checked = self.check(work).err().map(|e| e.to_string());
+        let refused = self.check(work).err().map(|e| e.to_string());
         let index = work.index() as u32;
+        let mut source = ChunkSource::new(self.shared.clone(), iter.into_iter(), index, refused);
         Map::from_source(
-            shared.slots.len(),
-            Box::new(move |n: usize| {
-                iter.peek()?;
-                let id = shared.next_id();
-                let mut bytes = Vec::new();
-                let start = frame::begin(&mut bytes, frame::CHUNK, id);
-                index.encode(&mut bytes);
-                let count_at = bytes.len();
-                0u64.encode(&mut bytes);
-                let mut len = 0usize;
-                for item in iter.by_ref().take(n) {
-                    item.encode(&mut bytes);
-                    len += 1;
-                }
-                bytes[count_at..count_at + 8].copy_from_slice(&(len as u64).to_le_bytes());
-                let decode = Box::new(move |payload: &[u8]| decode_chunk::<R>(payload, len));
-                let job = RemoteJob::new(id, decode, true, false, len as u64);
-                let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
-                if let Some(e) = &checked {
-                    job.fail(Error::Wire(e.clone()));
-                } else {
-                    match frame::finish(&mut bytes, start, shared.max_frame) {
-                        Ok(()) => shared.submit(None, id, job, bytes),
-                        Err(e) => {
-                            job.fail(Error::Wire(e));
-                        }
-                    }
-                }
-                Some((len, handle))
-            }),
+            self.shared.slots.len(),
+            Box::new(move |n: usize| source.next_chunk(n)),
         )
     }
 
