@@ -234,6 +234,17 @@ fn wanted(group: &str) -> bool {
     }
 }
 
+/// Medians of `runs` runs of `a` and of `b`, the two interleaved (a, b, a, b, ...), so that a
+/// change of the machine's load during the run weighs on both alike.
+fn paired(runs: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (f64, f64) {
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        xs.push(a());
+        ys.push(b());
+    }
+    (median(xs), median(ys))
+}
+
 fn main() {
     if std::env::var_os(PIPE_WORKER_ENV).is_some() {
         return pipe_worker();
@@ -241,13 +252,12 @@ fn main() {
     aplex::serve_if_worker(&works::WORKS);
     let runs = 5;
     if wanted("round_trip") {
-        let floor = median((0..runs).map(|_| pipe_echo_floor()).collect());
-        println!("pipe_echo_floor_median {floor:.1} us");
         let pool = ProcessPool::builder()
             .workers(2)
             .build(&works::WORKS)
             .unwrap();
-        let rt = median((0..runs).map(|_| round_trip(&pool)).collect());
+        let (rt, floor) = paired(runs, || round_trip(&pool), pipe_echo_floor);
+        println!("pipe_echo_floor_median {floor:.1} us");
         println!("process_round_trip_median {rt:.1} us");
         println!("process_round_trip_over_floor {:.2} x", rt / floor);
         println!("pipe_floor_over_process_round_trip {:.2} x", floor / rt);
@@ -263,12 +273,11 @@ fn main() {
                 .collect(),
         );
         println!("process_calls_100k_2_workers {calls:.0} works/s");
-        let pipe_calls = median(
-            (0..runs)
-                .map(|_| pipe_pool_calls_per_second(20_000))
-                .collect(),
+        let (calls_20k, pipe_calls) = paired(
+            runs,
+            || calls_per_second(&pool, 20_000),
+            || pipe_pool_calls_per_second(20_000),
         );
-        let calls_20k = median((0..runs).map(|_| calls_per_second(&pool, 20_000)).collect());
         println!("process_calls_20k_2_workers {calls_20k:.0} works/s");
         println!("pipe_pool_calls_20k_2_workers {pipe_calls:.0} works/s");
         println!(
@@ -281,17 +290,12 @@ fn main() {
             .workers(2)
             .build(&works::WORKS)
             .unwrap();
-        let map = median(
-            (0..runs)
-                .map(|_| map_per_second(&pool, 1_000_000))
-                .collect(),
+        let (map, pipe_map) = paired(
+            runs,
+            || map_per_second(&pool, 1_000_000),
+            || pipe_pool_map_per_second(1_000_000),
         );
         println!("process_map_chunk_256_2_workers {map:.0} works/s");
-        let pipe_map = median(
-            (0..runs)
-                .map(|_| pipe_pool_map_per_second(1_000_000))
-                .collect(),
-        );
         println!("pipe_pool_map_chunk_256_2_workers {pipe_map:.0} works/s");
         println!("process_map_chunk_256_vs_pipe_pool {:.2} x", map / pipe_map);
     }
@@ -317,13 +321,12 @@ fn main() {
     }
     if wanted("start") {
         std::thread::sleep(Duration::from_millis(50));
-        let start = median((0..runs).map(|_| start_to_first_result()).collect());
-        println!("process_pool_start_to_first_result {start:.2} ms");
-        let pipe_start = median(
-            (0..runs)
-                .map(|_| pipe_pool_start_to_first_result())
-                .collect(),
+        let (start, pipe_start) = paired(
+            2 * runs + 1,
+            start_to_first_result,
+            pipe_pool_start_to_first_result,
         );
+        println!("process_pool_start_to_first_result {start:.2} ms");
         println!("pipe_pool_start_to_first_result {pipe_start:.2} ms");
         println!("process_start_vs_pipe_pool {:.2} x", start / pipe_start);
     }
