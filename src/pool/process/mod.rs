@@ -348,7 +348,8 @@ impl ProcessPool {
             job.fail(e);
             return handle;
         }
-        let mut bytes = Vec::new();
+        // Room for the header and a small argument: no regrowth for the common call.
+        let mut bytes = Vec::with_capacity(64);
         let start = frame::begin(&mut bytes, frame::CALL, id);
         (work.index() as u32).encode(&mut bytes);
         arg.encode(&mut bytes);

@@ -37,7 +37,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::frame::{self, Hello};
-use super::input::{self, Incoming, Owned};
+use super::input::{self, Incoming};
 use super::works::{status, Entry, Registry, Runner};
 use crate::runtime::task::panic_message;
 use crate::sys::process as psys;
@@ -57,6 +57,8 @@ struct Call {
 struct State {
     entries: &'static [Entry],
     outbox: RefCell<Vec<u8>>,
+    /// A plain call's outcome buffer, reused.
+    scratch: Cell<Vec<u8>>,
     flusher: RefCell<Option<Waker>>,
     running: RefCell<HashMap<u64, LocalTask<()>>>,
     queue: RefCell<VecDeque<Call>>,
@@ -148,6 +150,7 @@ pub(crate) fn serve(registry: &Registry) -> io::Result<()> {
     let state = Rc::new(State {
         entries,
         outbox: RefCell::new(Vec::new()),
+        scratch: Cell::new(Vec::new()),
         flusher: RefCell::new(None),
         running: RefCell::new(HashMap::new()),
         queue: RefCell::new(VecDeque::new()),
@@ -215,8 +218,8 @@ async fn read_loop(state: Rc<State>, incoming: input::Inbox) {
                         greeted = true;
                     }
                     Incoming::Frames(frames) if greeted => {
-                        for f in frames {
-                            handle(&state, f)?;
+                        for (kind, id, payload) in frames.iter() {
+                            handle(&state, kind, id, payload)?;
                         }
                     }
                     Incoming::Frames(_) => return Err("a frame before the hello".to_string()),
@@ -236,22 +239,22 @@ async fn read_loop(state: Rc<State>, incoming: input::Inbox) {
 }
 
 /// Handles one frame from the parent.
-fn handle(state: &Rc<State>, f: Owned) -> Result<(), String> {
-    match f.kind {
+fn handle(state: &Rc<State>, kind: u8, id: u64, payload: &[u8]) -> Result<(), String> {
+    match kind {
         frame::CALL | frame::CHUNK => {
-            let plain = f.kind == frame::CALL && is_plain(state, &f.payload);
+            let plain = kind == frame::CALL && is_plain(state, payload);
             if plain {
-                run_plain_call(state, f.id, &f.payload);
+                run_plain_call(state, id, payload);
             } else {
                 state.queue.borrow_mut().push_back(Call {
-                    kind: f.kind,
-                    id: f.id,
-                    payload: f.payload,
+                    kind,
+                    id,
+                    payload: payload.to_vec(),
                 });
                 pump(state);
             }
         }
-        frame::CANCEL => cancel(state, f.id),
+        frame::CANCEL => cancel(state, id),
         frame::SHUTDOWN => {
             state.closing.set(true);
             state.check_idle();
@@ -296,10 +299,19 @@ fn run_plain_call(state: &State, id: u64, payload: &[u8]) {
     else {
         return;
     };
-    let mut outcome = Vec::new();
+    // The buffer is taken out while the work runs (a work may re-enter the executor), and
+    // kept for the next call: no allocation per call.
+    let mut outcome = state.scratch.take();
+    outcome.clear();
     run(&mut input, &mut outcome);
     state.push_result(id, &outcome);
+    if outcome.capacity() <= SCRATCH_KEEP {
+        state.scratch.set(outcome);
+    }
 }
+
+/// The largest outcome buffer kept between plain calls.
+const SCRATCH_KEEP: usize = 64 << 10;
 
 /// Starts queued calls while there is room.
 fn pump(state: &Rc<State>) {
