@@ -109,7 +109,7 @@ pub use self::builder::ProcessPoolBuilder;
 use self::chunks::ChunkSource;
 use self::conn::Conn;
 use self::job::{decode_one, Pending, RemoteJob};
-use self::launch::{launch, HelloSender, Launched, Launcher};
+use self::launch::{HelloSender, Launched, Launcher};
 use self::shared::Shared;
 pub use self::slot::{SlotInfo, SlotState};
 use self::supervisor::{Order, Supervisor};
