@@ -151,6 +151,17 @@ fn pipe_pool_start_to_first_result() -> f64 {
     took
 }
 
+/// The floor of a pool whose start waits for every worker (as `build` does, for their
+/// hellos): two pipe workers started, and one number answered by each.
+fn pipe_pool_start_to_every_worker_answered() -> f64 {
+    let t = Instant::now();
+    let mut pool = PipePool::start(2);
+    pool.run(2, 1);
+    let took = t.elapsed().as_secs_f64() * 1e3;
+    pool.stop();
+    took
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -329,5 +340,15 @@ fn main() {
         println!("process_pool_start_to_first_result {start:.2} ms");
         println!("pipe_pool_start_to_first_result {pipe_start:.2} ms");
         println!("process_start_vs_pipe_pool {:.2} x", start / pipe_start);
+        let (every, pipe_start) = paired(
+            2 * runs + 1,
+            pipe_pool_start_to_every_worker_answered,
+            pipe_pool_start_to_first_result,
+        );
+        println!("pipe_pool_start_to_every_worker_answered {every:.2} ms");
+        println!(
+            "pipe_pool_every_worker_vs_first_result {:.2} x",
+            every / pipe_start
+        );
     }
 }
