@@ -17,6 +17,8 @@ use aplex::{Error, ProcessPool};
 mod batches;
 #[path = "process_pool/hosts.rs"]
 mod hosts;
+#[path = "process_pool/shutdown.rs"]
+mod shutdown;
 
 aplex::works! {
     /// The works of this test binary.
@@ -1388,6 +1390,14 @@ fn main() {
         (
             "a_result_batch_cut_short_delivers_the_whole_frames_only",
             batches::a_result_batch_cut_short_delivers_the_whole_frames_only,
+        ),
+        (
+            "shutdown_async_leaves_its_thread_free_and_ends_every_call",
+            shutdown::shutdown_async_leaves_its_thread_free_and_ends_every_call,
+        ),
+        (
+            "closed_resolves_after_a_shutdown_on_another_thread",
+            shutdown::closed_resolves_after_a_shutdown_on_another_thread,
         ),
         // Last: it starts the global process pool, and shuts it down at its end.
         (

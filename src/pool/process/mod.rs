@@ -496,13 +496,71 @@ impl ProcessPool {
         self.close(true);
     }
 
+    /// Shuts down gracefully, as [`shutdown`](ProcessPool::shutdown) does, and resolves once
+    /// every accepted call has ended, every worker has exited (or been killed after its grace
+    /// period) and been reaped, and every thread of the pool has been joined — without
+    /// blocking the thread that awaits it, so it may be awaited under `block_on`, on a pool,
+    /// or in another runtime's task. Dropping the future does not undo the shutdown (which
+    /// has begun at its first poll); the pool's drop then waits for what is left.
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// let pool = aplex::ProcessPool::builder().workers(2).build(&works::WORKS).unwrap();
+    /// let pending = pool.call(&works::double, 21);
+    /// aplex::block_on(pool.shutdown_async());
+    /// assert_eq!(pending.wait(), Ok(42)); // an accepted call ends with its value
+    /// assert_eq!(pool.call(&works::double, 1).wait(), Err(aplex::Error::ShutDown));
+    /// ```
+    pub async fn shutdown_async(&self) {
+        self.begin_close(false);
+        self.closed().await;
+    }
+
+    /// Resolves once the pool has been shut down (by [`shutdown`](ProcessPool::shutdown),
+    /// [`shutdown_now`](ProcessPool::shutdown_now), `shutdown_async`, or the pool's drop on
+    /// another thread) and that shutdown is complete: every call ended, every worker reaped,
+    /// every thread joined. It does not start a shutdown itself, and does not block the
+    /// thread that awaits it.
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Arc::new(aplex::ProcessPool::builder().build(&works::WORKS).unwrap());
+    /// let closer = {
+    ///     let pool = Arc::clone(&pool);
+    ///     std::thread::spawn(move || pool.shutdown())
+    /// };
+    /// aplex::block_on(pool.closed());
+    /// assert_eq!(pool.call(&works::double, 1).wait(), Err(aplex::Error::ShutDown));
+    /// closer.join().unwrap();
+    /// ```
+    pub async fn closed(&self) {
+        self.shared.closed.wait().await;
+        // The supervisor has set the event as its last act: joining it takes no time.
+        let supervisor = lock(&self.supervisor).take();
+        if let Some(supervisor) = supervisor {
+            let _ = supervisor.join();
+        }
+    }
+
+    /// Begins the shutdown unless one has begun: no new calls, and the supervisor's order.
+    fn begin_close(&self, now: bool) {
+        if self.shared.open.swap(false, Ordering::AcqRel) {
+            self.shared.order(Order::Shutdown { now });
+        }
+    }
+
     fn close(&self, now: bool) {
-        let Some(supervisor) = lock(&self.supervisor).take() else {
-            return;
-        };
-        self.shared.open.store(false, Ordering::Release);
-        self.shared.order(Order::Shutdown { now });
-        let _ = supervisor.join();
+        self.begin_close(now);
+        let supervisor = lock(&self.supervisor).take();
+        match supervisor {
+            Some(supervisor) => {
+                let _ = supervisor.join();
+            }
+            // Another shutdown joins it; this one waits for the end all the same.
+            None => self.shared.closed.wait_blocking(),
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub(super) orders: Mutex<mpsc::Sender<Order>>,
     /// Every launched worker's connection and threads, until shutdown joins them.
     pub(super) started: Mutex<Vec<Started>>,
+    /// Set when the supervisor is done: the shutdown has ended, or the supervisor has.
+    pub(super) closed: crate::sync::Event,
 }
 
 /// Frames routed to live workers and not yet sent, per worker, in order (see

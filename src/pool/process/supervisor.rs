@@ -28,6 +28,13 @@ pub(super) struct Supervisor {
     pub(super) hellos: Vec<(Instant, Arc<Conn>)>,
 }
 
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // Its last act, after the shutdown joined everything (or if it panicked).
+        self.shared.closed.set();
+    }
+}
+
 impl Supervisor {
     pub(super) fn run(mut self, orders: mpsc::Receiver<Order>) {
         loop {
