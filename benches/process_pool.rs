@@ -1,6 +1,7 @@
 //! ProcessPool benchmarks, with this binary as its own worker. Prints `name value unit` lines.
 //!
-//! `cargo bench --bench process_pool`
+//! `cargo bench --bench process_pool` (all lines), or `... -- map` (the lines of one group:
+//! `round_trip`, `calls`, `map`, `pipe_hop`, `start`).
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -150,6 +151,17 @@ fn pipe_pool_start_to_first_result() -> f64 {
     took
 }
 
+/// The floor of a pool whose start waits for every worker (as `build` does, for their
+/// hellos): two pipe workers started, and one number answered by each.
+fn pipe_pool_start_to_every_worker_answered() -> f64 {
+    let t = Instant::now();
+    let mut pool = PipePool::start(2);
+    pool.run(2, 1);
+    let took = t.elapsed().as_secs_f64() * 1e3;
+    pool.stop();
+    took
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -224,81 +236,119 @@ fn start_to_first_result() -> f64 {
     took
 }
 
+/// The groups of lines a run prints: all, or those whose name contains the first argument
+/// (`cargo bench --bench process_pool -- map`).
+fn wanted(group: &str) -> bool {
+    match std::env::args().skip(1).find(|a| !a.starts_with("--")) {
+        Some(filter) => group.contains(&filter),
+        None => true,
+    }
+}
+
+/// Medians of `runs` runs of `a` and of `b`, the two interleaved (a, b, a, b, ...), so that a
+/// change of the machine's load during the run weighs on both alike.
+fn paired(runs: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (f64, f64) {
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        xs.push(a());
+        ys.push(b());
+    }
+    (median(xs), median(ys))
+}
+
 fn main() {
     if std::env::var_os(PIPE_WORKER_ENV).is_some() {
         return pipe_worker();
     }
     aplex::serve_if_worker(&works::WORKS);
     let runs = 5;
-    let floor = median((0..runs).map(|_| pipe_echo_floor()).collect());
-    println!("pipe_echo_floor_median {floor:.1} us");
-    let pool = ProcessPool::builder()
-        .workers(2)
-        .build(&works::WORKS)
-        .unwrap();
-    let rt = median((0..runs).map(|_| round_trip(&pool)).collect());
-    println!("process_round_trip_median {rt:.1} us");
-    println!("process_round_trip_over_floor {:.2} x", rt / floor);
-    println!("pipe_floor_over_process_round_trip {:.2} x", floor / rt);
-    let calls = median(
-        (0..runs)
-            .map(|_| calls_per_second(&pool, 100_000))
-            .collect(),
-    );
-    println!("process_calls_100k_2_workers {calls:.0} works/s");
-    let pipe_calls = median(
-        (0..runs)
-            .map(|_| pipe_pool_calls_per_second(20_000))
-            .collect(),
-    );
-    let calls_20k = median((0..runs).map(|_| calls_per_second(&pool, 20_000)).collect());
-    println!("process_calls_20k_2_workers {calls_20k:.0} works/s");
-    println!("pipe_pool_calls_20k_2_workers {pipe_calls:.0} works/s");
-    println!(
-        "process_calls_20k_vs_pipe_pool {:.2} x",
-        calls_20k / pipe_calls
-    );
-    let map = median(
-        (0..runs)
-            .map(|_| map_per_second(&pool, 1_000_000))
-            .collect(),
-    );
-    println!("process_map_chunk_256_2_workers {map:.0} works/s");
-    let pipe_map = median(
-        (0..runs)
-            .map(|_| pipe_pool_map_per_second(1_000_000))
-            .collect(),
-    );
-    println!("pipe_pool_map_chunk_256_2_workers {pipe_map:.0} works/s");
-    println!("process_map_chunk_256_vs_pipe_pool {:.2} x", map / pipe_map);
-    drop(pool);
-    // Behind a launcher that adds a pipe hop each way (as a relay such as ssh does).
-    let exe = std::env::current_exe().unwrap();
-    let mut hop = std::process::Command::new("sh");
-    hop.arg("-c")
-        .arg(format!("cat | '{}' | cat", exe.display()));
-    let pool = ProcessPool::builder()
-        .workers(2)
-        .command(hop)
-        .build(&works::WORKS)
-        .unwrap();
-    let rt = median((0..runs).map(|_| round_trip(&pool)).collect());
-    println!("process_round_trip_pipe_hop_median {rt:.1} us");
-    let map = median(
-        (0..runs)
-            .map(|_| map_per_second(&pool, 1_000_000))
-            .collect(),
-    );
-    println!("process_map_chunk_256_pipe_hop_2_workers {map:.0} works/s");
-    drop(pool);
-    std::thread::sleep(Duration::from_millis(50));
-    let start = median((0..runs).map(|_| start_to_first_result()).collect());
-    println!("process_pool_start_to_first_result {start:.2} ms");
-    let pipe_start = median(
-        (0..runs)
-            .map(|_| pipe_pool_start_to_first_result())
-            .collect(),
-    );
-    println!("pipe_pool_start_to_first_result {pipe_start:.2} ms");
-    println!("process_start_vs_pipe_pool {:.2} x", start / pipe_start);
+    if wanted("round_trip") {
+        let pool = ProcessPool::builder()
+            .workers(2)
+            .build(&works::WORKS)
+            .unwrap();
+        let (rt, floor) = paired(runs, || round_trip(&pool), pipe_echo_floor);
+        println!("pipe_echo_floor_median {floor:.1} us");
+        println!("process_round_trip_median {rt:.1} us");
+        println!("process_round_trip_over_floor {:.2} x", rt / floor);
+        println!("pipe_floor_over_process_round_trip {:.2} x", floor / rt);
+    }
+    if wanted("calls") {
+        let pool = ProcessPool::builder()
+            .workers(2)
+            .build(&works::WORKS)
+            .unwrap();
+        let calls = median(
+            (0..runs)
+                .map(|_| calls_per_second(&pool, 100_000))
+                .collect(),
+        );
+        println!("process_calls_100k_2_workers {calls:.0} works/s");
+        let (calls_20k, pipe_calls) = paired(
+            runs,
+            || calls_per_second(&pool, 20_000),
+            || pipe_pool_calls_per_second(20_000),
+        );
+        println!("process_calls_20k_2_workers {calls_20k:.0} works/s");
+        println!("pipe_pool_calls_20k_2_workers {pipe_calls:.0} works/s");
+        println!(
+            "process_calls_20k_vs_pipe_pool {:.2} x",
+            calls_20k / pipe_calls
+        );
+    }
+    if wanted("map") {
+        let pool = ProcessPool::builder()
+            .workers(2)
+            .build(&works::WORKS)
+            .unwrap();
+        let (map, pipe_map) = paired(
+            runs,
+            || map_per_second(&pool, 1_000_000),
+            || pipe_pool_map_per_second(1_000_000),
+        );
+        println!("process_map_chunk_256_2_workers {map:.0} works/s");
+        println!("pipe_pool_map_chunk_256_2_workers {pipe_map:.0} works/s");
+        println!("process_map_chunk_256_vs_pipe_pool {:.2} x", map / pipe_map);
+    }
+    if wanted("pipe_hop") {
+        // Behind a launcher that adds a pipe hop each way (as a relay such as ssh does).
+        let exe = std::env::current_exe().unwrap();
+        let mut hop = std::process::Command::new("sh");
+        hop.arg("-c")
+            .arg(format!("cat | '{}' | cat", exe.display()));
+        let pool = ProcessPool::builder()
+            .workers(2)
+            .command(hop)
+            .build(&works::WORKS)
+            .unwrap();
+        let rt = median((0..runs).map(|_| round_trip(&pool)).collect());
+        println!("process_round_trip_pipe_hop_median {rt:.1} us");
+        let map = median(
+            (0..runs)
+                .map(|_| map_per_second(&pool, 1_000_000))
+                .collect(),
+        );
+        println!("process_map_chunk_256_pipe_hop_2_workers {map:.0} works/s");
+    }
+    if wanted("start") {
+        std::thread::sleep(Duration::from_millis(50));
+        let (start, pipe_start) = paired(
+            2 * runs + 1,
+            start_to_first_result,
+            pipe_pool_start_to_first_result,
+        );
+        println!("process_pool_start_to_first_result {start:.2} ms");
+        println!("pipe_pool_start_to_first_result {pipe_start:.2} ms");
+        println!("process_start_vs_pipe_pool {:.2} x", start / pipe_start);
+        let (every, pipe_start) = paired(
+            2 * runs + 1,
+            pipe_pool_start_to_every_worker_answered,
+            pipe_pool_start_to_first_result,
+        );
+        println!("pipe_pool_start_to_every_worker_answered {every:.2} ms");
+        println!(
+            "pipe_pool_every_worker_vs_first_result {:.2} x",
+            every / pipe_start
+        );
+    }
 }

@@ -13,8 +13,12 @@ use std::time::{Duration, Instant};
 use aplex::balance::KeyAffinity;
 use aplex::{Error, ProcessPool};
 
+#[path = "process_pool/batches.rs"]
+mod batches;
 #[path = "process_pool/hosts.rs"]
 mod hosts;
+#[path = "process_pool/shutdown.rs"]
+mod shutdown;
 
 aplex::works! {
     /// The works of this test binary.
@@ -74,6 +78,14 @@ aplex::works! {
         }
         pub fn shell(cmd: String) -> i32 {
             Command::new("sh").arg("-c").arg(cmd).status().map_or(-1, |s| s.code().unwrap_or(-1))
+        }
+        /// Doubles `item`, unless it is `victim`: then the worker exits with status 3.
+        pub fn die_at(arg: (u64, u64)) -> u64 {
+            let (item, victim) = arg;
+            if item == victim {
+                std::process::exit(3);
+            }
+            item * 2
         }
     }
 }
@@ -1180,6 +1192,7 @@ fn main() {
     match std::env::var("APLEX_TEST_ROLE").as_deref() {
         Ok("hello_then_die") => return role_hello_then_die(),
         Ok("lying_worker") => return role_lying_worker(),
+        Ok("half_result_worker") => return batches::role_half_result_worker(),
         Ok("line_buffer") => return hosts::role_line_buffer(),
         Ok("other_build") => return hosts::role_other_build(),
         _ => {}
@@ -1357,6 +1370,34 @@ fn main() {
         (
             "another_build_on_a_host_is_named_not_mistaken_for_a_non_worker",
             hosts::another_build_on_a_host_is_named_not_mistaken_for_a_non_worker,
+        ),
+        (
+            "a_death_in_the_middle_of_a_map_batch_loses_only_that_workers_chunks",
+            batches::a_death_in_the_middle_of_a_map_batch_loses_only_that_workers_chunks,
+        ),
+        (
+            "a_death_in_the_middle_of_a_burst_of_calls_never_hangs_one",
+            batches::a_death_in_the_middle_of_a_burst_of_calls_never_hangs_one,
+        ),
+        (
+            "a_burst_larger_than_the_maximum_frame_is_many_frames",
+            batches::a_burst_larger_than_the_maximum_frame_is_many_frames,
+        ),
+        (
+            "a_map_batch_larger_than_the_maximum_frame_fails_only_the_chunk_over_it",
+            batches::a_map_batch_larger_than_the_maximum_frame_fails_only_the_chunk_over_it,
+        ),
+        (
+            "a_result_batch_cut_short_delivers_the_whole_frames_only",
+            batches::a_result_batch_cut_short_delivers_the_whole_frames_only,
+        ),
+        (
+            "shutdown_async_leaves_its_thread_free_and_ends_every_call",
+            shutdown::shutdown_async_leaves_its_thread_free_and_ends_every_call,
+        ),
+        (
+            "closed_resolves_after_a_shutdown_on_another_thread",
+            shutdown::closed_resolves_after_a_shutdown_on_another_thread,
         ),
         // Last: it starts the global process pool, and shuts it down at its end.
         (

@@ -12,10 +12,12 @@ use std::time::Duration;
 macro_rules! impl_int {
     ($($int:ty),*) => {$(
         impl Wire for $int {
+            #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
 
+            #[inline]
             fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
                 take_array(input).map(<$int>::from_le_bytes)
             }
@@ -26,11 +28,13 @@ macro_rules! impl_int {
 impl_int!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128);
 
 impl Wire for usize {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         // usize is at most 64 bits wide on every target std supports, so this is lossless.
         (*self as u64).encode(out);
     }
 
+    #[inline]
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         let value = u64::decode(input)?;
         usize::try_from(value).map_err(|_| WireError::OutOfRange { type_name: "usize" })
@@ -38,11 +42,13 @@ impl Wire for usize {
 }
 
 impl Wire for isize {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         // isize is at most 64 bits wide on every target std supports, so this is lossless.
         (*self as i64).encode(out);
     }
 
+    #[inline]
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         let value = i64::decode(input)?;
         isize::try_from(value).map_err(|_| WireError::OutOfRange { type_name: "isize" })
@@ -50,30 +56,36 @@ impl Wire for isize {
 }
 
 impl Wire for f32 {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         self.to_bits().encode(out);
     }
 
+    #[inline]
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         u32::decode(input).map(f32::from_bits)
     }
 }
 
 impl Wire for f64 {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         self.to_bits().encode(out);
     }
 
+    #[inline]
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         u64::decode(input).map(f64::from_bits)
     }
 }
 
 impl Wire for bool {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
 
+    #[inline]
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         match u8::decode(input)? {
             0 => Ok(false),
@@ -87,10 +99,12 @@ impl Wire for bool {
 }
 
 impl Wire for char {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         u32::from(*self).encode(out);
     }
 
+    #[inline]
     fn decode(input: &mut &[u8]) -> Result<Self, WireError> {
         let value = u32::decode(input)?;
         char::from_u32(value).ok_or(WireError::InvalidChar(value))
@@ -98,8 +112,10 @@ impl Wire for char {
 }
 
 impl Wire for () {
+    #[inline]
     fn encode(&self, _out: &mut Vec<u8>) {}
 
+    #[inline]
     fn decode(_input: &mut &[u8]) -> Result<Self, WireError> {
         Ok(())
     }

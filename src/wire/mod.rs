@@ -398,19 +398,24 @@ pub fn encode_slice<T: Wire>(items: &[T], out: &mut Vec<u8>) {
 // ---- Helpers shared by the impls ------------------------------------------------------------
 
 /// Splits `n` bytes off the front of `input`.
+#[inline]
 fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], WireError> {
     if input.len() < n {
-        return Err(WireError::UnexpectedEnd {
-            needed: n,
-            remaining: input.len(),
-        });
+        return Err(unexpected_end(n, input.len()));
     }
     let (head, tail) = input.split_at(n);
     *input = tail;
     Ok(head)
 }
 
+/// [`WireError::UnexpectedEnd`], out of line: the hot paths only test for it.
+#[cold]
+fn unexpected_end(needed: usize, remaining: usize) -> WireError {
+    WireError::UnexpectedEnd { needed, remaining }
+}
+
 /// Splits `N` bytes off the front of `input`, as an array.
+#[inline]
 fn take_array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], WireError> {
     let mut bytes = [0; N];
     bytes.copy_from_slice(take(input, N)?); // `take` returned exactly N bytes
@@ -418,6 +423,7 @@ fn take_array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], WireError> {
 }
 
 /// Writes a count or length as a `u64`.
+#[inline]
 fn encode_count(count: usize, out: &mut Vec<u8>) {
     // usize is at most 64 bits wide on every target std supports, so this is lossless.
     (count as u64).encode(out);

@@ -342,6 +342,7 @@ impl ProcessPoolBuilder {
             last_crash: Mutex::new(None),
             orders: Mutex::new(tx),
             started: Mutex::new(Vec::new()),
+            closed: crate::sync::Event::new(),
         });
         let supervisor = Supervisor {
             shared: shared.clone(),

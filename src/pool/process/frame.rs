@@ -156,6 +156,7 @@ impl Hello {
 }
 
 /// One frame, borrowed from the reader's buffer.
+#[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct Frame<'a> {
     pub(crate) kind: u8,
@@ -290,6 +291,7 @@ impl FrameReader {
     /// # Errors
     ///
     /// A length over the maximum, or too short for a header: the stream cannot be read on.
+    #[cfg(test)] // the reading threads use `next_at`
     pub(crate) fn next(&mut self) -> Result<Option<Frame<'_>>, FrameError> {
         Ok(self.next_at()?.map(|(kind, id, at)| Frame {
             kind,

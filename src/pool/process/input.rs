@@ -38,14 +38,24 @@ pub(crate) enum Incoming {
     /// The parent's hello, checked.
     Hello { max_works: usize, max_frame: usize },
     /// The frames of one read, in order.
-    Frames(Vec<Owned>),
+    Frames(Frames),
 }
 
-/// One frame, copied out of the reader's buffer.
-pub(crate) struct Owned {
-    pub(crate) kind: u8,
-    pub(crate) id: u64,
-    pub(crate) payload: Vec<u8>,
+/// The frames of one read, copied out of the reader's buffer in one piece (not one
+/// allocation per frame: a burst of small calls comes as many frames per read).
+pub(crate) struct Frames {
+    bytes: Vec<u8>,
+    /// Each frame's kind, job id and payload range in `bytes`.
+    heads: Vec<(u8, u64, std::ops::Range<usize>)>,
+}
+
+impl Frames {
+    /// Each frame's kind, job id and payload, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u8, u64, &[u8])> {
+        self.heads
+            .iter()
+            .map(|(kind, id, at)| (*kind, *id, &self.bytes[at.clone()]))
+    }
 }
 
 /// What the input thread has read and the executor not yet taken, and the executor's waker.
@@ -132,31 +142,24 @@ fn read(mut input: File, names: &[&'static str], tx: &Outlet) -> String {
             Ok(_) => {}
             Err(e) => return format!("reading the protocol failed: {e}"),
         }
-        let mut batch = Vec::new();
+        let mut heads = Vec::new();
         loop {
-            let f = match reader.next() {
+            let (kind, id, at) = match reader.next_at() {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => return format!("protocol error: {e}"),
             };
-            if f.kind == frame::TERMINATE {
+            if kind == frame::TERMINATE {
                 psys::exit_now(EXIT_TERMINATED);
             }
             if greeted {
-                batch.push(Owned {
-                    kind: f.kind,
-                    id: f.id,
-                    payload: f.payload.to_vec(),
-                });
+                heads.push((kind, id, at));
                 continue;
             }
-            if f.kind != frame::HELLO_PARENT {
-                return format!(
-                    "expected the parent's hello, got a frame of kind {}",
-                    f.kind
-                );
+            if kind != frame::HELLO_PARENT {
+                return format!("expected the parent's hello, got a frame of kind {kind}");
             }
-            let hello = match Hello::from_bytes(f.payload) {
+            let hello = match Hello::from_bytes(reader.slice(at)) {
                 Ok(h) => h,
                 Err(e) => return format!("bad hello: {e}"),
             };
@@ -177,8 +180,15 @@ fn read(mut input: File, names: &[&'static str], tx: &Outlet) -> String {
                 finished();
             }
         }
-        if !batch.is_empty() && !tx.send(Incoming::Frames(batch)) {
-            finished();
+        if let (Some(first), Some(last)) = (heads.first(), heads.last()) {
+            let (from, to) = (first.2.start, last.2.end);
+            let bytes = reader.slice(from..to).to_vec();
+            for head in &mut heads {
+                head.2 = head.2.start - from..head.2.end - from;
+            }
+            if !tx.send(Incoming::Frames(Frames { bytes, heads })) {
+                finished();
+            }
         }
     }
 }

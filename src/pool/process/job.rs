@@ -133,16 +133,32 @@ impl<T: Send + 'static> Outcome<T> for RemoteJob<T> {
 
 /// Reads one outcome (status byte, then value or message) from the front of `input`.
 /// The outer error means the bytes are malformed.
+#[inline]
 fn decode_outcome<R: Wire>(input: &mut &[u8]) -> Result<Result<R, Error>, Error> {
-    let wire = |e: crate::wire::WireError| Error::Wire(format!("bad result from the worker: {e}"));
-    let text = |input: &mut &[u8]| String::decode(input).map_err(wire);
-    Ok(match u8::decode(input).map_err(wire)? {
-        status::OK => Ok(R::decode(input).map_err(wire)?),
-        status::REMOTE => Err(Error::Remote(text(input)?)),
-        status::PANIC => Err(Error::Panicked(text(input)?)),
-        status::WIRE => Err(Error::Wire(text(input)?)),
+    match input.split_first() {
+        Some((&status::OK, rest)) => {
+            *input = rest;
+            R::decode(input).map(Ok).map_err(bad_result)
+        }
+        _ => decode_failure(input).map(Err),
+    }
+}
+
+/// Reads an outcome that is not `OK`: its status byte and message.
+#[cold]
+fn decode_failure(input: &mut &[u8]) -> Result<Error, Error> {
+    let text = |input: &mut &[u8]| String::decode(input).map_err(bad_result);
+    Ok(match u8::decode(input).map_err(bad_result)? {
+        status::REMOTE => Error::Remote(text(input)?),
+        status::PANIC => Error::Panicked(text(input)?),
+        status::WIRE => Error::Wire(text(input)?),
         other => return Err(Error::Wire(format!("unknown result status {other}"))),
     })
+}
+
+#[cold]
+fn bad_result(e: crate::wire::WireError) -> Error {
+    Error::Wire(format!("bad result from the worker: {e}"))
 }
 
 /// The decoder of one call's result.
@@ -188,7 +204,18 @@ pub(crate) fn decode_chunk<R: Wire>(
     }
     let mut out = Vec::with_capacity(len.min(CHUNK_RESERVE));
     for _ in 0..count {
-        out.push(decode_outcome::<R>(&mut input)?);
+        // An `OK` outcome's value is pushed where it is decoded (the hot path: no
+        // intermediate outcome to copy).
+        match input.split_first() {
+            Some((&status::OK, rest)) => {
+                input = rest;
+                match R::decode(&mut input) {
+                    Ok(value) => out.push(Ok(value)),
+                    Err(e) => return Err(bad_result(e)),
+                }
+            }
+            _ => out.push(Err(decode_failure(&mut input)?)),
+        }
     }
     if !input.is_empty() {
         return Err(Error::Wire(format!(

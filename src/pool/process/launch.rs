@@ -7,7 +7,7 @@ use std::fs::File;
 use std::os::unix::io::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
@@ -79,20 +79,25 @@ impl Launcher {
     }
 }
 
+/// A worker process spawned and greeted, whose threads are not started yet.
+pub(crate) struct Spawned {
+    pub(crate) conn: Arc<Conn>,
+    stdout: ChildStdout,
+}
+
 /// Spawns a worker for slot `index` with its launcher's command, as the leader of a new
-/// process group, makes it the slot's starting worker, sends the parent's hello and starts its
-/// reader and writer threads; the reader reports the hello on `hello`.
+/// process group, makes it the slot's starting worker and sends the parent's hello. Its
+/// threads start with [`start_threads`]: a pool starting several workers spawns every
+/// process first, so that they all start up while the threads are made.
 ///
 /// # Errors
 ///
-/// `Error::Io` if the command cannot be spawned (a missing binary fails here, at once), or a
-/// thread cannot be started.
-pub(crate) fn launch(
+/// `Error::Io` if the command cannot be spawned (a missing binary fails here, at once).
+pub(crate) fn spawn(
     launcher: &mut Launcher,
     index: usize,
     shared: &Arc<Shared>,
-    hello: HelloSender,
-) -> Result<Launched, Error> {
+) -> Result<Spawned, Error> {
     let load = shared.slots[index].load.clone();
     let (mut child, program) = launcher.spawn(index)?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -130,17 +135,32 @@ pub(crate) fn launch(
     conn.send(&bytes, true);
 
     // The slot knows its starting worker before the reader can see the hello.
-    {
-        let slot = &shared.slots[index];
-        let mut state = lock(&slot.state);
-        if state.launched {
-            state.restarts += 1;
-        }
-        state.launched = true;
-        state.shortages = 0;
-        state.starting = Some(conn.clone());
-        slot.set_phase(&state, SlotState::Starting);
+    let slot = &shared.slots[index];
+    let mut state = lock(&slot.state);
+    if state.launched {
+        state.restarts += 1;
     }
+    state.launched = true;
+    state.shortages = 0;
+    state.starting = Some(conn.clone());
+    slot.set_phase(&state, SlotState::Starting);
+    drop(state);
+    Ok(Spawned { conn, stdout })
+}
+
+/// Starts a spawned worker's writer and reader threads; the reader reports the hello on
+/// `hello`.
+///
+/// # Errors
+///
+/// `Error::Io` if a thread cannot be started; the worker is then killed and reaped.
+pub(crate) fn start_threads(
+    spawned: Spawned,
+    shared: &Arc<Shared>,
+    hello: HelloSender,
+) -> Result<Launched, Error> {
+    let Spawned { conn, stdout } = spawned;
+    let index = conn.index;
     let w = conn.clone();
     let writer = std::thread::Builder::new()
         .name(format!("aplex-proc-{index}-w"))
@@ -149,6 +169,7 @@ pub(crate) fn launch(
         Ok(t) => t,
         Err(e) => {
             conn.kill("not started: no writer thread".to_string());
+            conn.reap_unread();
             unset_starting(shared, &conn);
             return Err(Error::Io(e));
         }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `works.rs` | [`works!`](crate::works), [`Work`], [`Registry`]: named works and their runners |
 //! | `frame.rs` | the frame envelope, the hellos, and the frame reader |
+//! | `chunks.rs` | a `map`'s input cut into chunk frames, sent in batches |
 //! | `worker.rs` | the worker side, run by [`serve_if_worker`]: its executor thread |
 //! | `input.rs` | the worker's input thread: reads the protocol, obeys `TERMINATE`, the watchdog |
 //! | `launch.rs` | a slot's command (`command`, `launcher`, `hosts`), starting one worker process and its threads |
@@ -86,6 +87,7 @@
 //!   yet ended by a result, a cancel or a failure.
 
 mod builder;
+mod chunks;
 mod conn;
 mod frame;
 mod input;
@@ -104,9 +106,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use self::builder::ProcessPoolBuilder;
+use self::chunks::ChunkSource;
 use self::conn::Conn;
-use self::job::{decode_chunk, decode_one, Pending, RemoteJob};
-use self::launch::{launch, HelloSender, Launched, Launcher};
+use self::job::{decode_one, Pending, RemoteJob};
+use self::launch::{HelloSender, Launched, Launcher};
 use self::shared::Shared;
 pub use self::slot::{SlotInfo, SlotState};
 use self::supervisor::{Order, Supervisor};
@@ -345,7 +348,8 @@ impl ProcessPool {
             job.fail(e);
             return handle;
         }
-        let mut bytes = Vec::new();
+        // Room for the header and a small argument: no regrowth for the common call.
+        let mut bytes = Vec::with_capacity(64);
         let start = frame::begin(&mut bytes, frame::CALL, id);
         (work.index() as u32).encode(&mut bytes);
         arg.encode(&mut bytes);
@@ -383,8 +387,10 @@ impl ProcessPool {
     /// results come back in one: the way to run many tiny works. A chunk's items run one
     /// after the other in one worker; a [`timeout`](Map::timeout) cancels the chunks left,
     /// which stop in the worker at their next item. The map keeps a window of chunks in flight
-    /// (about 4096 items' worth, at least two chunks per worker), so a slow link's round trip
-    /// is paid once per window, not per chunk.
+    /// (about 4096 items' worth, at least eight chunks per worker), so a slow link's round trip
+    /// is paid once per window, not per chunk; it sends chunks in batches of about 2048 items
+    /// (each worker's share of a batch in one write, answered in one write), so that tiny
+    /// works do not each pay a wake-up of the worker and of the reader.
     ///
     /// Chunk size over a launcher: locally a round trip costs ~20–30 µs, through `ssh`
     /// ~100–150 µs (more across a network), through `srun -u` about as much. Pick chunks whose
@@ -410,41 +416,12 @@ impl ProcessPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        let shared = self.shared.clone();
-        let mut iter = iter.into_iter().peekable();
-        let checked = self.check(work).err().map(|e| e.to_string());
+        let refused = self.check(work).err().map(|e| e.to_string());
         let index = work.index() as u32;
+        let mut source = ChunkSource::new(self.shared.clone(), iter.into_iter(), index, refused);
         Map::from_source(
-            shared.slots.len(),
-            Box::new(move |n: usize| {
-                iter.peek()?;
-                let id = shared.next_id();
-                let mut bytes = Vec::new();
-                let start = frame::begin(&mut bytes, frame::CHUNK, id);
-                index.encode(&mut bytes);
-                let count_at = bytes.len();
-                0u64.encode(&mut bytes);
-                let mut len = 0usize;
-                for item in iter.by_ref().take(n) {
-                    item.encode(&mut bytes);
-                    len += 1;
-                }
-                bytes[count_at..count_at + 8].copy_from_slice(&(len as u64).to_le_bytes());
-                let decode = Box::new(move |payload: &[u8]| decode_chunk::<R>(payload, len));
-                let job = RemoteJob::new(id, decode, true, false, len as u64);
-                let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
-                if let Some(e) = &checked {
-                    job.fail(Error::Wire(e.clone()));
-                } else {
-                    match frame::finish(&mut bytes, start, shared.max_frame) {
-                        Ok(()) => shared.submit(None, id, job, bytes),
-                        Err(e) => {
-                            job.fail(Error::Wire(e));
-                        }
-                    }
-                }
-                Some((len, handle))
-            }),
+            self.shared.slots.len(),
+            Box::new(move |n: usize| source.next_chunk(n)),
         )
     }
 
@@ -519,13 +496,71 @@ impl ProcessPool {
         self.close(true);
     }
 
+    /// Shuts down gracefully, as [`shutdown`](ProcessPool::shutdown) does, and resolves once
+    /// every accepted call has ended, every worker has exited (or been killed after its grace
+    /// period) and been reaped, and every thread of the pool has been joined — without
+    /// blocking the thread that awaits it, so it may be awaited under `block_on`, on a pool,
+    /// or in another runtime's task. Dropping the future does not undo the shutdown (which
+    /// has begun at its first poll); the pool's drop then waits for what is left.
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// let pool = aplex::ProcessPool::builder().workers(2).build(&works::WORKS).unwrap();
+    /// let pending = pool.call(&works::double, 21);
+    /// aplex::block_on(pool.shutdown_async());
+    /// assert_eq!(pending.wait(), Ok(42)); // an accepted call ends with its value
+    /// assert_eq!(pool.call(&works::double, 1).wait(), Err(aplex::Error::ShutDown));
+    /// ```
+    pub async fn shutdown_async(&self) {
+        self.begin_close(false);
+        self.closed().await;
+    }
+
+    /// Resolves once the pool has been shut down (by [`shutdown`](ProcessPool::shutdown),
+    /// [`shutdown_now`](ProcessPool::shutdown_now), `shutdown_async`, or the pool's drop on
+    /// another thread) and that shutdown is complete: every call ended, every worker reaped,
+    /// every thread joined. It does not start a shutdown itself, and does not block the
+    /// thread that awaits it.
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Arc::new(aplex::ProcessPool::builder().build(&works::WORKS).unwrap());
+    /// let closer = {
+    ///     let pool = Arc::clone(&pool);
+    ///     std::thread::spawn(move || pool.shutdown())
+    /// };
+    /// aplex::block_on(pool.closed());
+    /// assert_eq!(pool.call(&works::double, 1).wait(), Err(aplex::Error::ShutDown));
+    /// closer.join().unwrap();
+    /// ```
+    pub async fn closed(&self) {
+        self.shared.closed.wait().await;
+        // The supervisor has set the event as its last act: joining it takes no time.
+        let supervisor = lock(&self.supervisor).take();
+        if let Some(supervisor) = supervisor {
+            let _ = supervisor.join();
+        }
+    }
+
+    /// Begins the shutdown unless one has begun: no new calls, and the supervisor's order.
+    fn begin_close(&self, now: bool) {
+        if self.shared.open.swap(false, Ordering::AcqRel) {
+            self.shared.order(Order::Shutdown { now });
+        }
+    }
+
     fn close(&self, now: bool) {
-        let Some(supervisor) = lock(&self.supervisor).take() else {
-            return;
-        };
-        self.shared.open.store(false, Ordering::Release);
-        self.shared.order(Order::Shutdown { now });
-        let _ = supervisor.join();
+        self.begin_close(now);
+        let supervisor = lock(&self.supervisor).take();
+        match supervisor {
+            Some(supervisor) => {
+                let _ = supervisor.join();
+            }
+            // Another shutdown joins it; this one waits for the end all the same.
+            None => self.shared.closed.wait_blocking(),
+        }
     }
 }
 

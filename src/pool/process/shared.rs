@@ -32,6 +32,22 @@ pub(crate) struct Shared {
     pub(super) orders: Mutex<mpsc::Sender<Order>>,
     /// Every launched worker's connection and threads, until shutdown joins them.
     pub(super) started: Mutex<Vec<Started>>,
+    /// Set when the supervisor is done: the shutdown has ended, or the supervisor has.
+    pub(super) closed: crate::sync::Event,
+}
+
+/// Frames routed to live workers and not yet sent, per worker, in order (see
+/// [`Shared::submit_many`]).
+#[derive(Default)]
+struct Batch(Vec<(Arc<Conn>, Vec<u8>)>);
+
+impl Batch {
+    fn add(&mut self, conn: &Arc<Conn>, frame: &[u8]) {
+        match self.0.iter_mut().find(|(c, _)| Arc::ptr_eq(c, conn)) {
+            Some((_, bytes)) => bytes.extend_from_slice(frame),
+            None => self.0.push((conn.clone(), frame.to_vec())),
+        }
+    }
 }
 
 /// A launched worker's connection, and its reader and writer threads.
@@ -89,6 +105,30 @@ impl Shared {
         self.route(i, (id, job, frame));
     }
 
+    /// Sends several jobs (a map's batch of chunks): each where [`submit`](Shared::submit)
+    /// would send it, in order, but each worker gets its share in one write.
+    pub(super) fn submit_many(&self, calls: Vec<Queued>) {
+        let mut batch = Batch::default();
+        for (id, job, frame) in calls {
+            if !self.open.load(Ordering::Acquire) {
+                job.fail(Error::ShutDown);
+                continue;
+            }
+            let i = self.picker.pick(
+                self.slots.len(),
+                |i| self.pick_load(i),
+                None,
+                |i| {
+                    self.slots[i].load.fetch_add(1, Ordering::Relaxed);
+                },
+            );
+            self.route_into(i, (id, job, frame), Some(&mut batch));
+        }
+        for (conn, bytes) in batch.0 {
+            conn.send(&bytes, true);
+        }
+    }
+
     /// Moves one unit of load from slot `from` to slot `to`.
     fn move_load(&self, from: usize, to: usize) {
         if from != to {
@@ -98,7 +138,13 @@ impl Shared {
     }
 
     /// Places a call counted in slot `i`'s load (see [`submit`](Shared::submit)).
-    fn route(&self, mut i: usize, call: Queued) {
+    fn route(&self, i: usize, call: Queued) {
+        self.route_into(i, call, None);
+    }
+
+    /// Like [`route`](Shared::route); with a `batch`, a frame for a live worker is added to
+    /// that worker's bytes in the batch rather than sent.
+    fn route_into(&self, mut i: usize, call: Queued, mut batch: Option<&mut Batch>) {
         for _ in 0..=self.slots.len() {
             let slot = &self.slots[i];
             let mut state = lock(&slot.state);
@@ -109,7 +155,7 @@ impl Shared {
                 return;
             }
             if let Some(conn) = state.conn.clone() {
-                self.send_to(i, state, &conn, call);
+                self.send_to(i, state, &conn, call, batch.as_deref_mut());
                 return;
             }
             // Not live: prefer a live slot, else wait for this one (or a better one) to start.
@@ -164,20 +210,27 @@ impl Shared {
         )))
     }
 
-    /// Sends a call to slot `i`'s live worker (`state` is that slot's locked state).
+    /// Sends a call to slot `i`'s live worker (`state` is that slot's locked state), or adds
+    /// its frame to `batch`.
     fn send_to(
         &self,
         i: usize,
         mut state: MutexGuard<'_, SlotInner>,
         conn: &Arc<Conn>,
         call: Queued,
+        mut batch: Option<&mut Batch>,
     ) {
         let slot = &self.slots[i];
         let (id, job, frame) = call;
         conn.track(id, job);
-        // Alone in flight: write it now, on this thread, for the shortest round trip.
-        let direct = slot.load.load(Ordering::Relaxed) <= 1;
-        conn.send(&frame, direct);
+        match batch.as_deref_mut() {
+            Some(batch) => batch.add(conn, &frame),
+            None => {
+                // Alone in flight: write it now, on this thread, for the shortest round trip.
+                let direct = slot.load.load(Ordering::Relaxed) <= 1;
+                conn.send(&frame, direct);
+            }
+        }
         let sent = conn.sent.fetch_add(1, Ordering::Relaxed) + 1;
         if self.max_per_child > 0 && sent >= self.max_per_child {
             // Recycle: this worker finishes what it has and exits; a new one takes the slot.
@@ -186,7 +239,11 @@ impl Shared {
             conn.retired.store(true, Ordering::Relaxed);
             let mut bytes = Vec::new();
             frame::empty(&mut bytes, frame::SHUTDOWN, 0);
-            conn.send(&bytes, false);
+            // After the frames of this batch, if any: the worker must get the call first.
+            match batch {
+                Some(batch) => batch.add(conn, &bytes),
+                None => conn.send(&bytes, false),
+            }
             drop(state);
             self.order(Order::Respawn {
                 slot: i,

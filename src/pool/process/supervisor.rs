@@ -28,6 +28,13 @@ pub(super) struct Supervisor {
     pub(super) hellos: Vec<(Instant, Arc<Conn>)>,
 }
 
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // Its last act, after the shutdown joined everything (or if it panicked).
+        self.shared.closed.set();
+    }
+}
+
 impl Supervisor {
     pub(super) fn run(mut self, orders: mpsc::Receiver<Order>) {
         loop {
@@ -80,7 +87,17 @@ impl Supervisor {
     /// Launches a worker for slot `i`; it becomes the slot's `starting` worker, and its hello
     /// has a deadline. Its reader reports the hello on `hello`.
     fn launch(&mut self, i: usize, hello: HelloSender) -> Result<Launched, Error> {
-        let launched = launch(&mut self.launcher, i, &self.shared, hello)?;
+        let spawned = launch::spawn(&mut self.launcher, i, &self.shared)?;
+        self.start_threads(spawned, hello)
+    }
+
+    /// Starts a spawned worker's threads (see [`launch`](Supervisor::launch)).
+    fn start_threads(
+        &mut self,
+        spawned: launch::Spawned,
+        hello: HelloSender,
+    ) -> Result<Launched, Error> {
+        let launched = launch::start_threads(spawned, &self.shared, hello)?;
         let deadline = Instant::now().checked_add(self.hello_timeout);
         if let Some(deadline) = deadline {
             self.hellos.push((deadline, launched.conn.clone()));
@@ -98,20 +115,36 @@ impl Supervisor {
         let (tx, hellos) = mpsc::channel();
         let mut first_error: Option<Error> = None;
         let mut failed = 0;
+        // Every process first, then their threads: the workers start up meanwhile.
+        let mut spawned = Vec::new();
+        let mut failures = Vec::new();
         for i in 0..workers {
-            match self.launch(i, tx.clone()) {
-                Ok(l) => shared.keep(l.conn, l.threads),
+            match launch::spawn(&mut self.launcher, i, &shared) {
+                Ok(s) => spawned.push(s),
                 Err(e) => {
-                    failed += 1;
+                    failures.push((i, e));
                     if need_all {
-                        first_error = Some(e);
                         break;
                     }
-                    let at = shared.on_spawn_failure(i, &e);
-                    self.retries.push((at, i));
-                    first_error.get_or_insert(e);
                 }
             }
+        }
+        for s in spawned {
+            let i = s.conn.index;
+            match self.start_threads(s, tx.clone()) {
+                Ok(l) => shared.keep(l.conn, l.threads),
+                Err(e) => failures.push((i, e)),
+            }
+        }
+        for (i, e) in failures {
+            failed += 1;
+            if need_all {
+                first_error.get_or_insert(e);
+                continue;
+            }
+            let at = shared.on_spawn_failure(i, &e);
+            self.retries.push((at, i));
+            first_error.get_or_insert(e);
         }
         drop(tx);
         let deadline = Instant::now().checked_add(self.hello_timeout);

@@ -37,7 +37,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::frame::{self, Hello};
-use super::input::{self, Incoming, Owned};
+use super::input::{self, Incoming};
 use super::works::{status, Entry, Registry, Runner};
 use crate::runtime::task::panic_message;
 use crate::sys::process as psys;
@@ -57,6 +57,8 @@ struct Call {
 struct State {
     entries: &'static [Entry],
     outbox: RefCell<Vec<u8>>,
+    /// A plain call's outcome buffer, reused.
+    scratch: Cell<Vec<u8>>,
     flusher: RefCell<Option<Waker>>,
     running: RefCell<HashMap<u64, LocalTask<()>>>,
     queue: RefCell<VecDeque<Call>>,
@@ -148,6 +150,7 @@ pub(crate) fn serve(registry: &Registry) -> io::Result<()> {
     let state = Rc::new(State {
         entries,
         outbox: RefCell::new(Vec::new()),
+        scratch: Cell::new(Vec::new()),
         flusher: RefCell::new(None),
         running: RefCell::new(HashMap::new()),
         queue: RefCell::new(VecDeque::new()),
@@ -215,8 +218,8 @@ async fn read_loop(state: Rc<State>, incoming: input::Inbox) {
                         greeted = true;
                     }
                     Incoming::Frames(frames) if greeted => {
-                        for f in frames {
-                            handle(&state, f)?;
+                        for (kind, id, payload) in frames.iter() {
+                            handle(&state, kind, id, payload)?;
                         }
                     }
                     Incoming::Frames(_) => return Err("a frame before the hello".to_string()),
@@ -236,22 +239,22 @@ async fn read_loop(state: Rc<State>, incoming: input::Inbox) {
 }
 
 /// Handles one frame from the parent.
-fn handle(state: &Rc<State>, f: Owned) -> Result<(), String> {
-    match f.kind {
+fn handle(state: &Rc<State>, kind: u8, id: u64, payload: &[u8]) -> Result<(), String> {
+    match kind {
         frame::CALL | frame::CHUNK => {
-            let plain = f.kind == frame::CALL && is_plain(state, &f.payload);
+            let plain = kind == frame::CALL && is_plain(state, payload);
             if plain {
-                run_plain_call(state, f.id, &f.payload);
+                run_plain_call(state, id, payload);
             } else {
                 state.queue.borrow_mut().push_back(Call {
-                    kind: f.kind,
-                    id: f.id,
-                    payload: f.payload,
+                    kind,
+                    id,
+                    payload: payload.to_vec(),
                 });
                 pump(state);
             }
         }
-        frame::CANCEL => cancel(state, f.id),
+        frame::CANCEL => cancel(state, id),
         frame::SHUTDOWN => {
             state.closing.set(true);
             state.check_idle();
@@ -296,10 +299,19 @@ fn run_plain_call(state: &State, id: u64, payload: &[u8]) {
     else {
         return;
     };
-    let mut outcome = Vec::new();
+    // The buffer is taken out while the work runs (a work may re-enter the executor), and
+    // kept for the next call: no allocation per call.
+    let mut outcome = state.scratch.take();
+    outcome.clear();
     run(&mut input, &mut outcome);
     state.push_result(id, &outcome);
+    if outcome.capacity() <= SCRATCH_KEEP {
+        state.scratch.set(outcome);
+    }
 }
+
+/// The largest outcome buffer kept between plain calls.
+const SCRATCH_KEEP: usize = 64 << 10;
 
 /// Starts queued calls while there is room.
 fn pump(state: &Rc<State>) {
@@ -379,9 +391,12 @@ async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> 
     if let Err(e) = check_count(count, input.len(), entry.zero_sized_arg, max_frame) {
         return message(status::REMOTE, &e);
     }
-    let mut out = vec![status::OK];
+    // Results are about as large as arguments, plus a status byte each.
+    let guess = input.len().saturating_add(count as usize).min(max_frame);
+    let mut out = Vec::with_capacity(guess.min(RESERVE_CAP).saturating_add(9));
+    out.push(status::OK);
     count.encode(&mut out);
-    let mut slice_start = Instant::now();
+    let mut slice = Slice::new();
     let mut broken: Option<Vec<u8>> = None;
     for _ in 0..count {
         if out.len() > max_frame {
@@ -400,9 +415,8 @@ async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> 
                 if !run(&mut input, &mut out) {
                     broken = Some(out[at..].to_vec()); // the rest cannot be decoded
                 }
-                if slice_start.elapsed() > CHUNK_SLICE {
+                if slice.after_item() {
                     crate::yield_now().await;
-                    slice_start = Instant::now();
                 }
             }
             Runner::Async(start) => match start(&mut input) {
@@ -415,6 +429,56 @@ async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> 
         }
     }
     out
+}
+
+/// The most a chunk's result reserves ahead of its items.
+const RESERVE_CAP: usize = 1 << 20;
+/// The most items a chunk runs between two readings of the clock.
+const MAX_STRIDE: u32 = 64;
+
+/// When a chunk of plain works yields: once [`CHUNK_SLICE`] has passed since it last did.
+/// Reading the clock costs more than a tiny work, so it is read every `stride` items: the
+/// stride doubles (up to [`MAX_STRIDE`]) while items pass faster than an eighth of a slice
+/// between readings, and drops back to one when they do not, so slow items are timed one by
+/// one.
+struct Slice {
+    start: Instant,
+    checked: Instant,
+    stride: u32,
+    left: u32,
+}
+
+impl Slice {
+    fn new() -> Slice {
+        let now = Instant::now();
+        Slice {
+            start: now,
+            checked: now,
+            stride: 1,
+            left: 1,
+        }
+    }
+
+    /// Counts one item; true when the chunk should yield now.
+    fn after_item(&mut self) -> bool {
+        self.left -= 1;
+        if self.left > 0 {
+            return false;
+        }
+        let now = Instant::now();
+        self.stride = if now - self.checked < CHUNK_SLICE / 8 {
+            (self.stride * 2).min(MAX_STRIDE)
+        } else {
+            1
+        };
+        self.left = self.stride;
+        self.checked = now;
+        if now - self.start > CHUNK_SLICE {
+            self.start = now;
+            return true;
+        }
+        false
+    }
 }
 
 /// Checks a chunk's claimed item count against what its input and its result can hold.

@@ -1,0 +1,135 @@
+//! A process pool's `map` input: its items cut into chunk frames, sent in batches.
+//!
+//! A map keeps a window of chunks in flight and asks for one more each time one comes back.
+//! Sent one by one, every chunk would cost its own write, its own wake-up of the worker's
+//! input thread and executor, its own result write and its own wake-up of the reader: for
+//! chunks of tiny works those wake-ups, not the works, are the time. So when the map asks
+//! for a chunk and none is ready, the source cuts a **batch** of chunks, routes each (so the
+//! balancer still sees every chunk), and sends each worker its share in one write; it then
+//! hands the map one chunk at a time from the batch. A worker reads the batch in one read,
+//! runs its chunks in one turn and answers them in one write.
+//!
+//! # Ownership rules
+//!
+//! The source is owned by its map. Chunks it has sent but not yet handed to the map are its
+//! own: dropping the source (the map dropped, or timed out) cancels them, as the map cancels
+//! the ones it holds.
+
+use std::collections::VecDeque;
+use std::iter::Peekable;
+
+use super::job::{decode_chunk, Pending, RemoteJob};
+use super::shared::Shared;
+use super::slot::Queued;
+use super::{frame, Arc, Error, Handle};
+use crate::pool::map::ChunkResults;
+use crate::wire::Wire;
+
+/// A batch holds about this many items (and at least one chunk).
+const BATCH_ITEMS: usize = 2048;
+/// The most chunks in one batch.
+const BATCH_CHUNKS: usize = 64;
+/// The most bytes of a chunk's frame reserved ahead of encoding its items.
+const RESERVE_CAP: usize = 64 << 10;
+
+/// The source of a process pool's map: see the module docs.
+pub(super) struct ChunkSource<A, R, I: Iterator<Item = A>> {
+    shared: Arc<Shared>,
+    iter: Peekable<I>,
+    /// The work's index on the wire.
+    index: u32,
+    /// Why the work cannot run in this pool, if it cannot (every chunk fails with it).
+    refused: Option<String>,
+    /// Chunks sent and not yet handed to the map, oldest first.
+    ahead: VecDeque<(usize, Handle<ChunkResults<R>>)>,
+}
+
+impl<A, R, I> ChunkSource<A, R, I>
+where
+    A: Wire,
+    R: Wire + Send + 'static,
+    I: Iterator<Item = A>,
+{
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        iter: I,
+        index: u32,
+        refused: Option<String>,
+    ) -> ChunkSource<A, R, I> {
+        ChunkSource {
+            shared,
+            iter: iter.peekable(),
+            index,
+            refused,
+            ahead: VecDeque::new(),
+        }
+    }
+
+    /// The next chunk of up to `n` items, sent (or failed): its length and handle; `None` at
+    /// the end of the input.
+    pub(super) fn next_chunk(&mut self, n: usize) -> Option<(usize, Handle<ChunkResults<R>>)> {
+        if self.ahead.is_empty() {
+            self.send_batch(n);
+        }
+        self.ahead.pop_front()
+    }
+
+    /// Cuts up to a batch of chunks of `n` items from the input and sends them.
+    fn send_batch(&mut self, n: usize) {
+        let chunks = (BATCH_ITEMS / n).clamp(1, BATCH_CHUNKS);
+        let mut calls = Vec::with_capacity(chunks);
+        for _ in 0..chunks {
+            if self.iter.peek().is_none() {
+                break;
+            }
+            let (len, handle, call) = self.cut(n);
+            self.ahead.push_back((len, handle));
+            if let Some(call) = call {
+                calls.push(call);
+            }
+        }
+        self.shared.submit_many(calls);
+    }
+
+    /// Encodes the next chunk of up to `n` items into a frame: its length, its handle, and
+    /// what to send (`None` if it failed already: a refused work, a frame over the maximum).
+    fn cut(&mut self, n: usize) -> (usize, Handle<ChunkResults<R>>, Option<Queued>) {
+        let shared = &self.shared;
+        let id = shared.next_id();
+        let guess = n.saturating_mul(std::mem::size_of::<A>()).min(RESERVE_CAP);
+        let mut bytes = Vec::with_capacity(guess + 32);
+        let start = frame::begin(&mut bytes, frame::CHUNK, id);
+        self.index.encode(&mut bytes);
+        let count_at = bytes.len();
+        0u64.encode(&mut bytes);
+        let mut len = 0usize;
+        for item in self.iter.by_ref().take(n) {
+            item.encode(&mut bytes);
+            len += 1;
+        }
+        bytes[count_at..count_at + 8].copy_from_slice(&(len as u64).to_le_bytes());
+        let decode = Box::new(move |payload: &[u8]| decode_chunk::<R>(payload, len));
+        let job = RemoteJob::new(id, decode, true, false, len as u64);
+        let handle = Handle::new(job.clone() as Arc<dyn crate::pool::cell::Outcome<_>>);
+        if let Some(e) = &self.refused {
+            job.fail(Error::Wire(e.clone()));
+            return (len, handle, None);
+        }
+        match frame::finish(&mut bytes, start, shared.max_frame) {
+            Ok(()) => (len, handle, Some((id, job, bytes))),
+            Err(e) => {
+                job.fail(Error::Wire(e));
+                (len, handle, None)
+            }
+        }
+    }
+}
+
+impl<A, R, I: Iterator<Item = A>> Drop for ChunkSource<A, R, I> {
+    fn drop(&mut self) {
+        // Nobody will read these results: do not run what has not started.
+        for (_, handle) in self.ahead.drain(..) {
+            let _ = handle.cancel();
+        }
+    }
+}
