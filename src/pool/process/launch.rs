@@ -57,7 +57,7 @@ impl Launcher {
                 made = catch_unwind(AssertUnwindSafe(|| f(index))).map_err(|p| {
                     Error::Io(std::io::Error::other(format!(
                         "the launcher panicked for slot {index}: {}",
-                        crate::runtime::task::panic_message(&*p)
+                        crate::runtime::task::take_panic_message(p)
                     )))
                 })?;
                 &mut made

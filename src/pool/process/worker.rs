@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use super::frame::{self, Hello};
 use super::input::{self, Incoming};
 use super::works::{status, Entry, Registry, Runner};
-use crate::runtime::task::panic_message;
+use crate::runtime::task::take_panic_message;
 use crate::sys::process as psys;
 use crate::wire::Wire;
 use crate::LocalTask;
@@ -506,7 +506,7 @@ impl Future for CatchUnwind {
         let future = self.0.as_mut();
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(poll) => poll,
-            Err(panic) => Poll::Ready(message(status::PANIC, &panic_message(&*panic))),
+            Err(panic) => Poll::Ready(message(status::PANIC, &take_panic_message(panic))),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 
-use crate::runtime::task::panic_message;
+use crate::runtime::task::take_panic_message;
 use crate::wire::Wire;
 
 /// The outcome byte in front of each encoded result.
@@ -244,7 +244,7 @@ pub fn run_plain<A: Wire, R: Wire, F: FnOnce(A) -> R>(
             out.push(status::OK);
             value.encode(out);
         }
-        Err(panic) => encode_message(status::PANIC, &panic_message(&*panic), out),
+        Err(panic) => encode_message(status::PANIC, &take_panic_message(panic), out),
     }
     true
 }
@@ -270,7 +270,7 @@ where
     })?;
     let future = catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|panic| {
         let mut out = Vec::new();
-        encode_message(status::PANIC, &panic_message(&*panic), &mut out);
+        encode_message(status::PANIC, &take_panic_message(panic), &mut out);
         out
     })?;
     Ok(Box::pin(async move {
