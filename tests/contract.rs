@@ -87,14 +87,14 @@ fn sync_names() {
 #[test]
 fn thread_pool_names() {
     let pool: ThreadPool = ThreadPool::new(2);
+    let loads: Vec<usize> = pool.loads();
+    assert_eq!(loads, vec![0, 0]);
     let h: Handle<u64> = pool.submit(|| 21 * 2);
     assert_eq!(h.wait().ok(), Some(42));
     let mut h: Handle<u64> = pool.spawn(|| async { 42 });
     assert_eq!(h.wait_timeout(BOUND).ok(), Some(42));
     assert!(pool.submit_with(7, || 1).wait().is_ok());
     assert!(pool.spawn_with(7, || async { 1 }).wait().is_ok());
-    let loads = pool.loads();
-    assert_eq!(loads.len(), 2);
 
     let map: Map<u64> = pool
         .map(|x: u64| x + 1, 0..10u64)

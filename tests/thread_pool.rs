@@ -185,9 +185,13 @@ fn least_loaded_avoids_a_worker_busy_with_a_long_closure() {
         thread_index()
     });
     eventually("the long closure runs", || {
-        pool.loads().iter().any(|l| l.running == 1)
+        pool.detailed_loads().iter().any(|l| l.running == 1)
     });
-    let busy_worker = pool.loads().iter().position(|l| l.running == 1).unwrap();
+    let busy_worker = pool
+        .detailed_loads()
+        .iter()
+        .position(|l| l.running == 1)
+        .unwrap();
     let others: Vec<usize> = (0..20)
         .map(|_| pool.submit(thread_index).wait().unwrap())
         .collect();
@@ -313,7 +317,7 @@ fn works_whose_handles_were_dropped_run_and_their_panics_are_contained() {
     );
     assert!(!cancelled.load(Ordering::SeqCst), "a cancelled work ran");
     eventually("the worker lets go of the works", || {
-        pool.loads()[0].running == 0
+        pool.detailed_loads()[0].running == 0
     });
 }
 
@@ -355,7 +359,7 @@ fn cancel_a_running_async_work_and_it_stops_at_its_next_await() {
         "the side effect after the await happened"
     );
     eventually("the worker lets go of the work", || {
-        pool.loads()[0].running == 0
+        pool.detailed_loads()[0].running == 0
     });
 }
 
@@ -718,7 +722,7 @@ fn max_works_per_worker_bounds_concurrency_and_queues_the_rest() {
     // (A room is taken when its work starts, a moment before its future first runs: wait for
     // all three futures to be inside, not only for the rooms.)
     eventually("three run, the rest queue", || {
-        let l = pool.loads()[0];
+        let l = pool.detailed_loads()[0];
         now.load(Ordering::SeqCst) == 3 && l.running == 3 && l.queued == 9
     });
     release.open();
@@ -726,7 +730,7 @@ fn max_works_per_worker_bounds_concurrency_and_queues_the_rest() {
     assert_eq!(peak.load(Ordering::SeqCst), 3);
     // A handle resolves a moment before its task lets go of its room.
     eventually("the loads drop to zero", || {
-        pool.loads()[0]
+        pool.detailed_loads()[0]
             == Load {
                 running: 0,
                 queued: 0,

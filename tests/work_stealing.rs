@@ -81,7 +81,7 @@ fn a_queued_plain_work_runs_on_the_idle_worker_while_the_first_is_held() {
         assert_eq!(finish(c, "C, queued behind the held worker"), other);
         assert_eq!(finish(d, "D"), other);
         assert!(!a.is_finished());
-        let loads = pool.loads();
+        let loads = pool.detailed_loads();
         assert_eq!(
             loads[held].queued, 0,
             "a stolen work left its queue: {loads:?}"
@@ -136,7 +136,7 @@ fn a_long_queue_behind_a_held_worker_drains_on_the_other() {
     for h in works {
         assert_eq!(finish(h, "a queued work"), 1 - held);
     }
-    let loads = pool.loads();
+    let loads = pool.detailed_loads();
     assert_eq!(loads[held].queued, 0, "{loads:?}");
     assert_eq!(loads[1 - held].queued, 0, "{loads:?}");
     assert_eq!(loads[1 - held].running, 0, "{loads:?}");

@@ -385,7 +385,7 @@ pub(crate) fn per_slot_capacity_weights_reach_the_balancer() {
         .balancer(by_hint())
         .build(&works::WORKS)
         .unwrap();
-    let capacities: Vec<usize> = pool.loads().iter().map(|l| l.capacity).collect();
+    let capacities: Vec<usize> = pool.detailed_loads().iter().map(|l| l.capacity).collect();
     assert_eq!(capacities, [8, 2, 2]);
     for i in 0..3 {
         assert_eq!(pool.call_with(i, &works::double, i).wait(), Ok(2 * i));

@@ -104,7 +104,7 @@ impl ProcessPoolBuilder {
     ///     .max_works_for(|slot| if slot == 0 { 200 } else { 50 })
     ///     .build(&works::WORKS)
     ///     .unwrap();
-    /// let capacities: Vec<usize> = pool.loads().iter().map(|l| l.capacity).collect();
+    /// let capacities: Vec<usize> = pool.detailed_loads().iter().map(|l| l.capacity).collect();
     /// assert_eq!(capacities, [200, 50, 50]);
     /// ```
     pub fn max_works_for(mut self, f: impl Fn(usize) -> usize + Send + Sync + 'static) -> Self {

@@ -425,11 +425,16 @@ impl ProcessPool {
         )
     }
 
+    /// How many works each slot holds (sent to it and not yet answered), in slot order.
+    pub fn loads(&self) -> Vec<usize> {
+        self.detailed_loads().iter().map(Load::total).collect()
+    }
+
     /// Each slot's load, in slot order: works sent to it and not yet answered (`running` up
     /// to the slot's capacity, the rest `queued`). `capacity` is per slot:
     /// `max_works_per_worker`, or what `max_works_for` gives that slot. The balancer sees the
     /// same loads, except that a slot without a live worker looks full.
-    pub fn loads(&self) -> Vec<Load> {
+    pub fn detailed_loads(&self) -> Vec<Load> {
         (0..self.shared.slots.len())
             .map(|i| self.shared.load(i))
             .collect()

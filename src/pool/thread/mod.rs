@@ -341,8 +341,26 @@ impl ThreadPool {
         )
     }
 
-    /// Each worker's load (running and queued works), in worker order.
-    pub fn loads(&self) -> Vec<Load> {
+    /// How many works each worker holds (running and queued), in worker order.
+    ///
+    /// ```
+    /// let pool = aplex::ThreadPool::new(2);
+    /// assert_eq!(pool.loads(), vec![0, 0]);
+    /// ```
+    pub fn loads(&self) -> Vec<usize> {
+        self.inner.workers.loads().iter().map(Load::total).collect()
+    }
+
+    /// Each worker's load as its balancer sees it (running, queued and capacity apart), in
+    /// worker order.
+    ///
+    /// ```
+    /// let pool = aplex::ThreadPool::builder().workers(1).max_works_per_worker(8).build()?;
+    /// let load = pool.detailed_loads()[0];
+    /// assert_eq!((load.running, load.queued, load.capacity), (0, 0, 8));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn detailed_loads(&self) -> Vec<Load> {
         self.inner.workers.loads()
     }
 
