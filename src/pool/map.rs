@@ -240,7 +240,9 @@ impl<T: Send + 'static> Map<T> {
     /// A map over `iter` that runs `f` on each item: `submit_one` sends one item as a work of
     /// its own (chunk size 1: its outcome is the item's result), `submit_chunk` sends a chunk
     /// (a closure that applies `f` to its items, each panic caught as that item's error).
-    /// `workers` sizes the window of work in flight.
+    /// `workers` sizes the window of work in flight. (The elastic pool's map; the thread
+    /// pool stages its single items in batches instead.)
+    #[cfg(feature = "elastic")]
     pub(crate) fn from_items<A, F, I, S1, SN>(
         f: F,
         mut iter: I,
