@@ -8,6 +8,7 @@ mod support;
 
 mod building;
 mod measure;
+mod names;
 mod priorities;
 mod queue_room;
 mod scaling;

@@ -44,8 +44,16 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 ///   [`submit_blocking`](ElasticPool::submit_blocking) blocks for it. The capacity counts
 ///   waiting works only, not running ones.
 ///
-/// Plain closures (`submit`) and async works (`spawn`) are both accepted, as in
-/// [`ThreadPool`](crate::ThreadPool). Dropping the pool shuts it down gracefully.
+/// Plain closures and async works are both accepted, as in [`ThreadPool`](crate::ThreadPool),
+/// each in three forms named for what they do when the queue is full:
+///
+/// | | never waits | waits (async) | blocks the calling thread |
+/// |---|---|---|---|
+/// | plain closure | [`try_submit`](ElasticPool::try_submit) | [`submit`](ElasticPool::submit) | [`submit_blocking`](ElasticPool::submit_blocking) |
+/// | async work | [`try_spawn`](ElasticPool::try_spawn) | [`spawn_when_room`](ElasticPool::spawn_when_room) | [`spawn_when_room_blocking`](ElasticPool::spawn_when_room_blocking) |
+///
+/// Only the `try_` forms fail (`Error::QueueFull`); a shut-down pool gives a handle that
+/// resolves `Error::ShutDown`. Dropping the pool shuts it down gracefully.
 ///
 /// ```
 /// use std::time::Duration;
@@ -207,35 +215,77 @@ impl ElasticPool {
         self.priority(0).try_spawn(f)
     }
 
-    /// Queues an async work, waiting for room in the queue.
+    /// Queues an async work, waiting (asynchronously) for room in the queue: the async-work
+    /// twin of [`submit`](ElasticPool::submit). Named for the wait, since
+    /// [`ThreadPool::spawn`](crate::ThreadPool::spawn) never waits. The `Result` is always `Ok`
+    /// (a shut-down pool gives a handle that resolves `Error::ShutDown`); it has
+    /// [`try_spawn`](ElasticPool::try_spawn)'s type, so the forms swap freely.
     ///
     /// ```
-    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
-    /// let h = aplex::block_on(pool.spawn(|| async { 5 })).unwrap();
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).queue_capacity(1).build().unwrap();
+    /// let h = aplex::block_on(pool.spawn_when_room(|| async { 5 })).unwrap();
     /// assert_eq!(h.wait(), Ok(5));
     /// ```
+    pub async fn spawn_when_room<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.priority(0).spawn_when_room(f).await
+    }
+
+    /// Queues an async work, blocking the calling thread until there is room in the queue (the
+    /// work itself runs on a worker, as always; this is not tokio's `spawn_blocking`).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks while the queue is full; in async code, await
+    /// [`spawn_when_room`](ElasticPool::spawn_when_room) instead.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).queue_capacity(1).build().unwrap();
+    /// let h = pool.spawn_when_room_blocking(|| async { 5 }).unwrap();
+    /// assert_eq!(h.wait(), Ok(5));
+    /// ```
+    pub fn spawn_when_room_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.priority(0).spawn_when_room_blocking(f)
+    }
+
+    /// The old name of [`spawn_when_room`](ElasticPool::spawn_when_room), kept for one release.
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `spawn_when_room`: it waits for room in the queue, which \
+                `ThreadPool::spawn` never does"
+    )]
     pub async fn spawn<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        self.priority(0).spawn(f).await
+        self.spawn_when_room(f).await
     }
 
-    /// Queues an async work, blocking until there is room in the queue.
-    ///
-    /// ```
-    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
-    /// assert_eq!(pool.spawn_blocking(|| async { 5 }).unwrap().wait(), Ok(5));
-    /// ```
+    /// The old name of [`spawn_when_room_blocking`](ElasticPool::spawn_when_room_blocking),
+    /// kept for one release.
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `spawn_when_room_blocking`: it blocks the calling thread until there \
+                is room in the queue; it does not run blocking code as tokio's `spawn_blocking` does"
+    )]
     pub fn spawn_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        self.priority(0).spawn_blocking(f)
+        self.spawn_when_room_blocking(f)
     }
 
     /// Waits up to `timeout` until the queue has a free room; true if it has (always, for an
