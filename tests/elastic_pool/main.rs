@@ -13,4 +13,5 @@ mod priorities;
 mod queue_room;
 mod scaling;
 mod shutdown;
+mod shutdown_async;
 mod works;

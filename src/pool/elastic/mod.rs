@@ -11,8 +11,10 @@ mod parked;
 mod priority;
 mod queue;
 mod room;
+mod shutdown;
 mod steps;
 mod track;
+mod watch;
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -20,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::queue::{Intake, Shared};
+use self::queue::Shared;
 use self::room::QueueRoom;
 use super::{Handle, Map};
 use crate::runtime::reactor::lock;
@@ -28,10 +30,7 @@ use crate::Error;
 
 pub use builder::ElasticPoolBuilder;
 pub use priority::{Apply, Priority};
-
-/// How long a shutdown that gave up waits for the workers not held by a plain closure to leave
-/// (they do at once, unless an async work blocks its thread).
-const STOP_GRACE: Duration = Duration::from_secs(1);
+pub use shutdown::{ShutdownOptions, ShutdownReport};
 
 /// A thread pool that grows under load and shrinks when idle, fed from one priority queue.
 ///
@@ -99,40 +98,6 @@ pub struct ElasticStats {
     pub idle: usize,
     /// Time since the pool was built.
     pub uptime: Duration,
-}
-
-/// How [`ElasticPool::shutdown`] ends the pool.
-///
-/// A timeout of `Duration::MAX` (or any too long for `Instant`) means no timeout.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShutdownOptions {
-    /// Cancel every work that has not begun (their handles resolve `Error::Cancelled`) instead
-    /// of running them; wait only for the works already running.
-    pub cancel_pending: bool,
-    /// Give up waiting when no work has finished for this long (a stalled pool).
-    pub idle_timeout: Option<Duration>,
-    /// Give up waiting after this long in all.
-    pub total_timeout: Option<Duration>,
-}
-
-/// What [`ElasticPool::shutdown`] did with the works accepted and not ended when it began:
-/// each is counted once, so `completed + cancelled + unfinished` is their number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Works that ended during the shutdown, other than by it (any outcome: a value, a panic,
-    /// a cancel from their handle).
-    pub completed: usize,
-    /// Works the shutdown ended: queued ones it took out (`cancel_pending`, or when it gave up:
-    /// `Error::Cancelled`; when no worker was left to run them: `Error::ShutDown`) and running
-    /// async ones it dropped when it gave up (`Error::Cancelled`).
-    pub cancelled: usize,
-    /// Works still running when the shutdown gave up: plain closures cannot be interrupted
-    /// (their threads are detached), nor async works that share a thread with one.
-    pub unfinished: usize,
-    /// How long the shutdown took.
-    pub elapsed: Duration,
-    /// Whether a timeout ended the wait.
-    pub timed_out: bool,
 }
 
 impl ElasticPool {
@@ -441,111 +406,6 @@ impl ElasticPool {
             idle: st.workers.saturating_sub(busy),
             uptime: self.started.elapsed(),
         }
-    }
-
-    /// Shuts down gracefully and reports, for each worker in start order (retired workers
-    /// included), how many works it took from the queue that have ended. A worker whose start
-    /// hook panicked, or whose thread died outside any work, reports `Error::WorkerLost`.
-    ///
-    /// ```
-    /// let pool = aplex::ElasticPool::builder().min_workers(2).max_workers(2).build().unwrap();
-    /// for i in 0..6 {
-    ///     drop(pool.try_submit(move || i).unwrap());
-    /// }
-    /// let counts = pool.join();
-    /// assert_eq!(counts.iter().map(|c| *c.as_ref().unwrap()).sum::<usize>(), 6);
-    /// ```
-    pub fn join(&self) -> Vec<Result<usize, Error>> {
-        self.shutdown(ShutdownOptions::default());
-        let st = lock(&self.shared.state);
-        st.records
-            .iter()
-            .map(|r| match &r.lost {
-                Some(why) => Err(Error::WorkerLost(why.clone())),
-                None => Ok(r.finished.load(Ordering::Relaxed)),
-            })
-            .collect()
-    }
-
-    /// Shuts the pool down: no new works (they fail with `Error::ShutDown`, and submitters
-    /// waiting for room stop waiting), the queue is run (or cancelled, with `cancel_pending`),
-    /// and the workers leave. The wait is bounded by the options' timeouts; when one runs out,
-    /// queued and running async works are cancelled and threads still in a plain closure are
-    /// detached. Every handle resolves, whatever the configuration: works that no worker is
-    /// left to run end with `Error::ShutDown`. Idempotent: a later call reports nothing more.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use aplex::ShutdownOptions;
-    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
-    /// let slow = pool.try_spawn(|| aplex::time::sleep(Duration::from_secs(60))).unwrap();
-    /// let report = pool.shutdown(ShutdownOptions {
-    ///     total_timeout: Some(Duration::from_millis(50)),
-    ///     ..ShutdownOptions::default()
-    /// });
-    /// assert!(report.timed_out);
-    /// assert_eq!((report.completed, report.cancelled, report.unfinished), (0, 1, 0));
-    /// assert_eq!(slow.wait(), Err(aplex::Error::Cancelled));
-    /// ```
-    pub fn shutdown(&self, opts: ShutdownOptions) -> ShutdownReport {
-        let start = Instant::now();
-        let before = self.shared.set_intake(Intake::Closing);
-        let report = |after: queue::Tally, timed_out| {
-            let cancelled = after.by_shutdown - before.by_shutdown;
-            ShutdownReport {
-                completed: before.unfinished - cancelled - after.unfinished,
-                cancelled,
-                unfinished: after.unfinished,
-                elapsed: start.elapsed(),
-                timed_out,
-            }
-        };
-        if lock(&self.shared.state).shut || self.on_own_worker() {
-            // Done already; or called from one of our own works, where waiting would wait for
-            // ourselves: the workers finish the queue and leave on their own.
-            return report(before, false);
-        }
-        if opts.cancel_pending {
-            self.shared.end_queued(|| Error::Cancelled);
-        }
-        let deadline = opts.total_timeout.and_then(|d| start.checked_add(d));
-        let all_left = self
-            .shared
-            .wait_for(|st| st.threads == 0, deadline, opts.idle_timeout);
-        if all_left {
-            // No worker is left: whatever is still queued (workers that failed to start) can
-            // never run.
-            self.shared.end_queued(|| Error::ShutDown);
-        } else {
-            self.shared.end_queued(|| Error::Cancelled);
-            self.shared.set_intake(Intake::Stopping);
-            // Workers not held by a plain closure leave now, dropping their async works.
-            let grace = Instant::now().checked_add(STOP_GRACE);
-            self.shared
-                .wait_for(|st| st.threads <= Shared::plain_running(st), grace, None);
-        }
-        self.shared.reap(!all_left);
-        let after = {
-            let mut st = lock(&self.shared.state);
-            st.shut = true;
-            st.tally
-        };
-        report(after, !all_left)
-    }
-
-    /// True on one of this pool's worker threads.
-    fn on_own_worker(&self) -> bool {
-        let me = std::thread::current().id();
-        lock(&self.shared.state)
-            .records
-            .iter()
-            .any(|r| r.thread.as_ref().is_some_and(|t| t.thread().id() == me))
-    }
-}
-
-impl Drop for ElasticPool {
-    fn drop(&mut self) {
-        self.shutdown(ShutdownOptions::default());
     }
 }
 
