@@ -58,6 +58,10 @@ impl ElasticPool {
     /// included), how many works it took from the queue that have ended. A worker whose start
     /// hook panicked, or whose thread died outside any work, reports `Error::WorkerLost`.
     ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread for the shutdown, as [`shutdown`](ElasticPool::shutdown) does.
+    ///
     /// ```
     /// let pool = aplex::ElasticPool::builder().min_workers(2).max_workers(2).build().unwrap();
     /// for i in 0..6 {
