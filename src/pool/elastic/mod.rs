@@ -11,8 +11,10 @@ mod parked;
 mod priority;
 mod queue;
 mod room;
+mod shutdown;
 mod steps;
 mod track;
+mod watch;
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -20,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::queue::{Intake, Shared};
+use self::queue::Shared;
 use self::room::QueueRoom;
 use super::{Handle, Map};
 use crate::runtime::reactor::lock;
@@ -28,10 +30,7 @@ use crate::Error;
 
 pub use builder::ElasticPoolBuilder;
 pub use priority::{Apply, Priority};
-
-/// How long a shutdown that gave up waits for the workers not held by a plain closure to leave
-/// (they do at once, unless an async work blocks its thread).
-const STOP_GRACE: Duration = Duration::from_secs(1);
+pub use shutdown::{ShutdownOptions, ShutdownReport};
 
 /// A thread pool that grows under load and shrinks when idle, fed from one priority queue.
 ///
@@ -44,8 +43,16 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 ///   [`submit_blocking`](ElasticPool::submit_blocking) blocks for it. The capacity counts
 ///   waiting works only, not running ones.
 ///
-/// Plain closures (`submit`) and async works (`spawn`) are both accepted, as in
-/// [`ThreadPool`](crate::ThreadPool). Dropping the pool shuts it down gracefully.
+/// Plain closures and async works are both accepted, as in [`ThreadPool`](crate::ThreadPool),
+/// each in three forms named for what they do when the queue is full:
+///
+/// | | never waits | waits (async) | blocks the calling thread |
+/// |---|---|---|---|
+/// | plain closure | [`try_submit`](ElasticPool::try_submit) | [`submit`](ElasticPool::submit) | [`submit_blocking`](ElasticPool::submit_blocking) |
+/// | async work | [`try_spawn`](ElasticPool::try_spawn) | [`spawn_when_room`](ElasticPool::spawn_when_room) | [`spawn_when_room_blocking`](ElasticPool::spawn_when_room_blocking) |
+///
+/// Only the `try_` forms fail (`Error::QueueFull`); a shut-down pool gives a handle that
+/// resolves `Error::ShutDown`. Dropping the pool shuts it down gracefully.
 ///
 /// ```
 /// use std::time::Duration;
@@ -91,40 +98,6 @@ pub struct ElasticStats {
     pub idle: usize,
     /// Time since the pool was built.
     pub uptime: Duration,
-}
-
-/// How [`ElasticPool::shutdown`] ends the pool.
-///
-/// A timeout of `Duration::MAX` (or any too long for `Instant`) means no timeout.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShutdownOptions {
-    /// Cancel every work that has not begun (their handles resolve `Error::Cancelled`) instead
-    /// of running them; wait only for the works already running.
-    pub cancel_pending: bool,
-    /// Give up waiting when no work has finished for this long (a stalled pool).
-    pub idle_timeout: Option<Duration>,
-    /// Give up waiting after this long in all.
-    pub total_timeout: Option<Duration>,
-}
-
-/// What [`ElasticPool::shutdown`] did with the works accepted and not ended when it began:
-/// each is counted once, so `completed + cancelled + unfinished` is their number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Works that ended during the shutdown, other than by it (any outcome: a value, a panic,
-    /// a cancel from their handle).
-    pub completed: usize,
-    /// Works the shutdown ended: queued ones it took out (`cancel_pending`, or when it gave up:
-    /// `Error::Cancelled`; when no worker was left to run them: `Error::ShutDown`) and running
-    /// async ones it dropped when it gave up (`Error::Cancelled`).
-    pub cancelled: usize,
-    /// Works still running when the shutdown gave up: plain closures cannot be interrupted
-    /// (their threads are detached), nor async works that share a thread with one.
-    pub unfinished: usize,
-    /// How long the shutdown took.
-    pub elapsed: Duration,
-    /// Whether a timeout ended the wait.
-    pub timed_out: bool,
 }
 
 impl ElasticPool {
@@ -207,35 +180,77 @@ impl ElasticPool {
         self.priority(0).try_spawn(f)
     }
 
-    /// Queues an async work, waiting for room in the queue.
+    /// Queues an async work, waiting (asynchronously) for room in the queue: the async-work
+    /// twin of [`submit`](ElasticPool::submit). Named for the wait, since
+    /// [`ThreadPool::spawn`](crate::ThreadPool::spawn) never waits. The `Result` is always `Ok`
+    /// (a shut-down pool gives a handle that resolves `Error::ShutDown`); it has
+    /// [`try_spawn`](ElasticPool::try_spawn)'s type, so the forms swap freely.
     ///
     /// ```
-    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
-    /// let h = aplex::block_on(pool.spawn(|| async { 5 })).unwrap();
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).queue_capacity(1).build().unwrap();
+    /// let h = aplex::block_on(pool.spawn_when_room(|| async { 5 })).unwrap();
     /// assert_eq!(h.wait(), Ok(5));
     /// ```
+    pub async fn spawn_when_room<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.priority(0).spawn_when_room(f).await
+    }
+
+    /// Queues an async work, blocking the calling thread until there is room in the queue (the
+    /// work itself runs on a worker, as always; this is not tokio's `spawn_blocking`).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks while the queue is full; in async code, await
+    /// [`spawn_when_room`](ElasticPool::spawn_when_room) instead.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).queue_capacity(1).build().unwrap();
+    /// let h = pool.spawn_when_room_blocking(|| async { 5 }).unwrap();
+    /// assert_eq!(h.wait(), Ok(5));
+    /// ```
+    pub fn spawn_when_room_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.priority(0).spawn_when_room_blocking(f)
+    }
+
+    /// The old name of [`spawn_when_room`](ElasticPool::spawn_when_room), kept for one release.
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `spawn_when_room`: it waits for room in the queue, which \
+                `ThreadPool::spawn` never does"
+    )]
     pub async fn spawn<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        self.priority(0).spawn(f).await
+        self.spawn_when_room(f).await
     }
 
-    /// Queues an async work, blocking until there is room in the queue.
-    ///
-    /// ```
-    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
-    /// assert_eq!(pool.spawn_blocking(|| async { 5 }).unwrap().wait(), Ok(5));
-    /// ```
+    /// The old name of [`spawn_when_room_blocking`](ElasticPool::spawn_when_room_blocking),
+    /// kept for one release.
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `spawn_when_room_blocking`: it blocks the calling thread until there \
+                is room in the queue; it does not run blocking code as tokio's `spawn_blocking` does"
+    )]
     pub fn spawn_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        self.priority(0).spawn_blocking(f)
+        self.spawn_when_room_blocking(f)
     }
 
     /// Waits up to `timeout` until the queue has a free room; true if it has (always, for an
@@ -391,111 +406,6 @@ impl ElasticPool {
             idle: st.workers.saturating_sub(busy),
             uptime: self.started.elapsed(),
         }
-    }
-
-    /// Shuts down gracefully and reports, for each worker in start order (retired workers
-    /// included), how many works it took from the queue that have ended. A worker whose start
-    /// hook panicked, or whose thread died outside any work, reports `Error::WorkerLost`.
-    ///
-    /// ```
-    /// let pool = aplex::ElasticPool::builder().min_workers(2).max_workers(2).build().unwrap();
-    /// for i in 0..6 {
-    ///     drop(pool.try_submit(move || i).unwrap());
-    /// }
-    /// let counts = pool.join();
-    /// assert_eq!(counts.iter().map(|c| *c.as_ref().unwrap()).sum::<usize>(), 6);
-    /// ```
-    pub fn join(&self) -> Vec<Result<usize, Error>> {
-        self.shutdown(ShutdownOptions::default());
-        let st = lock(&self.shared.state);
-        st.records
-            .iter()
-            .map(|r| match &r.lost {
-                Some(why) => Err(Error::WorkerLost(why.clone())),
-                None => Ok(r.finished.load(Ordering::Relaxed)),
-            })
-            .collect()
-    }
-
-    /// Shuts the pool down: no new works (they fail with `Error::ShutDown`, and submitters
-    /// waiting for room stop waiting), the queue is run (or cancelled, with `cancel_pending`),
-    /// and the workers leave. The wait is bounded by the options' timeouts; when one runs out,
-    /// queued and running async works are cancelled and threads still in a plain closure are
-    /// detached. Every handle resolves, whatever the configuration: works that no worker is
-    /// left to run end with `Error::ShutDown`. Idempotent: a later call reports nothing more.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use aplex::ShutdownOptions;
-    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
-    /// let slow = pool.try_spawn(|| aplex::time::sleep(Duration::from_secs(60))).unwrap();
-    /// let report = pool.shutdown(ShutdownOptions {
-    ///     total_timeout: Some(Duration::from_millis(50)),
-    ///     ..ShutdownOptions::default()
-    /// });
-    /// assert!(report.timed_out);
-    /// assert_eq!((report.completed, report.cancelled, report.unfinished), (0, 1, 0));
-    /// assert_eq!(slow.wait(), Err(aplex::Error::Cancelled));
-    /// ```
-    pub fn shutdown(&self, opts: ShutdownOptions) -> ShutdownReport {
-        let start = Instant::now();
-        let before = self.shared.set_intake(Intake::Closing);
-        let report = |after: queue::Tally, timed_out| {
-            let cancelled = after.by_shutdown - before.by_shutdown;
-            ShutdownReport {
-                completed: before.unfinished - cancelled - after.unfinished,
-                cancelled,
-                unfinished: after.unfinished,
-                elapsed: start.elapsed(),
-                timed_out,
-            }
-        };
-        if lock(&self.shared.state).shut || self.on_own_worker() {
-            // Done already; or called from one of our own works, where waiting would wait for
-            // ourselves: the workers finish the queue and leave on their own.
-            return report(before, false);
-        }
-        if opts.cancel_pending {
-            self.shared.end_queued(|| Error::Cancelled);
-        }
-        let deadline = opts.total_timeout.and_then(|d| start.checked_add(d));
-        let all_left = self
-            .shared
-            .wait_for(|st| st.threads == 0, deadline, opts.idle_timeout);
-        if all_left {
-            // No worker is left: whatever is still queued (workers that failed to start) can
-            // never run.
-            self.shared.end_queued(|| Error::ShutDown);
-        } else {
-            self.shared.end_queued(|| Error::Cancelled);
-            self.shared.set_intake(Intake::Stopping);
-            // Workers not held by a plain closure leave now, dropping their async works.
-            let grace = Instant::now().checked_add(STOP_GRACE);
-            self.shared
-                .wait_for(|st| st.threads <= Shared::plain_running(st), grace, None);
-        }
-        self.shared.reap(!all_left);
-        let after = {
-            let mut st = lock(&self.shared.state);
-            st.shut = true;
-            st.tally
-        };
-        report(after, !all_left)
-    }
-
-    /// True on one of this pool's worker threads.
-    fn on_own_worker(&self) -> bool {
-        let me = std::thread::current().id();
-        lock(&self.shared.state)
-            .records
-            .iter()
-            .any(|r| r.thread.as_ref().is_some_and(|t| t.thread().id() == me))
-    }
-}
-
-impl Drop for ElasticPool {
-    fn drop(&mut self) {
-        self.shutdown(ShutdownOptions::default());
     }
 }
 

@@ -10,19 +10,22 @@ use crate::pool::Handle;
 use crate::Error;
 
 /// A view of an [`ElasticPool`] that submits at one priority (higher runs first), from
-/// [`ElasticPool::priority`]. It has the pool's six submit methods.
+/// [`ElasticPool::priority`]. It has the pool's six submit methods
+/// (`try_submit`, `submit`, `submit_blocking`, `try_spawn`, `spawn_when_room`,
+/// `spawn_when_room_blocking`).
 ///
 /// ```
-/// use std::sync::{Arc, Mutex};
+/// use std::sync::{mpsc, Arc, Mutex};
 /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
 /// let order = Arc::new(Mutex::new(Vec::new()));
-/// let gate = pool.try_submit(|| std::thread::sleep(std::time::Duration::from_millis(50))).unwrap();
+/// // The only worker waits at a gate while the two works queue up.
+/// let (open, gate) = mpsc::channel::<()>();
+/// let gate = pool.try_submit(move || gate.recv()).unwrap();
 /// let (a, b) = (order.clone(), order.clone());
 /// let low = pool.priority(1).try_submit(move || a.lock().unwrap().push("low")).unwrap();
 /// let high = pool.priority(9).try_submit(move || b.lock().unwrap().push("high")).unwrap();
-/// for h in [gate, low, high] {
-///     h.wait().unwrap();
-/// }
+/// open.send(()).unwrap();
+/// assert_eq!((gate.wait(), low.wait(), high.wait()), (Ok(Ok(())), Ok(()), Ok(())));
 /// assert_eq!(*order.lock().unwrap(), vec!["high", "low"]);
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -107,8 +110,14 @@ impl<'a> Priority<'a> {
         Ok(self.accept(track::asynchronous(f, &self.pool.shared), room))
     }
 
-    /// Queues an async work at this priority, waiting for room.
-    pub async fn spawn<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    /// Queues an async work at this priority, waiting (asynchronously) for room.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
+    /// let h = aplex::block_on(pool.priority(3).spawn_when_room(|| async { 5 })).unwrap();
+    /// assert_eq!(h.wait(), Ok(5));
+    /// ```
+    pub async fn spawn_when_room<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future + 'static,
@@ -118,8 +127,14 @@ impl<'a> Priority<'a> {
         Ok(self.accept(track::asynchronous(f, &self.pool.shared), room))
     }
 
-    /// Queues an async work at this priority, blocking for room.
-    pub fn spawn_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    /// Queues an async work at this priority, blocking the calling thread until there is room.
+    ///
+    /// ```
+    /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
+    /// let h = pool.priority(3).spawn_when_room_blocking(|| async { 5 }).unwrap();
+    /// assert_eq!(h.wait(), Ok(5));
+    /// ```
+    pub fn spawn_when_room_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future + 'static,
@@ -127,6 +142,37 @@ impl<'a> Priority<'a> {
     {
         let room = self.room_blocking();
         Ok(self.accept(track::asynchronous(f, &self.pool.shared), room))
+    }
+
+    /// The old name of [`spawn_when_room`](Priority::spawn_when_room), kept for one release.
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `spawn_when_room`: it waits for room in the queue, which \
+                `ThreadPool::spawn` never does"
+    )]
+    pub async fn spawn<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.spawn_when_room(f).await
+    }
+
+    /// The old name of [`spawn_when_room_blocking`](Priority::spawn_when_room_blocking), kept
+    /// for one release.
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `spawn_when_room_blocking`: it blocks the calling thread until there \
+                is room in the queue; it does not run blocking code as tokio's `spawn_blocking` does"
+    )]
+    pub fn spawn_blocking<F, Fut>(&self, f: F) -> Result<Handle<Fut::Output>, Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.spawn_when_room_blocking(f)
     }
 }
 

@@ -23,10 +23,10 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::held::{Held, Queued};
 use super::lanes::Lanes;
@@ -115,6 +115,8 @@ pub(crate) struct State {
     pub(crate) tally: Tally,
     /// `drain` futures waiting for `tally.unfinished` to reach 0.
     pub(super) drainers: Vec<Waker>,
+    /// Async waiters of the `watch` module (`shutdown_async`, `closed`), woken by `notify`.
+    pub(super) watchers: Vec<Waker>,
     /// Worker starts that failed in a row.
     start_failures: usize,
     /// A shutdown has run to its end.
@@ -144,9 +146,9 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Queue room, when the queue is bounded.
     pub(crate) rooms: Option<Arc<Rooms>>,
-    /// Notified when a work ends, a thread exits or a plain closure starts, if someone waits
-    /// (`watching`).
-    changed: Condvar,
+    /// Notified when a work ends, a thread exits, a plain closure starts, the intake changes or
+    /// a shutdown ends, if someone waits (`watching`); see the `watch` module.
+    pub(super) changed: Condvar,
     /// What workers read without the lock, on cache lines of their own.
     pub(super) mirrors: Mirrors,
 }
@@ -206,6 +208,7 @@ impl Shared {
                 next_id: 0,
                 tally: Tally::default(),
                 drainers: Vec::new(),
+                watchers: Vec::new(),
                 start_failures: 0,
                 shut: false,
             }),
@@ -237,16 +240,6 @@ impl Shared {
         let idle = st.idle.len();
         if self.mirrors.idle_count.load(Ordering::Relaxed) != idle {
             self.mirrors.idle_count.store(idle, Ordering::SeqCst);
-        }
-    }
-
-    /// Releases the lock and wakes the threads waiting on `changed`, if any.
-    pub(super) fn notify(&self, st: MutexGuard<'_, State>) {
-        // ORDERING: Relaxed: `watching` changes only under the lock we hold.
-        let watched = self.mirrors.watching.load(Ordering::Relaxed) > 0;
-        drop(st);
-        if watched {
-            self.changed.notify_all();
         }
     }
 
@@ -483,57 +476,15 @@ impl Shared {
             st.idle.clear();
             self.mirror_idle(&st);
             let wakers = st.waiting.drain();
-            (wakers, st.tally)
+            let tally = st.tally;
+            self.notify(st); // `closed` may be waiting for the intake to close
+            (wakers, tally)
         };
         wakers.into_iter().for_each(Waker::wake);
         if let Some(rooms) = &self.rooms {
             rooms.close();
         }
         tally
-    }
-
-    /// Blocks until `done` holds, or until `deadline`, or until no work has ended for `stall`;
-    /// true if `done` holds.
-    pub(crate) fn wait_for(
-        &self,
-        done: impl Fn(&State) -> bool,
-        deadline: Option<Instant>,
-        stall: Option<Duration>,
-    ) -> bool {
-        let mut st = lock(&self.state);
-        // Counted before the first look, so that a change made without the lock (a plain
-        // closure's start, see `plain_started`) that a look misses finds us counted.
-        self.mirrors.watching.fetch_add(1, Ordering::SeqCst);
-        let mut progress = (st.tally.ended, Instant::now());
-        let done = loop {
-            if done(&st) {
-                break true;
-            }
-            let now = Instant::now();
-            if st.tally.ended != progress.0 {
-                progress = (st.tally.ended, now);
-            }
-            let stalled_at = stall.and_then(|d| progress.1.checked_add(d));
-            let wake_at = deadline.into_iter().chain(stalled_at).min();
-            if wake_at.is_some_and(|at| now >= at) {
-                break false;
-            }
-            st = match wake_at {
-                None => self
-                    .changed
-                    .wait(st)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(at) => {
-                    let (st, _) = self
-                        .changed
-                        .wait_timeout(st, at - now)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    st
-                }
-            };
-        };
-        self.mirrors.watching.fetch_sub(1, Ordering::SeqCst);
-        done
     }
 
     /// `n` works ended (their outcomes are published): count them, and wake `drain` when none
