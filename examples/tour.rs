@@ -210,7 +210,7 @@ fn main() {
         .build()
         .expect("the pool starts");
     let busy = least.submit(|| std::thread::sleep(Duration::from_millis(100)));
-    let loads = least.loads();
+    let loads = least.detailed_loads();
     let elsewhere = least.submit(|| std::thread::current().name().unwrap_or("?").to_string());
     println!(
         "   Least-loaded: the loads read \"{}\", so the next work went to {}.",
