@@ -19,7 +19,7 @@ use aplex::time::timeout;
 use aplex::{block_on, spawn_local, yield_now, ThreadPool};
 
 use crate::{
-    bug, case, eventually, open_fds, poll_with, run_foreign, within, Case, CountingWaker, HANG,
+    case, eventually, open_fds, poll_with, run_foreign, within, Case, CountingWaker, HANG,
 };
 
 pub(crate) fn cases() -> Vec<Case> {
@@ -44,17 +44,17 @@ pub(crate) fn cases() -> Vec<Case> {
             "big_writes_across_threads_lose_and_duplicate_nothing",
             big_writes_across_threads_lose_and_duplicate_nothing,
         ),
-        bug(
+        case(
             "a_stream_from_a_finished_block_on_read_on_another_thread",
             a_stream_from_a_finished_block_on_read_on_another_thread,
-            "bug: a stream made inside a block_on that has returned, read on another thread, \
-             waits on its home reactor, which nobody turns: the read is never woken",
         ),
-        bug(
+        case(
             "a_stream_whose_home_thread_ended_waits_without_spinning",
             a_stream_whose_home_thread_ended_waits_without_spinning,
-            "bug: a stream whose home executor's thread ended spins inside one poll \
-             (Source::poll_ready is Ready when its reactor is gone): timers and other tasks stall",
+        ),
+        case(
+            "one_async_read_and_written_from_two_other_threads",
+            one_async_read_and_written_from_two_other_threads,
         ),
         case(
             "a_stream_on_a_foreign_executor_wakes_the_latest_waker",
@@ -322,6 +322,56 @@ fn a_stream_whose_home_thread_ended_waits_without_spinning() {
             timeout(Duration::from_millis(50), stream.read(&mut buf)).await
         });
         assert!(outcome.is_err(), "read returned {outcome:?}");
+    });
+}
+
+fn one_async_read_and_written_from_two_other_threads() {
+    const BIG: usize = 2 << 20;
+    within("one Async on two foreign threads", || {
+        let (far, near) = StdUnixStream::pair().unwrap();
+        // Home: a block_on that has returned. Used at once from two threads, each its own
+        // block_on, one direction each: neither runs its home reactor.
+        let near = Arc::new(block_on(async { Async::new(near).unwrap() }));
+        let n = near.clone();
+        let reader = std::thread::spawn(move || {
+            block_on(async move {
+                let mut got = Vec::new();
+                let mut buf = [0; 4096];
+                while got.len() < BIG {
+                    let k = n.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+                    assert!(k > 0, "early end");
+                    got.extend_from_slice(&buf[..k]);
+                }
+                got
+            })
+        });
+        let n = near.clone();
+        let writer = std::thread::spawn(move || {
+            block_on(async move {
+                let data: Vec<u8> = (0..BIG).map(pattern).collect();
+                let mut sent = 0;
+                while sent < BIG {
+                    sent += n.write_with(|mut s| s.write(&data[sent..])).await.unwrap();
+                }
+            })
+        });
+        // The far end echoes, through a pool worker's reactor.
+        let pool = ThreadPool::new(1);
+        let echo = pool.spawn(move || async move {
+            let mut far = UnixStream::from_std(far)?;
+            let mut buf = vec![0; 8192];
+            let mut moved = 0;
+            while moved < BIG {
+                let k = far.read(&mut buf).await?;
+                far.write_all(&buf[..k]).await?;
+                moved += k;
+            }
+            Ok::<usize, std::io::Error>(moved)
+        });
+        writer.join().unwrap();
+        let got = reader.join().unwrap();
+        assert_eq!(echo.wait().unwrap().unwrap(), BIG);
+        assert!(got.iter().enumerate().all(|(i, &x)| x == pattern(i)));
     });
 }
 
