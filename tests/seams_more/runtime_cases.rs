@@ -29,6 +29,10 @@ pub(crate) fn cases() -> Vec<Case> {
             spawn_local_outside_any_runtime_names_the_misuse,
         ),
         case(
+            "spawn_local_inside_a_plain_pool_closure_runs_or_says_why",
+            spawn_local_inside_a_plain_pool_closure_runs_or_says_why,
+        ),
+        case(
             "local_task_awaited_after_its_executor_ended",
             local_task_awaited_after_its_executor_ended,
         ),
@@ -115,6 +119,34 @@ fn spawn_local_outside_any_runtime_names_the_misuse() {
             message.contains("spawn_local"),
             "unclear message: {message}"
         );
+    });
+}
+
+fn spawn_local_inside_a_plain_pool_closure_runs_or_says_why() {
+    within("spawn_local in a plain closure", || {
+        let pool = ThreadPool::new(1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let outcome = pool
+            .submit(move || {
+                spawn_local(async move {
+                    aplex::time::sleep(Duration::from_millis(1)).await;
+                    let _ = tx.send("ran");
+                })
+                .detach();
+            })
+            .wait();
+        match outcome {
+            // Accepted: then the detached task runs on the worker's executor.
+            Ok(()) => assert_eq!(rx.recv_timeout(crate::HANG), Ok("ran")),
+            Err(Error::Panicked(message)) => {
+                assert!(
+                    message.contains("spawn_local"),
+                    "unclear message: {message}"
+                )
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        assert_eq!(pool.submit(|| 1).wait(), Ok(1));
     });
 }
 
