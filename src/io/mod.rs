@@ -37,15 +37,23 @@
 //!
 //! An I/O object registers with the reactor of the thread that creates it: the executor's inside
 //! [`block_on`](crate::block_on) or a pool worker, otherwise a global fallback reactor thread (so
-//! objects made outside aplex work under any executor). A registration does not move: use an
-//! object on the thread whose executor made it, or make it outside any aplex executor. (Moved to
-//! another thread, it is served only while its home executor keeps running.)
+//! objects made outside aplex work under any executor). Used where that reactor does not run —
+//! on another thread, under another executor, after its `block_on` returned or its thread
+//! ended — an object moves its registration to the fallback reactor the first time it has to
+//! wait there, and stays on it: moved objects keep working, at the price of one cross-thread
+//! wake per readiness report.
 //!
 //! # Ownership rules
 //!
 //! - An [`Async<T>`] owns its `T` and its reactor registration. Dropping it deregisters first
 //!   (waking any waiter), then drops `T`, which closes the fd: the reactor never watches an fd
 //!   number that has been closed and maybe reused.
+//! - The registration's source changes at most once, from its home reactor to the fallback one:
+//!   the new source is put in place first (a `OnceLock`, so racing movers make one), then the
+//!   home one is deregistered (which wakes its waiters). A waiter registers with the source it
+//!   read, then checks that it is still the current one: either the deregistration woke it, or
+//!   it sees the move and retries on the new source. Nothing waits on a source that will never
+//!   report.
 //! - Each direction has **one waiter**: a second task waiting to read from the same object
 //!   replaces the first, which then waits for nothing. The stream types make that impossible
 //!   by taking `&mut self` to read or write; to read in one task and write in another, split a
@@ -63,10 +71,11 @@ use std::future::Future;
 use std::io::{self, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll};
 
-use crate::runtime::reactor::{current_or_fallback, Interest, Source};
+use crate::runtime::executor::with_current;
+use crate::runtime::reactor::{current_or_fallback, fallback_reactor, Interest, Reactor, Source};
 use crate::sys;
 
 /// An fd-owning I/O object in non-blocking mode, registered with a reactor
@@ -101,12 +110,71 @@ pub struct Async<T> {
     io: T,
 }
 
-/// A source registered with a reactor, removed on drop.
-struct Registration(Arc<Source>);
+/// A source registered with a reactor, removed on drop; moved to the fallback reactor when it
+/// has to wait where its reactor does not run (see the module's ownership rules).
+struct Registration {
+    fd: RawFd,
+    /// The source made by `Async::new`, on the reactor of the thread that made it.
+    home: Arc<Source>,
+    /// That reactor: compared by address only (the `Weak` keeps the address from being reused).
+    home_reactor: Weak<Reactor>,
+    /// The source on the fallback reactor, once the registration has moved there.
+    moved: OnceLock<Arc<Source>>,
+}
+
+impl Registration {
+    fn new(fd: RawFd) -> Registration {
+        let reactor = current_or_fallback();
+        Registration {
+            fd,
+            home: reactor.register(fd),
+            home_reactor: Arc::downgrade(&reactor),
+            moved: OnceLock::new(),
+        }
+    }
+
+    /// The source waited on now.
+    fn current(&self) -> &Arc<Source> {
+        self.moved.get().unwrap_or(&self.home)
+    }
+
+    /// The source to wait on from this thread: the current one if this thread's executor or
+    /// the always-running fallback reactor serves it; else the registration moves, for good,
+    /// to the fallback reactor (not to this thread's executor: two threads using one object
+    /// would move it back and forth forever).
+    fn served(&self) -> &Arc<Source> {
+        if let Some(moved) = self.moved.get() {
+            return moved;
+        }
+        let home = self.home_reactor.as_ptr();
+        let here = with_current(|local| std::ptr::eq(Arc::as_ptr(&local.shared.reactor), home));
+        if here == Some(true) {
+            return &self.home;
+        }
+        let fallback = fallback_reactor();
+        if std::ptr::eq(Arc::as_ptr(fallback), home) {
+            return &self.home;
+        }
+        let mut mover = false;
+        let moved = self.moved.get_or_init(|| {
+            mover = true;
+            fallback.register(self.fd)
+        });
+        if mover {
+            // After the new source is in place: a waiter the deregistration misses sees the move.
+            self.home.deregister();
+        }
+        moved
+    }
+}
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.0.deregister();
+        // Each source is deregistered once: the home one by the move, if there was one.
+        match self.moved.get() {
+            Some(moved) => moved.deregister(),
+            None => self.home.deregister(),
+        }
     }
 }
 
@@ -133,9 +201,8 @@ impl<T: AsRawFd> Async<T> {
     pub fn new(io: T) -> io::Result<Async<T>> {
         let fd = io.as_raw_fd();
         sys::net::set_nonblocking(fd)?;
-        let source = current_or_fallback().register(fd);
         Ok(Async {
-            source: Registration(source),
+            source: Registration::new(fd),
             io,
         })
     }
@@ -271,7 +338,7 @@ impl<T> Async<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        until_done(&self.source.0, Interest::Read, || op(&self.io)).await
+        until_done(&self.source, Interest::Read, || op(&self.io)).await
     }
 
     /// Like [`read_with`](Async::read_with), with mutable access to the object.
@@ -299,7 +366,7 @@ impl<T> Async<T> {
         mut op: impl FnMut(&mut T) -> io::Result<R>,
     ) -> io::Result<R> {
         let Async { source, io } = self;
-        until_done(&source.0, Interest::Read, || op(io)).await
+        until_done(source, Interest::Read, || op(io)).await
     }
 
     /// Runs the non-blocking write `op` until it does not return `WouldBlock`, waiting for
@@ -326,7 +393,7 @@ impl<T> Async<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        until_done(&self.source.0, Interest::Write, || op(&self.io)).await
+        until_done(&self.source, Interest::Write, || op(&self.io)).await
     }
 
     /// Like [`write_with`](Async::write_with), with mutable access to the object.
@@ -355,16 +422,17 @@ impl<T> Async<T> {
         mut op: impl FnMut(&mut T) -> io::Result<R>,
     ) -> io::Result<R> {
         let Async { source, io } = self;
-        until_done(&source.0, Interest::Write, || op(io)).await
+        until_done(source, Interest::Write, || op(io)).await
     }
 
     /// Waits for the next readiness report of `dir` after now.
     fn ready(&self, dir: Interest) -> Ready<'_> {
-        let source = &self.source.0;
+        let source = self.source.served();
         Ready {
+            registration: &self.source,
+            since: source.ticks(dir),
             source,
             dir,
-            since: source.ticks(dir),
         }
     }
 }
@@ -451,16 +519,28 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Async<T> {
 
 /// Runs `op` until it does not return `WouldBlock`, waiting for `dir` before each retry.
 async fn until_done<R>(
-    source: &Source,
+    registration: &Registration,
     dir: Interest,
     mut op: impl FnMut() -> io::Result<R>,
 ) -> io::Result<R> {
     // Read the count before each attempt: a report between the attempt and the wait counts.
+    let mut source = registration.current();
     let mut since = source.ticks(dir);
     loop {
         match op() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                Ready { source, dir, since }.await;
+                let served = registration.served();
+                if Arc::ptr_eq(served, source) {
+                    Ready {
+                        registration,
+                        source,
+                        dir,
+                        since,
+                    }
+                    .await;
+                }
+                // Else it just moved: try again, counting on the new source.
+                source = served;
                 since = source.ticks(dir);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -469,9 +549,11 @@ async fn until_done<R>(
     }
 }
 
-/// Completes once the reactor reported `dir` ready after the count `since`.
+/// Completes once the reactor reported `dir` ready after the count `since`, or once the
+/// registration moved away from `source` (which then reports nothing more).
 struct Ready<'a> {
-    source: &'a Source,
+    registration: &'a Registration,
+    source: &'a Arc<Source>,
     dir: Interest,
     since: u64,
 }
@@ -480,7 +562,15 @@ impl Future for Ready<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.source.poll_ready(self.dir, self.since, cx)
+        if self.source.poll_ready(self.dir, self.since, cx).is_ready() {
+            return Poll::Ready(());
+        }
+        // Checked after the waker is in place: see the module's ownership rules.
+        if Arc::ptr_eq(self.registration.current(), self.source) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 }
 
@@ -507,5 +597,40 @@ mod tests {
             drop(b);
             assert_eq!(reactor.source_count(), base);
         });
+    }
+
+    /// An object that waits off its home reactor moves to the fallback one, once: the home
+    /// reactor no longer watches it, nor does dropping it deregister a second time there.
+    // Miri cannot emulate sockets.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn waiting_off_home_moves_the_registration_once() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (home, a) = crate::block_on(async {
+            let reactor = current_reactor().expect("inside block_on");
+            (reactor, Async::new(a).unwrap())
+        });
+        let base = home.source_count();
+        assert!(a.source.moved.get().is_none());
+        let b = std::thread::spawn(move || {
+            let b = Async::new(b).unwrap(); // on the fallback reactor
+            crate::block_on(async {
+                let reader = crate::spawn_local(async move {
+                    let mut buf = [0; 2];
+                    let n = a.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+                    assert_eq!(&buf[..n], b"hi");
+                    // Moved once; waiting again here does not move it back.
+                    assert!(a.source.moved.get().is_some());
+                    a
+                });
+                crate::yield_now().await;
+                b.write_with(|mut s| s.write(b"hi")).await.unwrap();
+                (reader.await, b)
+            })
+        });
+        let (a, b) = b.join().unwrap();
+        assert_eq!(home.source_count(), base - 1);
+        drop((a, b));
+        assert_eq!(home.source_count(), base - 1);
     }
 }

@@ -1,0 +1,258 @@
+//! More seams: the second round of outside-in tests, at the edges `tests/seams.rs` does not
+//! reach — the async sockets as tokio's and async-io's own suites drive them, the runtime's
+//! misuse paths (nested `block_on`, `spawn_local` with no executor, wakers that outlive their
+//! executor), the global pools, handles and maps under foreign executors, and the elastic
+//! pool's blocking and scaling seams.
+//!
+//! `harness = false`, like `seams`: `main` runs each case on its own thread under a hang bound
+//! (so a hang is a failure, not a stuck CI job) and prints `N passed, N failed, N ignored`
+//! last. Arguments: substrings of case names to run only those; `--ignored` runs the cases
+//! marked as known bugs. The cases run one at a time, so fd and thread counts taken by one are
+//! not disturbed by another; the case that shuts the global pool down runs last.
+//!
+//! Every panic is quiet (some cases panic on purpose); a failing case prints its message.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+#[cfg(feature = "elastic")]
+#[path = "seams_more/elastic_cases.rs"]
+mod elastic_cases;
+#[cfg(feature = "helpers")]
+#[path = "seams_more/global_cases.rs"]
+mod global_cases;
+#[path = "seams_more/handle_cases.rs"]
+mod handle_cases;
+#[cfg(feature = "io")]
+#[path = "seams_more/io_cases.rs"]
+mod io_cases;
+#[path = "seams_more/runtime_cases.rs"]
+mod runtime_cases;
+
+/// One case: its name, its body, and why it is ignored (a known bug), if it is.
+#[derive(Debug)]
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
+    pub(crate) run: fn(),
+    pub(crate) ignored: Option<&'static str>,
+}
+
+/// A case that runs.
+pub(crate) const fn case(name: &'static str, run: fn()) -> Case {
+    Case {
+        name,
+        run,
+        ignored: None,
+    }
+}
+
+/// A case that pins a known bug: run only with `--ignored`.
+#[allow(dead_code)] // with some features off, no known bug is left in the cut
+pub(crate) const fn bug(name: &'static str, run: fn(), why: &'static str) -> Case {
+    Case {
+        name,
+        run,
+        ignored: Some(why),
+    }
+}
+
+/// The bound that catches a hang: far beyond any honest wait on a busy machine.
+pub(crate) const HANG: Duration = Duration::from_secs(20);
+
+/// Runs `f` on its own thread and returns its value; fails the case if it takes longer than
+/// [`HANG`] (the thread is left behind: it is hung).
+pub(crate) fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std_mpsc::channel();
+    std::thread::spawn(move || {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+        Err(_) => panic!("hung: {what} did not finish within {HANG:?}"),
+    }
+}
+
+/// Waits (polling every millisecond) until `cond` holds; fails the case after [`HANG`].
+pub(crate) fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let end = Instant::now() + HANG;
+    while !cond() {
+        assert!(Instant::now() < end, "hung: waited {HANG:?} for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A waker that counts its wakes, as a foreign executor's would.
+#[derive(Debug, Default)]
+pub(crate) struct CountingWaker {
+    wakes: AtomicUsize,
+}
+
+impl CountingWaker {
+    /// A fresh counter and a waker that bumps it.
+    pub(crate) fn new() -> (Arc<CountingWaker>, Waker) {
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        (counter, waker)
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls `fut` once with `waker`.
+pub(crate) fn poll_with<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(waker))
+}
+
+/// A foreign executor: polls `fut` on the calling thread with a waker that unparks it and
+/// counts its wakes; fails the case after [`HANG`].
+pub(crate) fn run_foreign<F: Future>(fut: F) -> F::Output {
+    struct Unpark {
+        thread: std::thread::Thread,
+        wakes: AtomicUsize,
+    }
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+            self.thread.unpark();
+        }
+    }
+    let unpark = Arc::new(Unpark {
+        thread: std::thread::current(),
+        wakes: AtomicUsize::new(0),
+    });
+    let waker = Waker::from(Arc::clone(&unpark));
+    let mut fut = std::pin::pin!(fut);
+    let end = Instant::now() + HANG;
+    loop {
+        let seen = unpark.wakes.load(Ordering::SeqCst);
+        if let Poll::Ready(out) = poll_with(fut.as_mut(), &waker) {
+            return out;
+        }
+        // Parked until woken: a wake that never comes is the hang this catches.
+        while unpark.wakes.load(Ordering::SeqCst) == seen {
+            assert!(Instant::now() < end, "hung: no wake within {HANG:?}");
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A value that counts its drops.
+#[derive(Debug)]
+#[allow(dead_code)] // not every feature cut counts drops
+pub(crate) struct DropCount(pub(crate) Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// How many threads this process has (Linux's `/proc/self/task`).
+#[allow(dead_code)] // not every feature cut counts threads
+pub(crate) fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+}
+
+/// How many fds this process has open (Linux's `/proc/self/fd`).
+#[allow(dead_code)] // not every feature cut counts fds
+pub(crate) fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+/// Runs `f` and returns its panic message, failing the case if it does not panic.
+pub(crate) fn panic_message_of<T>(f: impl FnOnce() -> T) -> String {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(_) => panic!("expected a panic"),
+        Err(payload) => message(&*payload),
+    }
+}
+
+fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+fn all_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    cases.extend(runtime_cases::cases());
+    cases.extend(handle_cases::cases());
+    #[cfg(feature = "io")]
+    cases.extend(io_cases::cases());
+    #[cfg(feature = "elastic")]
+    cases.extend(elastic_cases::cases());
+    // Last: one of them shuts the global pool down for good.
+    #[cfg(feature = "helpers")]
+    cases.extend(global_cases::cases());
+    cases
+}
+
+fn main() {
+    // Quiet panics: cases panic on purpose; a failing case's message is printed below.
+    std::panic::set_hook(Box::new(|_| {}));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ignored_too = args
+        .iter()
+        .any(|a| a == "--ignored" || a == "--include-ignored");
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let (mut passed, mut failed, mut ignored) = (0, 0, 0);
+    for case in all_cases() {
+        if !filters.is_empty() && !filters.iter().any(|f| case.name.contains(f.as_str())) {
+            continue;
+        }
+        if let (Some(why), false) = (case.ignored, ignored_too) {
+            eprintln!("test {} ... ignored, {why}", case.name);
+            ignored += 1;
+            continue;
+        }
+        let start = Instant::now();
+        let run = case.run;
+        // A case that hangs past its own bounds is reported, and the others still run.
+        let (tx, rx) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(catch_unwind(run).map_err(|p| message(&*p)));
+        });
+        let outcome = rx
+            .recv_timeout(HANG * 3)
+            .unwrap_or_else(|_| Err(format!("hung for {:?}", HANG * 3)));
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                eprintln!("test {} ... ok ({:?})", case.name, start.elapsed());
+            }
+            Err(why) => {
+                failed += 1;
+                eprintln!("test {} ... FAILED: {why}", case.name);
+            }
+        }
+    }
+    eprintln!("seams_more: {passed} passed, {failed} failed, {ignored} ignored");
+    // Hung threads of failed cases must not keep the process alive.
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
