@@ -51,8 +51,9 @@ pub use shutdown::{ShutdownOptions, ShutdownReport};
 /// | plain closure | [`try_submit`](ElasticPool::try_submit) | [`submit`](ElasticPool::submit) | [`submit_blocking`](ElasticPool::submit_blocking) |
 /// | async work | [`try_spawn`](ElasticPool::try_spawn) | [`spawn_when_room`](ElasticPool::spawn_when_room) | [`spawn_when_room_blocking`](ElasticPool::spawn_when_room_blocking) |
 ///
-/// Only the `try_` forms fail (`Error::QueueFull`); a shut-down pool gives a handle that
-/// resolves `Error::ShutDown`. Dropping the pool shuts it down gracefully.
+/// Only the `try_` forms fail (`Error::QueueFull`) — and the blocking forms called from one of
+/// the pool's own works, which fail the same way rather than wait for their own worker. A
+/// shut-down pool gives a handle that resolves `Error::ShutDown`. Dropping the pool shuts it down gracefully.
 ///
 /// ```
 /// use std::time::Duration;
@@ -151,6 +152,13 @@ impl ElasticPool {
 
     /// Queues a plain closure, blocking the thread until there is room in the queue.
     ///
+    /// # Blocking
+    ///
+    /// Blocks while the queue is full; in async code, await [`submit`](ElasticPool::submit)
+    /// instead. Called from one of this pool's own works, it does not block: the room might
+    /// only ever be freed by the worker that would wait for it, so a full queue is
+    /// `Err(Error::QueueFull)` there, as from [`try_submit`](ElasticPool::try_submit).
+    ///
     /// ```
     /// let pool = aplex::ElasticPool::builder().workers(1).queue_capacity(1).build().unwrap();
     /// assert_eq!(pool.submit_blocking(|| 7).unwrap().wait(), Ok(7));
@@ -206,7 +214,9 @@ impl ElasticPool {
     /// # Blocking
     ///
     /// Blocks while the queue is full; in async code, await
-    /// [`spawn_when_room`](ElasticPool::spawn_when_room) instead.
+    /// [`spawn_when_room`](ElasticPool::spawn_when_room) instead. Called from one of this
+    /// pool's own works, a full queue is `Err(Error::QueueFull)` at once, as for
+    /// [`submit_blocking`](ElasticPool::submit_blocking).
     ///
     /// ```
     /// let pool = aplex::ElasticPool::builder().max_workers(1).queue_capacity(1).build().unwrap();

@@ -54,10 +54,17 @@ impl<'a> Priority<'a> {
         }
     }
 
-    fn room_blocking(&self) -> QueueRoom {
+    /// Queue room, blocking for it — except on one of this pool's own workers, where the room
+    /// might only ever be freed by the thread that would wait for it: there a full queue is
+    /// `Err(Error::QueueFull)` at once, never a silent deadlock.
+    fn room_blocking(&self) -> Result<QueueRoom, Error> {
         match &self.pool.shared.rooms {
-            None => QueueRoom::unbounded(),
-            Some(rooms) => crate::sync::blocking::wait(rooms.take()),
+            None => Ok(QueueRoom::unbounded()),
+            Some(rooms) => match rooms.try_take() {
+                Some(room) => Ok(room),
+                None if self.pool.on_own_worker() => Err(Error::QueueFull),
+                None => Ok(crate::sync::blocking::wait(rooms.take())),
+            },
         }
     }
 
@@ -89,13 +96,15 @@ impl<'a> Priority<'a> {
         Ok(self.accept(track::plain(f, &self.pool.shared), room))
     }
 
-    /// Queues a plain closure at this priority, blocking for room.
+    /// Queues a plain closure at this priority, blocking for room (on one of this pool's own
+    /// workers, a full queue is `Err(Error::QueueFull)` instead: see
+    /// [`ElasticPool::submit_blocking`]).
     pub fn submit_blocking<F, T>(&self, f: F) -> Result<Handle<T>, Error>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let room = self.room_blocking();
+        let room = self.room_blocking()?;
         Ok(self.accept(track::plain(f, &self.pool.shared), room))
     }
 
@@ -127,7 +136,8 @@ impl<'a> Priority<'a> {
         Ok(self.accept(track::asynchronous(f, &self.pool.shared), room))
     }
 
-    /// Queues an async work at this priority, blocking the calling thread until there is room.
+    /// Queues an async work at this priority, blocking the calling thread until there is room
+    /// (on one of this pool's own workers, a full queue is `Err(Error::QueueFull)` instead).
     ///
     /// ```
     /// let pool = aplex::ElasticPool::builder().max_workers(1).build().unwrap();
@@ -140,7 +150,7 @@ impl<'a> Priority<'a> {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        let room = self.room_blocking();
+        let room = self.room_blocking()?;
         Ok(self.accept(track::asynchronous(f, &self.pool.shared), room))
     }
 

@@ -240,7 +240,7 @@ impl ElasticPool {
     }
 
     /// True on one of this pool's worker threads.
-    fn on_own_worker(&self) -> bool {
+    pub(super) fn on_own_worker(&self) -> bool {
         let me = std::thread::current().id();
         lock(&self.shared.state)
             .records
