@@ -9,6 +9,8 @@ pub(crate) const CASES: Cases = cases![
     launching_through_sh_c,
     a_hello_deadline_kills_the_whole_launcher_group,
     a_duration_max_hello_timeout_means_never,
+    a_max_frame_smaller_than_the_hello_caps_only_the_works,
+    a_max_frame_too_small_for_any_call_is_refused,
 ];
 
 pub(crate) fn wrong_programs_and_missing_binaries_fail_build() {
@@ -99,4 +101,53 @@ pub(crate) fn a_duration_max_hello_timeout_means_never() {
         .build(&works::WORKS)
         .unwrap();
     assert_eq!(pool.call(&works::double, 2).wait(), Ok(4));
+}
+
+/// A small `max_frame` caps what works send, not the protocol: the worker's hello (several
+/// hundred bytes: it names every work of this binary) and the error that replaces a result
+/// over the maximum cross whatever it is.
+pub(crate) fn a_max_frame_smaller_than_the_hello_caps_only_the_works() {
+    const MAX: usize = 64;
+    let names: usize = works::WORKS.names().iter().map(|n| n.len()).sum();
+    assert!(
+        names > MAX,
+        "the hello must be over the maximum for this case to mean anything"
+    );
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .max_frame(MAX)
+        .build(&works::WORKS)
+        .unwrap();
+    assert_eq!(pool.call(&works::double, 21).wait(), Ok(42));
+    match pool.call(&works::echo_bytes, vec![0; MAX]).wait() {
+        Err(Error::Wire(msg)) => assert!(msg.contains("over the maximum"), "{msg}"),
+        other => panic!("an argument over the maximum: {other:?}"),
+    }
+    match pool.call(&works::make_string, MAX).wait() {
+        Err(Error::Remote(msg)) => assert!(msg.contains("over the maximum"), "{msg}"),
+        other => panic!("a result over the maximum: {other:?}"),
+    }
+    // The same worker serves on: nothing above was a protocol error.
+    assert_eq!(pool.slots()[0].restarts, 0);
+    assert_eq!(pool.call(&works::make_string, 8).wait(), Ok("x".repeat(8)));
+}
+
+/// A `max_frame` that no call fits in (a frame's header and a work's index take 13 bytes)
+/// could never run a work: `build` refuses it and names the least it takes.
+pub(crate) fn a_max_frame_too_small_for_any_call_is_refused() {
+    for max in [0, 12] {
+        match ProcessPool::builder().max_frame(max).build(&works::WORKS) {
+            Err(Error::Io(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+                assert!(e.to_string().contains("13 bytes"), "{e}");
+            }
+            other => panic!("max_frame({max}): expected InvalidInput, got {other:?}"),
+        }
+    }
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .max_frame(13)
+        .build(&works::WORKS)
+        .unwrap();
+    assert_eq!(pool.call(&works::unit, ()).wait(), Ok(1));
 }

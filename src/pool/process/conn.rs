@@ -425,7 +425,8 @@ impl Conn {
         shared: Arc<Shared>,
         hello: mpsc::Sender<(usize, HelloResult)>,
     ) {
-        let mut reader = FrameReader::new(self.max_frame);
+        // The hello under the protocol's bound, then every frame under the user's.
+        let mut reader = FrameReader::new(frame::hello_max(&shared.names).max(self.max_frame));
         let mut hello = Some(hello);
         let mut batch: Vec<(Arc<dyn Pending>, std::ops::Range<usize>)> = Vec::new();
         let mut ranges = Vec::new();
@@ -465,6 +466,7 @@ impl Conn {
                 if let Some(tx) = hello.take() {
                     match check_hello(kind, reader.slice(at), &shared.names) {
                         Ok(theirs) => {
+                            reader.set_max(frame::read_max(self.max_frame));
                             self.worker_pid.store(theirs.pid, Ordering::Relaxed);
                             if !theirs.host.is_empty() {
                                 *lock(&self.host) = Some(theirs.host);
