@@ -73,6 +73,10 @@ aplex::works! {
             std::thread::sleep(Duration::from_secs(60));
         }
         pub fn env_var(name: String) -> Option<String> { std::env::var(name).ok() }
+        /// Where this worker's `fd` leads (`/dev/null`, `pipe:[…]`, a file's path).
+        pub fn fd_target(fd: i32) -> Option<String> {
+            std::fs::read_link(format!("/proc/self/fd/{fd}")).ok().map(|p| p.display().to_string())
+        }
         /// Logs `item` to `dir/log`, and returns it doubled. On host b, while `dir/hold`
         /// exists, marks that it started (`dir/held`) and holds.
         pub fn record(arg: (String, u64)) -> u64 {

@@ -11,6 +11,7 @@ pub(crate) const CASES: Cases = cases![
     a_duration_max_hello_timeout_means_never,
     a_max_frame_smaller_than_the_hello_caps_only_the_works,
     a_max_frame_too_small_for_any_call_is_refused,
+    the_commands_stderr_is_the_workers,
 ];
 
 pub(crate) fn wrong_programs_and_missing_binaries_fail_build() {
@@ -150,4 +151,43 @@ pub(crate) fn a_max_frame_too_small_for_any_call_is_refused() {
         .build(&works::WORKS)
         .unwrap();
     assert_eq!(pool.call(&works::unit, ()).wait(), Ok(1));
+}
+
+/// The command's stderr is the user's choice: the worker's stderr, and its stdout (which the
+/// worker points at its stderr, a work's prints included) go where the command says. Its
+/// stdin and stdout are the protocol's, whatever it set.
+pub(crate) fn the_commands_stderr_is_the_workers() {
+    let dir = temp_dir("stderr");
+    let log = dir.join("stderr");
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.stderr(std::fs::File::create(&log).unwrap())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .command(cmd)
+        .build(&works::WORKS)
+        .unwrap();
+    let said = "a line for the command's stderr".to_string();
+    // `shout` prints to stdout and flushes before it returns: the bytes are in the file.
+    assert_eq!(
+        pool.call(&works::shout, said.clone()).wait(),
+        Ok(said.clone())
+    );
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        got.contains(&said),
+        "the worker's stderr went elsewhere: {got:?}"
+    );
+    drop(pool);
+    // Stdio::null() too: nothing of the worker's reaches this process's stderr.
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.stderr(Stdio::null());
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .command(cmd)
+        .build(&works::WORKS)
+        .unwrap();
+    let target = pool.call(&works::fd_target, 2).wait().unwrap();
+    assert_eq!(target.as_deref(), Some("/dev/null"));
 }

@@ -120,9 +120,24 @@ impl ProcessPoolBuilder {
 
     /// The command that starts a worker, the same for every slot (default: this executable
     /// again, with no arguments). The pool sets [`WORKER_ENV`] and [`WORKER_SLOT_ENV`] in its
-    /// environment and attaches stdin and stdout; stderr is inherited. The program must call
-    /// [`serve_if_worker`] with the same registry first in `main`. Replaces an earlier
+    /// environment. Its stdin and stdout carry the protocol: the pool pipes them, in place of
+    /// any the command set. Its stderr is the command's: inherited unless it says otherwise
+    /// (`Stdio::null()`, a log file); the worker points its stdout there too, so that is
+    /// where a work's prints go. The program must call [`serve_if_worker`] with the same
+    /// registry first in `main`. Replaces an earlier
     /// [`launcher`](ProcessPoolBuilder::launcher) or [`hosts`](ProcessPoolBuilder::hosts).
+    ///
+    /// ```no_run
+    /// use std::process::{Command, Stdio};
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// let mut quiet = Command::new(std::env::current_exe().unwrap());
+    /// quiet.stderr(Stdio::null()); // the workers' prints and messages are dropped
+    /// let pool = aplex::ProcessPool::builder()
+    ///     .command(quiet)
+    ///     .build(&works::WORKS)
+    ///     .unwrap();
+    /// assert_eq!(pool.call(&works::double, 21).wait(), Ok(42));
+    /// ```
     pub fn command(mut self, command: Command) -> Self {
         self.launcher = Some(Launcher::Same(command));
         self.hosts.clear();
@@ -133,8 +148,10 @@ impl ProcessPoolBuilder {
     /// every replacement, so a slot stays on its host. This is how one pool spans machines:
     /// slots 0–7 through `ssh big`, 8–9 through `ssh small`. The pool adds [`WORKER_ENV`] and
     /// [`WORKER_SLOT_ENV`] to each command's environment; a launcher that does not pass the
-    /// environment on (`ssh`) sets them on the far side or passes [`WORKER_ARG`]. A launcher
-    /// that panics counts as a failed start of that slot. Replaces an earlier
+    /// environment on (`ssh`) sets them on the far side or passes [`WORKER_ARG`]. Each
+    /// command's stdin and stdout are piped for the protocol, its stderr is its own (as with
+    /// [`command`](ProcessPoolBuilder::command)). A launcher that panics counts as a failed
+    /// start of that slot. Replaces an earlier
     /// [`command`](ProcessPoolBuilder::command) or [`hosts`](ProcessPoolBuilder::hosts).
     ///
     /// ```no_run
