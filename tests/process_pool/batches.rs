@@ -66,13 +66,17 @@ pub(crate) fn a_death_in_the_middle_of_a_burst_of_calls_never_hangs_one() {
     let before: Vec<_> = (0..500).map(|i| pool.call(&works::double, i)).collect();
     let dies = pool.call(&works::exit_now, 3);
     let after: Vec<_> = (500..1000).map(|i| pool.call(&works::double, i)).collect();
-    // Lost: by its exit status, or by the write that found its pipe closed (a race).
-    lost(dies.wait());
+    // Lost by its exit status, even where a write found its pipe closed first.
+    let why = lost(dies.wait());
+    assert!(why.contains("exited with status 3"), "{why}");
     let mut lost_count = 0;
     for (i, h) in before.into_iter().chain(after).enumerate() {
         match h.wait() {
             Ok(v) => assert_eq!(v, 2 * i as u64),
-            Err(Error::WorkerLost(_)) => lost_count += 1,
+            Err(Error::WorkerLost(why)) => {
+                assert!(why.contains("exited with status 3"), "call {i}: {why}");
+                lost_count += 1;
+            }
             other => panic!("call {i}: unexpected {other:?}"),
         }
     }

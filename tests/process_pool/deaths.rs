@@ -7,6 +7,7 @@ use super::*;
 /// This file's cases, in the order they run.
 pub(crate) const CASES: Cases = cases![
     kill_9_a_worker_in_the_middle_of_50_works,
+    a_worker_killed_mid_burst_is_lost_by_its_signal,
     garbage_on_the_protocol_stream_loses_the_worker,
     a_worker_that_exits_0_at_once,
     a_crash_loop_breaks_the_pool_but_one_crash_does_not,
@@ -52,6 +53,56 @@ pub(crate) fn kill_9_a_worker_in_the_middle_of_50_works() {
         assert_eq!(h.wait(), Ok(2 * i as u64));
     }
     assert!(is_gone(victim));
+}
+
+/// A worker is `SIGKILL`ed while calls keep coming: the calls written after its death find
+/// its pipe closed, and that write's error races the worker's exit status for the reason.
+/// Every call lost with it must say what happened to the worker (the signal), not that a write
+/// failed. Five rounds, so the race is run often.
+pub(crate) fn a_worker_killed_mid_burst_is_lost_by_its_signal() {
+    let pool = pool(1);
+    for round in 0..5 {
+        let victim = pool.worker_pids()[0];
+        // Everything behind a plain work that holds the worker is in flight when it dies.
+        let mut calls = vec![pool.call(&works::block, 60_000)];
+        calls.extend((0..200).map(|i| pool.call(&works::double, i)));
+        Command::new("kill")
+            .arg("-9")
+            .arg(victim.to_string())
+            .status()
+            .unwrap();
+        // Calls go on until well after the death: these are the writes that fail.
+        let dead = Instant::now() + Duration::from_secs(10);
+        let mut after = 0;
+        while after < 200 {
+            calls.push(pool.call(&works::double, 0));
+            if is_gone(victim) {
+                after += 1;
+            }
+            assert!(
+                Instant::now() < dead,
+                "round {round}: the worker did not die"
+            );
+        }
+        let mut lost_count = 0;
+        for (i, mut call) in calls.into_iter().enumerate() {
+            match call.wait_timeout(Duration::from_secs(30)) {
+                Ok(_) => {}
+                Err(Error::WorkerLost(why)) => {
+                    assert!(why.contains("signal 9"), "round {round}, call {i}: {why}");
+                    lost_count += 1;
+                }
+                other => panic!("round {round}, call {i}: {other:?}"),
+            }
+        }
+        assert!(
+            lost_count > 200,
+            "round {round}: the calls in flight were lost"
+        );
+        eventually("a replacement", Duration::from_secs(10), || {
+            pool.worker_pids().first().is_some_and(|&p| p != victim)
+        });
+    }
 }
 
 pub(crate) fn garbage_on_the_protocol_stream_loses_the_worker() {

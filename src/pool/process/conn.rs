@@ -105,6 +105,8 @@ pub(crate) struct Conn {
     child: Mutex<Option<Child>>,
     /// Why the pool killed this worker, and when, if it did.
     lost: Mutex<Option<(String, Instant)>>,
+    /// The reader has read all it will: the worker's output ended (or was given up).
+    output_ended: AtomicBool,
     /// The reader is done: the worker is dead to the pool.
     over: AtomicBool,
     /// Works sent (for `max_works_per_child`).
@@ -163,6 +165,7 @@ impl Conn {
             load,
             child: Mutex::new(Some(child)),
             lost: Mutex::new(None),
+            output_ended: AtomicBool::new(false),
             over: AtomicBool::new(false),
             sent: AtomicUsize::new(0),
             completed: AtomicUsize::new(0),
@@ -382,19 +385,38 @@ impl Conn {
                 std::mem::swap(&mut batch, &mut out.buf);
                 out.writing = true;
             }
-            if self.write_all(&batch).is_err() {
+            if let Err(e) = self.write_all(&batch) {
                 let mut out = lock(&self.out);
                 out.closed = true;
                 out.buf = Vec::new();
                 out.writing = false;
                 drop(out);
-                self.kill("writing to it failed".to_string());
+                self.write_failed(e);
                 return;
             }
             batch.clear();
             if batch.capacity() > 1 << 20 {
                 batch = Vec::new(); // do not keep a large frame's buffer
             }
+        }
+    }
+
+    /// Writing to the worker failed: its input is closed, which a worker does by dying. Its
+    /// output then ends too, and its reader reports the death with the exit status or signal:
+    /// that is why its works are lost, not the write. So the reader gets [`EXIT_LINGER`] to
+    /// see the end; only a worker whose output is still open then (its input closed some
+    /// other way) is killed for the failed write, which also bounds the reader's wait.
+    fn write_failed(&self, e: io::Error) {
+        let until = Instant::now() + EXIT_LINGER;
+        // ORDERING: Acquire pairs with the reader's Release store.
+        while !self.output_ended.load(Ordering::Acquire) {
+            if Instant::now() >= until {
+                self.kill(format!(
+                    "killed: writing to it failed ({e}) while its output stayed open"
+                ));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -511,6 +533,7 @@ impl Conn {
                 job.deliver(reader.slice(at));
             }
         };
+        self.output_ended.store(true, Ordering::Release);
         self.close();
         let status = self.reap();
         let name = self.name();
