@@ -8,6 +8,7 @@ use super::*;
 pub(crate) const CASES: Cases = cases![
     kill_9_a_worker_in_the_middle_of_50_works,
     a_worker_killed_mid_burst_is_lost_by_its_signal,
+    a_signal_behind_a_shell_is_named_as_the_workers,
     garbage_on_the_protocol_stream_loses_the_worker,
     a_worker_that_exits_0_at_once,
     a_crash_loop_breaks_the_pool_but_one_crash_does_not,
@@ -103,6 +104,36 @@ pub(crate) fn a_worker_killed_mid_burst_is_lost_by_its_signal() {
             pool.worker_pids().first().is_some_and(|&p| p != victim)
         });
     }
+}
+
+/// Behind `sh -c` without `exec`, a worker's death by a signal reaches the pool as the
+/// shell's exit status 128 + n: the reason says which signal that stands for.
+pub(crate) fn a_signal_behind_a_shell_is_named_as_the_workers() {
+    let mut cmd = Command::new("sh");
+    let exe = std::env::current_exe().unwrap();
+    cmd.arg("-c").arg(format!("'{}'; exit $?", exe.display()));
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .command(cmd)
+        .build(&works::WORKS)
+        .unwrap();
+    let victim = pool.worker_pids()[0];
+    assert_ne!(
+        pool.slots()[0].launcher_pid,
+        Some(victim),
+        "sh stands between"
+    );
+    let held = pool.call(&works::nap, 60_000);
+    Command::new("kill")
+        .arg("-9")
+        .arg(victim.to_string())
+        .status()
+        .unwrap();
+    let why = lost(held.wait());
+    assert!(
+        why.contains("status 137") && why.contains("signal 9"),
+        "{why}"
+    );
 }
 
 pub(crate) fn garbage_on_the_protocol_stream_loses_the_worker() {

@@ -48,6 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::exit_status::describe;
 use super::frame::{self, FrameReader, Hello};
 use super::job::Pending;
 use super::Shared;
@@ -332,6 +333,10 @@ impl Conn {
         let prog = &self.program;
         let greeted = self.greeted();
         let own = self.worker_pid() == Some(self.launcher_pid);
+        // Known to stand in front of the worker only once the worker's hello named its pid.
+        let behind = self
+            .worker_pid()
+            .is_some_and(|pid| pid != self.launcher_pid);
         match code {
             // ssh's own failures exit 255 (srun's and kubectl's are other codes).
             Some(255) if !greeted => format!(
@@ -352,9 +357,9 @@ impl Conn {
             _ if !greeted => format!(
                 "{name} {} before its hello: is the command an aplex worker (serve_if_worker \
                  first in main)?",
-                describe(status)
+                describe(status, behind)
             ),
-            _ => format!("{name} {}", describe(status)),
+            _ => format!("{name} {}", describe(status, behind)),
         }
     }
 
@@ -606,19 +611,4 @@ fn check_hello(kind: u8, payload: &[u8], names: &[&str]) -> Result<Hello, Error>
         .check(frame::WORKER_MAGIC, names)
         .map_err(|e| Error::Wire(format!("the worker's hello does not match: {e}")))?;
     Ok(hello)
-}
-
-/// "exited with status 3", "was killed by signal 9": the launched process's end, which is the
-/// worker's own when the launcher is the worker (`exec`).
-fn describe(status: Option<ExitStatus>) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        None => "ended (its exit status is unknown)".to_string(),
-        Some(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => format!("exited with status {code}"),
-            (None, Some(9)) => "was killed by signal 9 (SIGKILL)".to_string(),
-            (None, Some(sig)) => format!("was killed by signal {sig}"),
-            (None, None) => format!("ended: {s}"),
-        },
-    }
 }
