@@ -9,12 +9,21 @@ use std::process::Command;
 use aplex::balance::RoundRobin;
 use aplex::{Error, ProcessPool};
 
-use super::{hello_payload, lost, works};
+use super::{cases, hello_payload, lost, works, Cases};
+
+/// This file's cases, in the order they run.
+pub(crate) const CASES: Cases = cases![
+    a_death_in_the_middle_of_a_map_batch_loses_only_that_workers_chunks,
+    a_death_in_the_middle_of_a_burst_of_calls_never_hangs_one,
+    a_burst_larger_than_the_maximum_frame_is_many_frames,
+    a_map_batch_larger_than_the_maximum_frame_fails_only_the_chunk_over_it,
+    a_result_batch_cut_short_delivers_the_whole_frames_only,
+];
 
 /// A worker dies on one item of a map's batch: the items of its chunk are lost, every other
 /// item ends once (with its value, or lost with the worker), and the other worker's chunks
 /// are untouched.
-pub fn a_death_in_the_middle_of_a_map_batch_loses_only_that_workers_chunks() {
+pub(crate) fn a_death_in_the_middle_of_a_map_batch_loses_only_that_workers_chunks() {
     let pool = ProcessPool::builder()
         .workers(2)
         .balancer(RoundRobin::new())
@@ -49,7 +58,7 @@ pub fn a_death_in_the_middle_of_a_map_batch_loses_only_that_workers_chunks() {
 
 /// A worker dies in the middle of a burst of calls: its own call and, at most, the calls in
 /// flight with it are lost; none hangs, each ends once, and the pool serves on.
-pub fn a_death_in_the_middle_of_a_burst_of_calls_never_hangs_one() {
+pub(crate) fn a_death_in_the_middle_of_a_burst_of_calls_never_hangs_one() {
     let pool = ProcessPool::builder()
         .workers(1)
         .build(&works::WORKS)
@@ -57,13 +66,17 @@ pub fn a_death_in_the_middle_of_a_burst_of_calls_never_hangs_one() {
     let before: Vec<_> = (0..500).map(|i| pool.call(&works::double, i)).collect();
     let dies = pool.call(&works::exit_now, 3);
     let after: Vec<_> = (500..1000).map(|i| pool.call(&works::double, i)).collect();
-    // Lost: by its exit status, or by the write that found its pipe closed (a race).
-    lost(dies.wait());
+    // Lost by its exit status, even where a write found its pipe closed first.
+    let why = lost(dies.wait());
+    assert!(why.contains("exited with status 3"), "{why}");
     let mut lost_count = 0;
     for (i, h) in before.into_iter().chain(after).enumerate() {
         match h.wait() {
             Ok(v) => assert_eq!(v, 2 * i as u64),
-            Err(Error::WorkerLost(_)) => lost_count += 1,
+            Err(Error::WorkerLost(why)) => {
+                assert!(why.contains("exited with status 3"), "call {i}: {why}");
+                lost_count += 1;
+            }
             other => panic!("call {i}: unexpected {other:?}"),
         }
     }
@@ -75,7 +88,7 @@ pub fn a_death_in_the_middle_of_a_burst_of_calls_never_hangs_one() {
 /// The frames of a burst, and a worker's answers to it, leave in writes far larger than the
 /// maximum frame: each frame is still under it, and the one frame over it is that call's
 /// error alone.
-pub fn a_burst_larger_than_the_maximum_frame_is_many_frames() {
+pub(crate) fn a_burst_larger_than_the_maximum_frame_is_many_frames() {
     let pool = ProcessPool::builder()
         .workers(1)
         .max_frame(1024)
@@ -95,7 +108,7 @@ pub fn a_burst_larger_than_the_maximum_frame_is_many_frames() {
 
 /// A map's batch is larger than the maximum frame; one chunk in it is over the maximum on its
 /// own: that chunk's items are `Wire` errors, every other item comes back.
-pub fn a_map_batch_larger_than_the_maximum_frame_fails_only_the_chunk_over_it() {
+pub(crate) fn a_map_batch_larger_than_the_maximum_frame_fails_only_the_chunk_over_it() {
     let pool = ProcessPool::builder()
         .workers(1)
         .max_frame(4096)
@@ -121,7 +134,7 @@ pub fn a_map_batch_larger_than_the_maximum_frame_fails_only_the_chunk_over_it() 
 
 /// The role "half_result_worker": a hand-written worker that reads three chunk frames, then
 /// answers the first two whole and the third by half, in one write, and exits.
-pub fn role_half_result_worker() {
+pub(crate) fn role_half_result_worker() {
     use aplex::wire::Wire;
     let names: Vec<String> = works::WORKS.names().iter().map(|n| n.to_string()).collect();
     let hello = hello_payload("aplex-worker", std::process::id(), names, 0, 0);
@@ -171,7 +184,7 @@ pub fn role_half_result_worker() {
 
 /// A worker's answer to a batch ends in the middle of a frame: the whole frames before it
 /// count, the chunk cut short and the chunks not answered are lost with the worker.
-pub fn a_result_batch_cut_short_delivers_the_whole_frames_only() {
+pub(crate) fn a_result_batch_cut_short_delivers_the_whole_frames_only() {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.env("APLEX_TEST_ROLE", "half_result_worker");
     let pool = ProcessPool::builder()

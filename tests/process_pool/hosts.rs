@@ -11,7 +11,21 @@ use std::time::Duration;
 use aplex::balance::from_fn;
 use aplex::{Error, ProcessPool, SlotState};
 
-use super::{eventually, lost, script, temp_dir, works};
+use super::{cases, eventually, lost, script, temp_dir, works, Cases};
+
+/// This file's cases, in the order they run.
+pub(crate) const CASES: Cases = cases![
+    slots_show_each_workers_identity,
+    a_launcher_per_slot_and_replacements_on_their_own_slot,
+    min_ready_starts_with_a_host_down_and_it_joins_later,
+    a_host_down_mid_map_loses_only_its_works_and_rejoins,
+    the_worker_marker_as_an_argument,
+    a_line_buffering_launcher_is_named_in_the_error,
+    hosts_runs_the_ssh_template_and_survives_a_host_down,
+    per_slot_capacity_weights_reach_the_balancer,
+    a_launcher_exit_255_after_the_hello_is_a_lost_connection,
+    another_build_on_a_host_is_named_not_mistaken_for_a_non_worker,
+];
 
 /// A launcher script for host `label`: exits 255 while `dir/label-down` exists, else runs
 /// this binary as a worker labelled `label`.

@@ -120,9 +120,24 @@ impl ProcessPoolBuilder {
 
     /// The command that starts a worker, the same for every slot (default: this executable
     /// again, with no arguments). The pool sets [`WORKER_ENV`] and [`WORKER_SLOT_ENV`] in its
-    /// environment and attaches stdin and stdout; stderr is inherited. The program must call
-    /// [`serve_if_worker`] with the same registry first in `main`. Replaces an earlier
+    /// environment. Its stdin and stdout carry the protocol: the pool pipes them, in place of
+    /// any the command set. Its stderr is the command's: inherited unless it says otherwise
+    /// (`Stdio::null()`, a log file); the worker points its stdout there too, so that is
+    /// where a work's prints go. The program must call [`serve_if_worker`] with the same
+    /// registry first in `main`. Replaces an earlier
     /// [`launcher`](ProcessPoolBuilder::launcher) or [`hosts`](ProcessPoolBuilder::hosts).
+    ///
+    /// ```no_run
+    /// use std::process::{Command, Stdio};
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// let mut quiet = Command::new(std::env::current_exe().unwrap());
+    /// quiet.stderr(Stdio::null()); // the workers' prints and messages are dropped
+    /// let pool = aplex::ProcessPool::builder()
+    ///     .command(quiet)
+    ///     .build(&works::WORKS)
+    ///     .unwrap();
+    /// assert_eq!(pool.call(&works::double, 21).wait(), Ok(42));
+    /// ```
     pub fn command(mut self, command: Command) -> Self {
         self.launcher = Some(Launcher::Same(command));
         self.hosts.clear();
@@ -133,8 +148,10 @@ impl ProcessPoolBuilder {
     /// every replacement, so a slot stays on its host. This is how one pool spans machines:
     /// slots 0–7 through `ssh big`, 8–9 through `ssh small`. The pool adds [`WORKER_ENV`] and
     /// [`WORKER_SLOT_ENV`] to each command's environment; a launcher that does not pass the
-    /// environment on (`ssh`) sets them on the far side or passes [`WORKER_ARG`]. A launcher
-    /// that panics counts as a failed start of that slot. Replaces an earlier
+    /// environment on (`ssh`) sets them on the far side or passes [`WORKER_ARG`]. Each
+    /// command's stdin and stdout are piped for the protocol, its stderr is its own (as with
+    /// [`command`](ProcessPoolBuilder::command)). A launcher that panics counts as a failed
+    /// start of that slot. Replaces an earlier
     /// [`command`](ProcessPoolBuilder::command) or [`hosts`](ProcessPoolBuilder::hosts).
     ///
     /// ```no_run
@@ -229,10 +246,22 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// The largest frame, in bytes, either side may send (default 256 MiB). A call whose
-    /// argument makes a larger frame resolves `Error::Wire` without being sent; a result over
-    /// it comes back as `Error::Remote`; a frame claiming more is a protocol error, never an
-    /// allocation.
+    /// The largest frame, in bytes, either side may send for a work (default 256 MiB). A call
+    /// whose argument makes a larger frame resolves `Error::Wire` without being sent; a result
+    /// over it comes back as `Error::Remote`; a frame claiming more is a protocol error, never
+    /// an allocation. It caps works' payloads only: the protocol's own frames (the hellos,
+    /// which name every work) have bounds of their own, so a small value works. A frame takes
+    /// 13 bytes before its argument (its header and the work's index): less is refused by
+    /// `build`.
+    ///
+    /// ```no_run
+    /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
+    /// let pool = aplex::ProcessPool::builder()
+    ///     .max_frame(64)
+    ///     .build(&works::WORKS)
+    ///     .unwrap();
+    /// assert_eq!(pool.call(&works::double, 21).wait(), Ok(42));
+    /// ```
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;
         self
@@ -274,8 +303,8 @@ impl ProcessPoolBuilder {
     ///
     /// # Errors
     ///
-    /// - `Error::Io` (`InvalidInput`) for zero workers, zero `max_works_per_worker`, or a
-    ///   `min_ready` of zero or over the workers; the OS error if the command cannot be
+    /// - `Error::Io` (`InvalidInput`) for zero workers, zero `max_works_per_worker`, a
+    ///   `min_ready` of zero or over the workers, or a `max_frame` under 13 bytes; the OS error if the command cannot be
     ///   started (a missing binary fails at once; with `min_ready`, once too few can start);
     /// - `Error::Wire` if too few hellos come in time or match: another program (`cat`
     ///   echoes, `true` exits), a different protocol version, other works, a host that cannot
@@ -309,6 +338,14 @@ impl ProcessPoolBuilder {
         if min_ready == 0 || min_ready > workers {
             return invalid(format!(
                 "min_ready({min_ready}) must be between 1 and the {workers} workers"
+            ));
+        }
+        if self.max_frame < frame::MIN_MAX_FRAME {
+            return invalid(format!(
+                "max_frame({}) cannot carry any call: it takes at least {} bytes (a frame's \
+                 header and a work's index)",
+                self.max_frame,
+                frame::MIN_MAX_FRAME
             ));
         }
         if let Some(e) = self.deferred {

@@ -48,6 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::exit_status::describe;
 use super::frame::{self, FrameReader, Hello};
 use super::job::Pending;
 use super::Shared;
@@ -105,6 +106,8 @@ pub(crate) struct Conn {
     child: Mutex<Option<Child>>,
     /// Why the pool killed this worker, and when, if it did.
     lost: Mutex<Option<(String, Instant)>>,
+    /// The reader has read all it will: the worker's output ended (or was given up).
+    output_ended: AtomicBool,
     /// The reader is done: the worker is dead to the pool.
     over: AtomicBool,
     /// Works sent (for `max_works_per_child`).
@@ -163,6 +166,7 @@ impl Conn {
             load,
             child: Mutex::new(Some(child)),
             lost: Mutex::new(None),
+            output_ended: AtomicBool::new(false),
             over: AtomicBool::new(false),
             sent: AtomicUsize::new(0),
             completed: AtomicUsize::new(0),
@@ -329,6 +333,10 @@ impl Conn {
         let prog = &self.program;
         let greeted = self.greeted();
         let own = self.worker_pid() == Some(self.launcher_pid);
+        // Known to stand in front of the worker only once the worker's hello named its pid.
+        let behind = self
+            .worker_pid()
+            .is_some_and(|pid| pid != self.launcher_pid);
         match code {
             // ssh's own failures exit 255 (srun's and kubectl's are other codes).
             Some(255) if !greeted => format!(
@@ -349,9 +357,9 @@ impl Conn {
             _ if !greeted => format!(
                 "{name} {} before its hello: is the command an aplex worker (serve_if_worker \
                  first in main)?",
-                describe(status)
+                describe(status, behind)
             ),
-            _ => format!("{name} {}", describe(status)),
+            _ => format!("{name} {}", describe(status, behind)),
         }
     }
 
@@ -382,19 +390,38 @@ impl Conn {
                 std::mem::swap(&mut batch, &mut out.buf);
                 out.writing = true;
             }
-            if self.write_all(&batch).is_err() {
+            if let Err(e) = self.write_all(&batch) {
                 let mut out = lock(&self.out);
                 out.closed = true;
                 out.buf = Vec::new();
                 out.writing = false;
                 drop(out);
-                self.kill("writing to it failed".to_string());
+                self.write_failed(e);
                 return;
             }
             batch.clear();
             if batch.capacity() > 1 << 20 {
                 batch = Vec::new(); // do not keep a large frame's buffer
             }
+        }
+    }
+
+    /// Writing to the worker failed: its input is closed, which a worker does by dying. Its
+    /// output then ends too, and its reader reports the death with the exit status or signal:
+    /// that is why its works are lost, not the write. So the reader gets [`EXIT_LINGER`] to
+    /// see the end; only a worker whose output is still open then (its input closed some
+    /// other way) is killed for the failed write, which also bounds the reader's wait.
+    fn write_failed(&self, e: io::Error) {
+        let until = Instant::now() + EXIT_LINGER;
+        // ORDERING: Acquire pairs with the reader's Release store.
+        while !self.output_ended.load(Ordering::Acquire) {
+            if Instant::now() >= until {
+                self.kill(format!(
+                    "killed: writing to it failed ({e}) while its output stayed open"
+                ));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -425,7 +452,8 @@ impl Conn {
         shared: Arc<Shared>,
         hello: mpsc::Sender<(usize, HelloResult)>,
     ) {
-        let mut reader = FrameReader::new(self.max_frame);
+        // The hello under the protocol's bound, then every frame under the user's.
+        let mut reader = FrameReader::new(frame::hello_max(&shared.names).max(self.max_frame));
         let mut hello = Some(hello);
         let mut batch: Vec<(Arc<dyn Pending>, std::ops::Range<usize>)> = Vec::new();
         let mut ranges = Vec::new();
@@ -465,6 +493,7 @@ impl Conn {
                 if let Some(tx) = hello.take() {
                     match check_hello(kind, reader.slice(at), &shared.names) {
                         Ok(theirs) => {
+                            reader.set_max(frame::read_max(self.max_frame));
                             self.worker_pid.store(theirs.pid, Ordering::Relaxed);
                             if !theirs.host.is_empty() {
                                 *lock(&self.host) = Some(theirs.host);
@@ -509,6 +538,7 @@ impl Conn {
                 job.deliver(reader.slice(at));
             }
         };
+        self.output_ended.store(true, Ordering::Release);
         self.close();
         let status = self.reap();
         let name = self.name();
@@ -581,19 +611,4 @@ fn check_hello(kind: u8, payload: &[u8], names: &[&str]) -> Result<Hello, Error>
         .check(frame::WORKER_MAGIC, names)
         .map_err(|e| Error::Wire(format!("the worker's hello does not match: {e}")))?;
     Ok(hello)
-}
-
-/// "exited with status 3", "was killed by signal 9": the launched process's end, which is the
-/// worker's own when the launcher is the worker (`exec`).
-fn describe(status: Option<ExitStatus>) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        None => "ended (its exit status is unknown)".to_string(),
-        Some(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => format!("exited with status {code}"),
-            (None, Some(9)) => "was killed by signal 9 (SIGKILL)".to_string(),
-            (None, Some(sig)) => format!("was killed by signal {sig}"),
-            (None, None) => format!("ended: {s}"),
-        },
-    }
 }

@@ -18,6 +18,10 @@
 //! The two hellos have different kinds and magic strings, so a program that echoes its input
 //! (`cat`) is told apart from a worker. A length over the receiver's maximum is an error before
 //! anything is allocated for it.
+//!
+//! The user's `max_frame` bounds what works send: calls, chunks, results. The protocol's own
+//! frames are bounded by the protocol: a hello by [`hello_max`] (it names every work), and
+//! the error a worker sends in place of a result over the maximum by [`read_max`]'s floor.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -29,6 +33,14 @@ use crate::wire::{Wire, WireError};
 pub(crate) const VERSION: u32 = 2;
 /// Bytes of the header after the length: the kind and the job id.
 const HEADER: usize = 1 + 8;
+/// The least `max_frame` a pool takes: a call's header and its work's index (a work whose
+/// argument and result encode to nothing, and the error result, need no more).
+pub(crate) const MIN_MAX_FRAME: usize = HEADER + 4;
+/// Room for the frames a worker sends of its own whatever the user's `max_frame`: the error
+/// that replaces a result over the maximum (about a hundred bytes).
+const PROTOCOL_ROOM: usize = 1024;
+/// Room in a hello for what is not a work name: its magic, its host name, its numbers.
+const HELLO_ROOM: usize = 1 << 20;
 
 pub(crate) const HELLO_PARENT: u8 = 1;
 pub(crate) const HELLO_WORKER: u8 = 2;
@@ -68,6 +80,21 @@ pub(crate) fn finish(out: &mut Vec<u8>, start: usize, max: usize) -> Result<(), 
     }
     out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())
+}
+
+/// The largest frame a parent reads from a worker that said hello: `max_frame`, or a little
+/// more when it is tiny, so the worker's own error frames always pass.
+pub(crate) fn read_max(max_frame: usize) -> usize {
+    max_frame.max(PROTOCOL_ROOM)
+}
+
+/// The largest hello a side reads, whatever the user's `max_frame`: a hello names every work,
+/// so it is bounded by the registry (here twice over: another build's hello, with more works,
+/// is read to be told apart) and a host name, not by the size of a work's payload. The reader
+/// never allocates for a length it has not received, so the bound costs nothing.
+pub(crate) fn hello_max(names: &[&str]) -> usize {
+    let names: usize = names.iter().map(|n| n.len().saturating_add(8)).sum();
+    names.saturating_mul(2).saturating_add(HELLO_ROOM)
 }
 
 /// A whole frame with no payload.

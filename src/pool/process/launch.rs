@@ -46,7 +46,9 @@ impl std::fmt::Debug for Launcher {
 
 impl Launcher {
     /// Spawns slot `index`'s command, with the worker marker and the slot index in its
-    /// environment, its stdin and stdout piped, as the leader of a new process group. Returns
+    /// environment, its stdin and stdout piped (the protocol's, whatever the command set), its
+    /// stderr as the command set it (inherited unless the user chose), as the leader of a new
+    /// process group. Returns
     /// the child and the program's name (for reasons). A launcher that panics is a failed
     /// spawn, not a dead supervisor.
     fn spawn(&mut self, index: usize) -> Result<(Child, String), Error> {
@@ -72,7 +74,6 @@ impl Launcher {
             .env(WORKER_SLOT_ENV, index.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .process_group(0)
             .spawn()?;
         Ok((child, program))

@@ -11,6 +11,7 @@
 //! | `input.rs` | the worker's input thread: reads the protocol, obeys `TERMINATE`, the watchdog |
 //! | `launch.rs` | a slot's command (`command`, `launcher`, `hosts`), starting one worker process and its threads |
 //! | `conn.rs` | one live worker as the parent sees it: pipes, in-flight jobs, reader and writer |
+//! | `exit_status.rs` | how a launched process's end reads in a reason (signals, a shell's report) |
 //! | `job.rs` | a remote job: its completion, cancel and result decoding |
 //! | `slot.rs` | one worker index: [`SlotState`], [`SlotInfo`], the crash-loop breaker and its backoff |
 //! | `shared.rs` | what everyone shares: routing calls, and a slot's hello and death |
@@ -89,6 +90,7 @@
 mod builder;
 mod chunks;
 mod conn;
+mod exit_status;
 mod frame;
 mod input;
 mod job;
