@@ -107,6 +107,13 @@ aplex::works! {
             }
             item * 2
         }
+        /// Marks that it started (creates `flag`), then sleeps `ms` and returns it.
+        pub fn flag_then_sleep(arg: (String, u64)) -> u64 {
+            let (flag, ms) = arg;
+            std::fs::write(flag, b"").unwrap();
+            std::thread::sleep(Duration::from_millis(ms));
+            ms
+        }
     }
 }
 

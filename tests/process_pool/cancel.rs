@@ -27,10 +27,12 @@ pub(crate) fn cancel_a_running_async_work() {
 
 pub(crate) fn a_running_plain_work_cannot_be_cancelled_without_kill() {
     let pool = pool(1);
-    let h = pool.call(&works::block, 200);
-    std::thread::sleep(Duration::from_millis(50));
+    let dir = temp_dir("plain-running");
+    let flag = dir.join("started");
+    let h = pool.call(&works::flag_then_sleep, (flag.display().to_string(), 500));
+    eventually("the work started", Duration::from_secs(20), || flag.exists());
     assert!(!h.cancel());
-    assert_eq!(h.wait(), Ok(200));
+    assert_eq!(h.wait(), Ok(500));
 }
 
 pub(crate) fn kill_on_cancel_escalates_for_a_plain_work() {
@@ -40,9 +42,11 @@ pub(crate) fn kill_on_cancel_escalates_for_a_plain_work() {
         .build(&works::WORKS)
         .unwrap();
     let pid = pool.worker_pids()[0];
-    let stuck = pool.call(&works::block, 60_000);
+    let dir = temp_dir("kill-escalates");
+    let flag = dir.join("started");
+    let stuck = pool.call(&works::flag_then_block, flag.display().to_string());
     let neighbour = pool.call(&works::nap, 60_000);
-    std::thread::sleep(Duration::from_millis(50));
+    eventually("the work started", Duration::from_secs(20), || flag.exists());
     let start = Instant::now();
     assert!(stuck.cancel());
     assert_eq!(stuck.wait(), Err(Error::Cancelled));
