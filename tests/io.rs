@@ -189,8 +189,16 @@ fn waiting_reader_sees_end_of_stream_when_the_peer_is_dropped() {
 #[test]
 fn unix_listener_accepts_connections() {
     let _serial = serial();
+    /// Removes the socket file however the test ends.
+    struct RemoveOnDrop(std::path::PathBuf);
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
     let path = std::env::temp_dir().join(format!("aplex-test-io-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
+    let _remove = RemoveOnDrop(path.clone());
     block_on(async {
         let listener = UnixListener::bind(&path).unwrap();
         let server = spawn_local(async move {
@@ -211,7 +219,6 @@ fn unix_listener_accepts_connections() {
         }
         timeout(LIMIT, server).await.unwrap();
     });
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
