@@ -408,7 +408,7 @@ impl<T> Drop for Inner<T> {
         for Idle { conn, .. } in idle {
             // A panic cannot leave a drop safely: a cleanup that panics is skipped, the others
             // still run.
-            let _ = catch_unwind(AssertUnwindSafe(|| self.clean(conn)));
+            crate::runtime::task::contain(|| self.clean(conn));
         }
     }
 }

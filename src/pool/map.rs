@@ -1,194 +1,26 @@
 //! `Map<T>`: a function applied over an iterator on a pool, results in input order.
 
+mod feed;
+mod flight;
+
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+pub(crate) use self::feed::SubmitJobs;
+use self::feed::{Feed, FlexSource, Source, STAGE};
+pub(crate) use self::flight::{Chunk, ChunkResults, DenseResults, Single};
+use self::flight::{InFlight, Landed, Ready};
 use super::cell::{Job, Outcome, PlainJob};
 use super::Handle;
-use crate::runtime::task::take_panic_message;
 use crate::time::{sleep_until, Sleep};
 use crate::Error;
 
 /// Items in flight, at most, across the pool (as chunks of `chunk_size`).
 const WINDOW_ITEMS: usize = 4096;
-
-/// The results of one chunk of items, one `Result` each (the process pool's decoded reply).
-pub(crate) type ChunkResults<T> = Vec<Result<T, Error>>;
-
-/// The results of one chunk run in this process: the values of the items that succeeded, in
-/// order, and the items that failed, by their index in the chunk (ascending). A chunk of
-/// `u64`s hands back 8 bytes an item rather than a 32-byte `Result`: the reader pulls a
-/// quarter of the memory across cores.
-pub(crate) struct DenseResults<T> {
-    values: Vec<T>,
-    failed: Vec<(usize, Error)>,
-}
-
-/// Pulls the next chunk of up to `n` items from the input and submits it.
-#[cfg_attr(not(feature = "process"), allow(dead_code))] // used by the process pool
-type Source<T> = Box<dyn FnMut(usize) -> Option<(usize, Handle<ChunkResults<T>>)> + Send>;
-
-/// Pulls the next item, or chunk of up to `n` items, and submits it.
-type FlexSource<T> = Box<dyn FnMut(usize) -> Option<InFlight<T>> + Send>;
-
-/// Sends jobs staged by a batched map to the pool, in order (and empties the list).
-pub(crate) type SubmitJobs = Box<dyn FnMut(&mut Vec<Arc<dyn Job>>) + Send>;
-
-/// Pulls the next item, or chunk of up to `n` items, as a job staged in the list.
-type StagedSource<T> = Box<dyn FnMut(usize, &mut Vec<Arc<dyn Job>>) -> Option<InFlight<T>> + Send>;
-
-/// How many staged single items a batched map sends at once (at most).
-const STAGE: usize = 64;
-
-/// A map's input and how it reaches the pool.
-enum Feed<T> {
-    /// Each pull is submitted at once.
-    Each(FlexSource<T>),
-    /// Single items are staged as jobs and sent `STAGE` at a time (a chunk goes at once), so
-    /// that a map of tiny items takes the balancer's lock and each worker's queue once a
-    /// batch, not once an item.
-    Staged {
-        pull: StagedSource<T>,
-        staged: Vec<Arc<dyn Job>>,
-        submit: SubmitJobs,
-    },
-}
-
-impl<T> Feed<T> {
-    fn pull(&mut self, n: usize) -> Option<InFlight<T>> {
-        match self {
-            Feed::Each(source) => source(n),
-            Feed::Staged {
-                pull,
-                staged,
-                submit,
-            } => {
-                let next = pull(n, staged);
-                // (A chunk is worth a lock of its own, and its workers should start at once.)
-                if staged.len() >= STAGE || n > 1 {
-                    submit(staged);
-                }
-                next
-            }
-        }
-    }
-
-    /// Sends what is staged.
-    fn flush(&mut self) {
-        if let Feed::Staged { staged, submit, .. } = self {
-            if !staged.is_empty() {
-                submit(staged);
-            }
-        }
-    }
-}
-
-impl<T> Drop for Feed<T> {
-    fn drop(&mut self) {
-        // (Only an input iterator that panicked mid-fill leaves jobs staged: their handles are
-        // cancelled by the map's drop; send nothing.)
-        if let Feed::Staged { staged, .. } = self {
-            for job in staged.drain(..) {
-                job.fail(Error::Cancelled);
-            }
-        }
-    }
-}
-
-/// Submitted input whose results have not been handed out.
-enum InFlight<T> {
-    /// One item, run as one work: its outcome is the item's result.
-    One(Handle<T>),
-    /// A chunk of `len` items in one work, with a result per item.
-    Chunk(usize, Handle<ChunkResults<T>>),
-    /// A chunk of `len` items run in this process, its results dense.
-    Dense(usize, Handle<DenseResults<T>>),
-}
-
-/// The outcome of a waited-for work.
-enum Landed<T> {
-    One(Result<T, Error>),
-    Chunk(usize, Result<ChunkResults<T>, Error>),
-    Dense(usize, Result<DenseResults<T>, Error>),
-}
-
-impl<T> InFlight<T> {
-    fn cancel(&self) -> bool {
-        match self {
-            InFlight::One(h) => h.cancel(),
-            InFlight::Chunk(_, h) => h.cancel(),
-            InFlight::Dense(_, h) => h.cancel(),
-        }
-    }
-
-    /// Polls the work; its outcome, tagged with its shape.
-    fn poll_landed(&mut self, cx: &mut Context<'_>) -> Poll<Landed<T>> {
-        match self {
-            InFlight::One(h) => Pin::new(h).poll(cx).map(Landed::One),
-            InFlight::Chunk(len, h) => {
-                let len = *len;
-                Pin::new(h).poll(cx).map(|o| Landed::Chunk(len, o))
-            }
-            InFlight::Dense(len, h) => {
-                let len = *len;
-                Pin::new(h).poll(cx).map(|o| Landed::Dense(len, o))
-            }
-        }
-    }
-
-    /// Blocks until the work ends or `deadline` passes (`None`).
-    fn wait_landed(&mut self, deadline: Option<Instant>) -> Option<Landed<T>> {
-        match self {
-            InFlight::One(h) => h.wait_until(deadline).map(Landed::One),
-            InFlight::Chunk(len, h) => {
-                let len = *len;
-                h.wait_until(deadline).map(|o| Landed::Chunk(len, o))
-            }
-            InFlight::Dense(len, h) => {
-                let len = *len;
-                h.wait_until(deadline).map(|o| Landed::Dense(len, o))
-            }
-        }
-    }
-}
-
-/// The results of the oldest landed chunk not yet handed out.
-enum Ready<T> {
-    /// One result an item (a process pool's chunk, or a chunk that failed as a whole).
-    Each(std::vec::IntoIter<Result<T, Error>>),
-    /// A dense chunk: `at` is the index of the next item, `failed` the failures still ahead.
-    Dense {
-        values: std::vec::IntoIter<T>,
-        failed: std::vec::IntoIter<(usize, Error)>,
-        at: usize,
-    },
-}
-
-impl<T> Ready<T> {
-    fn empty() -> Ready<T> {
-        Ready::Each(Vec::new().into_iter())
-    }
-
-    #[inline]
-    fn next(&mut self) -> Option<Result<T, Error>> {
-        match self {
-            Ready::Each(results) => results.next(),
-            Ready::Dense { values, failed, at } => {
-                let index = *at;
-                *at += 1;
-                if failed.as_slice().first().is_some_and(|(i, _)| *i == index) {
-                    return failed.next().map(|(_, e)| Err(e));
-                }
-                values.next().map(Ok)
-            }
-        }
-    }
-}
 
 /// The results of [`ThreadPool::map`](crate::ThreadPool::map), in input order.
 ///
@@ -345,46 +177,6 @@ impl<T: Send + 'static> Map<T> {
             timer: None,
             ended: false,
         }
-    }
-}
-
-/// One item of a map's input with the function to apply.
-pub(crate) struct Single<A, F> {
-    f: Arc<F>,
-    item: A,
-}
-
-impl<A, T, F: Fn(A) -> T> Single<A, F> {
-    /// Applies the function (a panic unwinds to the caller, which owns the item's outcome).
-    pub(crate) fn run(self) -> T {
-        (self.f)(self.item)
-    }
-}
-
-/// One chunk of a map's input with the function to apply; calling it runs the chunk.
-pub(crate) struct Chunk<A, F> {
-    f: Arc<F>,
-    items: Vec<A>,
-}
-
-impl<A, T, F: Fn(A) -> T> Chunk<A, F> {
-    /// Applies the function to every item, a panic becoming that item's error.
-    pub(crate) fn run(self) -> DenseResults<T> {
-        let f = &*self.f;
-        let mut values = Vec::with_capacity(self.items.len());
-        let mut failed = Vec::new();
-        let mut items = self.items.into_iter();
-        // One unwind guard for the stretch of items up to the next panic, not one an item:
-        // the loop stays tight. The item that panicked is the one after those accounted for.
-        while let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
-            for a in items.by_ref() {
-                values.push(f(a));
-            }
-        })) {
-            let index = values.len() + failed.len();
-            failed.push((index, Error::Panicked(take_panic_message(panic))));
-        }
-        DenseResults { values, failed }
     }
 }
 

@@ -172,6 +172,11 @@ pub(crate) async fn dispatch<S: JobSource>(
         match poll_fn(|cx| source.next_step(&mut me, &room, &mut batch, cx)).await {
             Step::Stop => break,
             Step::Run => {
+                // The jobs were written on other cores: ask for all their lines at once, so
+                // that the misses overlap instead of stalling one job at a time.
+                for job in &batch {
+                    std::hint::black_box(Arc::strong_count(job));
+                }
                 for job in batch.drain(..) {
                     // A plain closure before this one may have run long: a shutdown-now
                     // called meanwhile cancels the rest of the batch, which has not started.
