@@ -133,3 +133,14 @@ pub fn ready<T>(poll: Poll<T>) -> T {
         Poll::Pending => panic!("expected Ready, got Pending"),
     }
 }
+
+/// Waits until `event` holds, checking every millisecond; fails the test after [`HANG`]. For
+/// events a test cannot be told of (a waker woken by a timer thread).
+#[track_caller]
+pub fn wait_for(what: &str, mut event: impl FnMut() -> bool) {
+    let give_up = std::time::Instant::now() + HANG;
+    while !event() {
+        assert!(std::time::Instant::now() < give_up, "hang: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
