@@ -325,7 +325,10 @@ fn try_send_fail() {
     // tokio: try_send_fail
     let (tx, mut rx) = mpsc::channel(1);
     tx.try_send("hello").unwrap();
-    assert!(matches!(tx.try_send("fail"), Err(TrySendError::Full("fail"))));
+    assert!(matches!(
+        tx.try_send("fail"),
+        Err(TrySendError::Full("fail"))
+    ));
     assert_eq!(aplex::block_on(rx.recv()), Some("hello"));
     tx.try_send("goodbye").unwrap();
     drop(tx);
@@ -524,9 +527,14 @@ fn send_timeout() {
     let (tx, rx) = mpsc::channel(5);
     aplex::block_on(async {
         for v in [10, 20, 30, 40, 50] {
-            assert_eq!(timeout(Duration::from_secs(1), tx.send(v)).await, Ok(Ok(())));
+            assert_eq!(
+                timeout(Duration::from_secs(1), tx.send(v)).await,
+                Ok(Ok(()))
+            );
         }
-        assert!(timeout(Duration::from_millis(20), tx.send(60)).await.is_err());
+        assert!(timeout(Duration::from_millis(20), tx.send(60))
+            .await
+            .is_err());
         drop(rx);
         assert_eq!(
             timeout(Duration::from_secs(1), tx.send(70)).await,
