@@ -233,9 +233,8 @@ fn generate_in_thread_stops_when_dropped() {
     // aioextensions: generate_in_thread of an endless generator: dropping the consumer stops it
     let produced = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&produced);
-    let mut rx = generate_in_thread((0..).map(move |i| {
+    let mut rx = generate_in_thread((0..).inspect(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
-        i
     }));
     assert_eq!(rx.recv_blocking(), Some(0));
     drop(rx);

@@ -225,11 +225,9 @@ fn nested_spawns_through_a_group_handle() {
 
 const ROUNDS: usize = 20;
 
-fn f(c: char) -> impl std::future::Future<Output = char> + Send + 'static {
-    async move {
-        aplex::yield_now().await;
-        c
-    }
+async fn f(c: char) -> char {
+    aplex::yield_now().await;
+    c
 }
 
 #[test]

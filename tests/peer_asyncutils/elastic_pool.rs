@@ -127,7 +127,7 @@ fn drain_then_idle() {
         .build()
         .unwrap();
     for i in 0..10 {
-        pool.try_submit(move || i).unwrap();
+        let _unobserved = pool.try_submit(move || i).unwrap();
     }
     aplex::block_on(aplex::time::timeout(HANG, pool.drain())).expect("drain hung");
     let stats = pool.stats();
