@@ -81,6 +81,25 @@ aplex::works! {
             Order { state: State::Shipped { at: order.id, parts }, ..order }
         }
         pub fn unit(_u: ()) {}
+        pub fn touchy(x: u8) -> Touchy { Touchy(x) }
+        pub fn touchy_arg(t: Touchy) -> u8 { t.0 }
+    }
+}
+
+/// A user type whose hand-written decode panics on the byte 13, as a decode with an
+/// `unwrap` in it would on bytes it did not expect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Touchy(pub u8);
+
+impl aplex::wire::Wire for Touchy {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.0);
+    }
+
+    fn decode(input: &mut &[u8]) -> Result<Self, aplex::wire::WireError> {
+        let byte = <u8 as aplex::wire::Wire>::decode(input)?;
+        assert_ne!(byte, 13, "Touchy cannot stand 13");
+        Ok(Touchy(byte))
     }
 }
 
