@@ -26,6 +26,20 @@ aplex::wire_type! {
     }
 }
 
+aplex::wire_type! {
+    /// Values at the edges of their types, to cross a real worker and come back bit for bit.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Edges {
+        pub f64s: Vec<f64>,
+        pub f32s: Vec<f32>,
+        pub wide: (u128, i128, i64, usize, isize),
+        pub text: (String, String, char, char),
+        pub maybe: Vec<Option<Result<bool, ()>>>,
+        pub spans: Vec<Duration>,
+        pub nested: Vec<Vec<Vec<Vec<u8>>>>,
+    }
+}
+
 aplex::works! {
     /// The works of this test binary when it runs as a process-pool worker.
     pub mod works {
@@ -81,6 +95,7 @@ aplex::works! {
             Order { state: State::Shipped { at: order.id, parts }, ..order }
         }
         pub fn unit(_u: ()) {}
+        pub fn echo_edges(e: Edges) -> Edges { e }
         pub fn touchy(x: u8) -> Touchy { Touchy(x) }
         pub fn touchy_arg(t: Touchy) -> u8 { t.0 }
     }
