@@ -95,6 +95,7 @@ aplex::works! {
             Order { state: State::Shipped { at: order.id, parts }, ..order }
         }
         pub fn unit(_u: ()) {}
+        pub fn pid(_u: ()) -> u32 { std::process::id() }
         pub fn echo_edges(e: Edges) -> Edges { e }
         pub fn touchy(x: u8) -> Touchy { Touchy(x) }
         pub fn touchy_arg(t: Touchy) -> u8 { t.0 }
