@@ -1,6 +1,7 @@
 //! The process pool from the async side and at its cancel, map and shutdown seams, with real
 //! workers (this binary): every call ends in exactly one outcome, counted.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::task::Poll;
@@ -65,6 +66,25 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "process_works_of_every_shape_round_trip",
             process_works_of_every_shape_round_trip,
+        ),
+        case(
+            "process_a_map_dropped_mid_way_cancels_its_chunks",
+            process_a_map_dropped_mid_way_cancels_its_chunks,
+        ),
+        bug(
+            "process_shutdown_now_after_a_graceful_shutdown_began",
+            process_shutdown_now_after_a_graceful_shutdown_began,
+            "once shutdown/shutdown_async/drop has begun, shutdown_now sends no order (open is \
+             already false) and waits for the graceful shutdown: a running work is never \
+             cancelled, and a work that never ends hangs it (src/pool/process/mod.rs, \
+             begin_close)",
+        ),
+        bug(
+            "process_a_map_whose_input_panicked_goes_on_or_ends",
+            process_a_map_whose_input_panicked_goes_on_or_ends,
+            "an input that panics mid-batch leaves the batch's chunks cut but never sent in \
+             the source's `ahead`: a map used after the caught panic waits for them forever \
+             (src/pool/process/chunks.rs, send_batch)",
         ),
         bug(
             "process_a_user_decode_that_panics_in_the_worker",
@@ -540,4 +560,100 @@ fn process_a_user_decode_that_panics_in_the_parent() {
         got.0
     );
     assert_eq!(got.1, Ok(Touchy(12)));
+}
+
+fn process_shutdown_now_after_a_graceful_shutdown_began() {
+    let p = Arc::new(pool(1, 4));
+    let dir = temp_dir("now_after_graceful");
+    let d = dir_arg(&dir);
+    let held = p.call(&works::gated, (d, 0));
+    let gate = dir.clone();
+    within("the held call starts", move || {
+        eventually("call 0 starts", || gate.join("started-0").exists())
+    });
+    // A graceful shutdown begins (its future polled once, then dropped), and waits for the
+    // held call; shutdown_now must still cancel it and return.
+    let (_, waker) = CountingWaker::new();
+    {
+        let mut graceful = Box::pin(p.shutdown_async());
+        assert!(graceful
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+            .is_pending());
+    }
+    let p2 = Arc::clone(&p);
+    within("shutdown_now after a graceful shutdown began", move || {
+        p2.shutdown_now()
+    });
+    let outcome = within("the held call", move || held.wait());
+    open_gate(&dir); // lets the worker go, whatever happened
+    assert_eq!(outcome, Err(Error::Cancelled));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn process_a_map_dropped_mid_way_cancels_its_chunks() {
+    let p = pool(2, 4);
+    let dir = temp_dir("map_dropped");
+    let d = dir_arg(&dir);
+    let got = within("a map of gated works dropped after none came", move || {
+        let map = p
+            .map(&works::gated, (0..64u64).map(move |i| (d.clone(), i)))
+            .chunk_size(4);
+        drop(map); // lazy: nothing was sent
+        let d = dir_arg(&temp_dir_path("map_dropped"));
+        let mut map = p
+            .map(&works::gated, (0..64u64).map(move |i| (d.clone(), i)))
+            .chunk_size(4);
+        let (_, waker) = CountingWaker::new();
+        assert!(map
+            .poll_next(&mut std::task::Context::from_waker(&waker))
+            .is_pending());
+        let sent = p.loads().iter().sum::<usize>();
+        drop(map);
+        eventually("the dropped map's chunks leave", || {
+            p.loads().iter().sum::<usize>() == 0
+        });
+        (sent, p.call(&works::double, 2).wait())
+    });
+    assert!(got.0 > 0, "the polled map had chunks in flight");
+    assert_eq!(got.1, Ok(4));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An input that panics once, at item `at`, and goes on after.
+fn panics_once_at(at: u64) -> impl Iterator<Item = u64> + Send + 'static {
+    let mut panicked = false;
+    (0..100u64).map(move |x| {
+        if x == at && !panicked {
+            panicked = true;
+            panic!("the input panics at {x}");
+        }
+        x
+    })
+}
+
+/// Iterates `map` to its end, catching the panics of its input; counts what came.
+fn drain_catching(map: &mut aplex::Map<u64>) -> (usize, usize) {
+    let (mut items, mut panics) = (0, 0);
+    loop {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Iterator::next(map))) {
+            Ok(Some(_)) => items += 1,
+            Ok(None) => return (items, panics),
+            Err(_) => panics += 1,
+        }
+        assert!(panics < 10, "the input panicked over and over");
+    }
+}
+
+fn process_a_map_whose_input_panicked_goes_on_or_ends() {
+    let tp = ThreadPool::new(2);
+    let thread = within("a thread pool's map after its input panicked", move || {
+        drain_catching(&mut tp.map(|x: u64| x, panics_once_at(10)).chunk_size(4))
+    });
+    assert_eq!(thread.1, 1, "one panic, caught");
+    let p = pool(2, 4);
+    let process = within("a process pool's map after its input panicked", move || {
+        drain_catching(&mut p.map(&works::double, panics_once_at(10)).chunk_size(4))
+    });
+    assert_eq!(process.1, 1, "one panic, caught");
 }
