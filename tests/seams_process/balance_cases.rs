@@ -13,6 +13,7 @@ use aplex::ThreadPool;
 use crate::{case, within, Case};
 
 pub(crate) fn cases() -> Vec<Case> {
+    #[cfg_attr(not(feature = "process"), allow(unused_mut))] // the process cases join below
     let mut cases = vec![
         case(
             "balance_an_index_out_of_range_is_taken_modulo",

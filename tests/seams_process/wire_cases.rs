@@ -88,10 +88,7 @@ fn full_budget_decodes() -> (Result<usize, WireError>, Result<usize, WireError>)
     let units = vec![(); MAX_ZERO_SIZED_LEN];
     let units = Vec::<()>::from_bytes(&units.to_bytes()).map(|v| v.len());
     // `Box`es count as levels: the deepest a Box chain may go.
-    let mut deep = Vec::new();
-    for _ in 0..MAX_DEPTH - 1 {
-        deep.push(1u8); // Some
-    }
+    let mut deep = vec![1u8; MAX_DEPTH - 1]; // Some, Some, …
     deep.push(0u8); // None
     let depth = Chain::from_bytes(&deep).map(|c| c.depth());
     (units, depth)
