@@ -71,6 +71,14 @@ pub(crate) fn cases() -> Vec<Case> {
             "process_a_map_dropped_mid_way_cancels_its_chunks",
             process_a_map_dropped_mid_way_cancels_its_chunks,
         ),
+        case(
+            "process_recycling_every_call_mid_map_loses_nothing",
+            process_recycling_every_call_mid_map_loses_nothing,
+        ),
+        case(
+            "process_closed_wakes_a_foreign_executor",
+            process_closed_wakes_a_foreign_executor,
+        ),
         bug(
             "process_shutdown_now_after_a_graceful_shutdown_began",
             process_shutdown_now_after_a_graceful_shutdown_began,
@@ -655,4 +663,55 @@ fn process_a_map_whose_input_panicked_goes_on_or_ends() {
         drain_catching(&mut p.map(&works::double, panics_once_at(10)).chunk_size(4))
     });
     assert_eq!(process.1, 1, "one panic, caught");
+}
+
+fn process_recycling_every_call_mid_map_loses_nothing() {
+    let p = ProcessPool::builder()
+        .workers(2)
+        .max_works_per_worker(4)
+        .max_works_per_child(1)
+        .build(&works::WORKS)
+        .expect("the pool starts");
+    let got = within(
+        "a map and calls on workers recycled after each",
+        move || {
+            let mapped: Vec<_> = p.map(&works::double, 0..40u64).chunk_size(2).collect();
+            let calls: Vec<_> = (0..10u64).map(|i| p.call(&works::nap, i)).collect();
+            let calls: Vec<_> = calls.into_iter().map(|h| h.wait()).collect();
+            let restarts: u64 = p.slots().iter().map(|s| s.restarts).sum();
+            (mapped, calls, restarts)
+        },
+    );
+    assert_eq!(got.0, (0..40u64).map(|x| Ok(x * 2)).collect::<Vec<_>>());
+    assert_eq!(got.1, (0..10u64).map(Ok).collect::<Vec<_>>());
+    assert!(got.2 > 0, "workers were recycled");
+}
+
+fn process_closed_wakes_a_foreign_executor() {
+    let p = Arc::new(pool(1, 4));
+    let p2 = Arc::clone(&p);
+    let got = within(
+        "closed() polled by hand while another thread shuts down",
+        move || {
+            let (counter, waker) = CountingWaker::new();
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut closed = Box::pin(p2.closed());
+            assert!(closed.as_mut().poll(&mut cx).is_pending());
+            let closer = {
+                let p = Arc::clone(&p2);
+                std::thread::spawn(move || p.shutdown())
+            };
+            eventually("closed() is woken", || counter.count() > 0);
+            let mut ready = closed.as_mut().poll(&mut cx).is_ready();
+            while !ready {
+                let seen = counter.count();
+                eventually("closed() is woken again", || counter.count() > seen);
+                ready = closed.as_mut().poll(&mut cx).is_ready();
+            }
+            closer.join().expect("the closer thread");
+            p2.call(&works::double, 1).wait()
+        },
+    );
+    assert_eq!(got, Err(Error::ShutDown));
+    drop(p);
 }
