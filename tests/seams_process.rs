@@ -33,6 +33,9 @@ mod fake_cases;
 #[path = "seams_process/fake_worker.rs"]
 mod fake_worker;
 #[cfg(feature = "process")]
+#[path = "seams_process/lifecycle_cases.rs"]
+mod lifecycle_cases;
+#[cfg(feature = "process")]
 #[path = "seams_process/wire_cases.rs"]
 mod wire_cases;
 #[cfg(feature = "process")]
@@ -165,6 +168,8 @@ fn all_cases() -> Vec<Case> {
     cases.extend(balance_cases::cases());
     #[cfg(feature = "process")]
     cases.extend(async_cases::cases());
+    #[cfg(feature = "process")]
+    cases.extend(lifecycle_cases::cases());
     cases
 }
 
