@@ -418,25 +418,31 @@ impl<T> Drop for LocalTask<T> {
 /// instance `panic_any(value)`); that second panic must not take a worker down.
 pub(crate) fn take_panic_message(payload: Box<dyn Any + Send>) -> String {
     let message = panic_message(&*payload);
-    drop_contained(payload);
+    drop_payload(payload);
     message
 }
 
-/// Drops `value` inside an unwind guard. A panic in its destructor is swallowed, and that
-/// panic's own payload is leaked rather than dropped, since its destructor could panic again.
+/// Drops `value` inside an unwind guard: a panic in its destructor is swallowed.
 pub(crate) fn drop_contained<T>(value: T) {
     contain(move || drop(value));
 }
 
-/// Runs `f`, stopping a panic from unwinding past this call; `None` if it panicked. The panic's
-/// payload is leaked rather than dropped, since its destructor could panic again.
+/// Runs `f`, stopping a panic from unwinding past this call; `None` if it panicked.
 pub(crate) fn contain<R>(f: impl FnOnce() -> R) -> Option<R> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Some(v),
         Err(payload) => {
-            std::mem::forget(payload);
+            drop_payload(payload);
             None
         }
+    }
+}
+
+/// Drops a caught panic's payload inside a guard. Should the payload's own destructor panic,
+/// that second payload is leaked rather than dropped, since its destructor could panic again.
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }
 

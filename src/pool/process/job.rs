@@ -10,12 +10,14 @@
 //! frame or to kill the worker; the connection owns the job, not the other way round.
 #![forbid(unsafe_code)]
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::conn::Conn;
 use super::works::status;
 use crate::pool::cell::{Cancel, Completion, Outcome};
 use crate::runtime::reactor::lock;
+use crate::runtime::task::{contain, take_panic_message};
 use crate::wire::Wire;
 use crate::Error;
 
@@ -91,7 +93,19 @@ impl<T: Send + 'static> RemoteJob<T> {
 
 impl<T: Send + 'static> Pending for RemoteJob<T> {
     fn deliver(&self, payload: &[u8]) {
-        self.completion.finish((self.decode)(payload));
+        // The decode runs the user's `Wire::decode`, on the pool's reader thread: its panic is
+        // this call's outcome, and must not end the reader (which would strand every call
+        // after it on this worker).
+        let result = catch_unwind(AssertUnwindSafe(|| (self.decode)(payload)))
+            .unwrap_or_else(|panic| {
+                Err(Error::Panicked(format!(
+                    "decoding the result panicked: {}",
+                    take_panic_message(panic)
+                )))
+            });
+        // Publishing wakes the caller's waker and may drop a value nobody waits for: both
+        // user code, contained too.
+        contain(|| self.completion.finish(result));
     }
 
     fn fail(&self, error: Error) -> bool {

@@ -228,25 +228,49 @@ pub fn run_plain<A: Wire, R: Wire, F: FnOnce(A) -> R>(
     out: &mut Vec<u8>,
     f: F,
 ) -> bool {
-    let arg = match A::decode(input) {
+    let arg = match decode_argument::<A>(input) {
         Ok(arg) => arg,
-        Err(e) => {
-            encode_message(
-                status::WIRE,
-                &format!("could not decode the argument: {e}"),
-                out,
-            );
+        Err(message) => {
+            out.extend_from_slice(&message);
             return false;
         }
     };
-    match catch_unwind(AssertUnwindSafe(|| f(arg))) {
-        Ok(value) => {
-            out.push(status::OK);
-            value.encode(out);
-        }
-        Err(panic) => encode_message(status::PANIC, &take_panic_message(panic), out),
+    // The user's work, its value's encoding and its value's drop all run inside the guard: a
+    // panic in any of them is this call's `Panicked`, never the worker's end.
+    let start = out.len();
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        let value = f(arg);
+        out.push(status::OK);
+        value.encode(out);
+    }));
+    if let Err(panic) = ran {
+        out.truncate(start);
+        encode_message(status::PANIC, &take_panic_message(panic), out);
     }
     true
+}
+
+/// Decodes a work's argument, or gives the encoded failure to send back: a typed error, or a
+/// panic of the user's own `Wire::decode`.
+fn decode_argument<A: Wire>(input: &mut &[u8]) -> Result<A, Vec<u8>> {
+    let mut out = Vec::new();
+    match catch_unwind(AssertUnwindSafe(|| A::decode(input))) {
+        Ok(Ok(arg)) => return Ok(arg),
+        Ok(Err(e)) => encode_message(
+            status::WIRE,
+            &format!("could not decode the argument: {e}"),
+            &mut out,
+        ),
+        Err(panic) => encode_message(
+            status::PANIC,
+            &format!(
+                "decoding the argument panicked: {}",
+                take_panic_message(panic)
+            ),
+            &mut out,
+        ),
+    }
+    Err(out)
 }
 
 /// The runner of an async work `f`. A panic while the future is polled is caught by the
@@ -259,15 +283,7 @@ where
     F: FnOnce(A) -> Fut,
     Fut: Future<Output = R> + 'static,
 {
-    let arg = A::decode(input).map_err(|e| {
-        let mut out = Vec::new();
-        encode_message(
-            status::WIRE,
-            &format!("could not decode the argument: {e}"),
-            &mut out,
-        );
-        out
-    })?;
+    let arg = decode_argument::<A>(input)?;
     let future = catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|panic| {
         let mut out = Vec::new();
         encode_message(status::PANIC, &take_panic_message(panic), &mut out);
