@@ -9,7 +9,7 @@ use std::time::Duration;
 use aplex::{Error, ProcessPool, ThreadPool};
 
 use crate::works::{temp_dir, works, Order, State, Touchy};
-use crate::{bug, case, eventually, poll_with, within, Case, CountingWaker};
+use crate::{case, eventually, poll_with, within, Case, CountingWaker};
 
 pub(crate) fn cases() -> Vec<Case> {
     vec![
@@ -53,18 +53,13 @@ pub(crate) fn cases() -> Vec<Case> {
             "process_works_of_every_shape_round_trip",
             process_works_of_every_shape_round_trip,
         ),
-        bug(
+        case(
             "process_a_user_decode_that_panics_in_the_worker",
             process_a_user_decode_that_panics_in_the_worker,
-            "a panic in a plain work's argument decode (or its result's encode) escapes \
-             run_plain's catch_unwind and kills the worker's frame-reading task: the worker \
-             lives on and never answers again (src/pool/process/works.rs, run_plain)",
         ),
-        bug(
+        case(
             "process_a_user_decode_that_panics_in_the_parent",
             process_a_user_decode_that_panics_in_the_parent,
-            "a panic in a result's decode kills the connection's reader thread: that call and \
-             every later one on the worker hang (src/pool/process/job.rs, RemoteJob::deliver)",
         ),
     ]
 }

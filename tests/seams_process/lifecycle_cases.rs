@@ -12,7 +12,7 @@ use aplex::{Error, ProcessPool, SlotState, ThreadPool};
 
 use crate::async_cases::{dir_arg, open_gate, pool, temp_dir_path};
 use crate::works::{temp_dir, works};
-use crate::{bug, case, eventually, within, Case, CountingWaker};
+use crate::{case, eventually, within, Case, CountingWaker};
 
 pub(crate) fn cases() -> Vec<Case> {
     vec![
@@ -28,24 +28,17 @@ pub(crate) fn cases() -> Vec<Case> {
             "process_min_ready_with_slots_that_never_come_up",
             process_min_ready_with_slots_that_never_come_up,
         ),
-        bug(
+        case(
             "process_shutdown_now_after_a_graceful_shutdown_began",
             process_shutdown_now_after_a_graceful_shutdown_began,
-            "once shutdown/shutdown_async/drop has begun, shutdown_now sends no order (open is \
-             already false) and waits for the graceful shutdown: a running work is never \
-             cancelled, and a work that never ends hangs it (src/pool/process/mod.rs, \
-             begin_close)",
         ),
         case(
             "process_a_map_dropped_mid_way_cancels_its_chunks",
             process_a_map_dropped_mid_way_cancels_its_chunks,
         ),
-        bug(
+        case(
             "process_a_map_whose_input_panicked_goes_on_or_ends",
             process_a_map_whose_input_panicked_goes_on_or_ends,
-            "an input that panics mid-batch leaves the batch's chunks cut but never sent in \
-             the source's `ahead`: a map used after the caught panic waits for them forever \
-             (src/pool/process/chunks.rs, send_batch)",
         ),
         case(
             "process_recycling_every_call_mid_map_loses_nothing",

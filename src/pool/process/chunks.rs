@@ -16,6 +16,7 @@
 //! the ones it holds.
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::iter::Peekable;
 
 use super::job::{decode_chunk, Pending, RemoteJob};
@@ -78,17 +79,25 @@ where
     fn send_batch(&mut self, n: usize) {
         let chunks = (BATCH_ITEMS / n).clamp(1, BATCH_CHUNKS);
         let mut calls = Vec::with_capacity(chunks);
-        for _ in 0..chunks {
-            if self.iter.peek().is_none() {
-                break;
+        // The input (the user's iterator, the items' `Wire::encode`) may panic: the chunks cut
+        // before it are already awaited in `ahead`, so they are sent all the same, and the
+        // panic goes on to the caller afterwards.
+        let cutting = catch_unwind(AssertUnwindSafe(|| {
+            for _ in 0..chunks {
+                if self.iter.peek().is_none() {
+                    break;
+                }
+                let (len, handle, call) = self.cut(n);
+                self.ahead.push_back((len, handle));
+                if let Some(call) = call {
+                    calls.push(call);
+                }
             }
-            let (len, handle, call) = self.cut(n);
-            self.ahead.push_back((len, handle));
-            if let Some(call) = call {
-                calls.push(call);
-            }
-        }
+        }));
         self.shared.submit_many(calls);
+        if let Err(panic) = cutting {
+            resume_unwind(panic);
+        }
     }
 
     /// Encodes the next chunk of up to `n` items into a frame: its length, its handle, and

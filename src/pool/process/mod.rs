@@ -553,6 +553,10 @@ impl ProcessPool {
 
     /// Begins the shutdown unless one has begun: no new calls, and the supervisor's order.
     fn begin_close(&self, now: bool) {
+        if now {
+            // Seen by a shutdown already under way, which then cancels and kills as well.
+            self.shared.now.store(true, Ordering::Release);
+        }
         if self.shared.open.swap(false, Ordering::AcqRel) {
             self.shared.order(Order::Shutdown { now });
         }

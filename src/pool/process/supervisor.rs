@@ -243,7 +243,12 @@ impl Supervisor {
 
     fn shutdown(self, now: bool) {
         let shared = &self.shared;
-        shared.now.store(now, Ordering::Release);
+        // A `shutdown_now` may have come after a graceful shutdown began (it only sets the
+        // flag then): it is never undone, and it is honoured here whenever it comes.
+        if now {
+            shared.now.store(true, Ordering::Release);
+        }
+        let now = shared.now.load(Ordering::Acquire);
         shared.open.store(false, Ordering::Release);
         let mut shutdown_frame = Vec::new();
         frame::empty(&mut shutdown_frame, frame::SHUTDOWN, 0);
@@ -274,18 +279,19 @@ impl Supervisor {
             }
         }
         let started = std::mem::take(&mut *lock(&shared.started));
+        let mut cancelled = false;
         if now {
-            for (conn, _) in &started {
-                for job in conn.drain() {
-                    job.fail(Error::Cancelled);
-                }
-                conn.kill("killed by shutdown_now".to_string());
-            }
+            cancel_everything(shared, &started);
+            cancelled = true;
         }
         let begun = Instant::now();
-        for (conn, [reader, writer]) in started {
+        for (conn, [reader, _]) in &started {
             let mut idle_since: Option<Instant> = None;
             while !reader.is_finished() {
+                if !cancelled && shared.now.load(Ordering::Acquire) {
+                    cancel_everything(shared, &started);
+                    cancelled = true;
+                }
                 if conn.greeted() && conn.in_flight() == 0 {
                     let since = *idle_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > EXIT_GRACE {
@@ -302,9 +308,26 @@ impl Supervisor {
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
+        }
+        for (conn, [reader, writer]) in started {
             let _ = reader.join();
             conn.close();
             let _ = writer.join();
         }
+    }
+}
+
+/// What `shutdown_now` does to a pool that is shutting down: every call not yet ended is
+/// cancelled (queued for a worker, or sent to one) and every worker is killed.
+fn cancel_everything(shared: &Shared, started: &[(Arc<Conn>, [JoinHandle<()>; 2])]) {
+    for (i, slot) in shared.slots.iter().enumerate() {
+        let waiting = std::mem::take(&mut lock(&slot.state).backlog);
+        shared.fail_queued(i, waiting, &Error::Cancelled);
+    }
+    for (conn, _) in started {
+        for job in conn.drain() {
+            job.fail(Error::Cancelled);
+        }
+        conn.kill("killed by shutdown_now".to_string());
     }
 }
