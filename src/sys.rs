@@ -41,12 +41,16 @@ pub(crate) struct PollFd {
 /// There is data to read.
 pub(crate) const POLLIN: c_short = 0x001;
 /// Writing now will not block.
+#[cfg(feature = "io")]
 pub(crate) const POLLOUT: c_short = 0x004;
 /// An error condition (output only).
+#[cfg(feature = "io")]
 pub(crate) const POLLERR: c_short = 0x008;
 /// The peer hung up (output only).
+#[cfg(feature = "io")]
 pub(crate) const POLLHUP: c_short = 0x010;
 /// The fd is not open (output only).
+#[cfg(feature = "io")]
 pub(crate) const POLLNVAL: c_short = 0x020;
 
 extern "C" {

@@ -6,8 +6,6 @@
 mod block_on;
 mod cores;
 pub(crate) mod executor;
-// Registering fds serves only `aplex::io`; with it off, that part of the reactor is unused.
-#[cfg_attr(not(feature = "io"), allow(dead_code))]
 pub(crate) mod reactor;
 pub(crate) mod task;
 mod timers;
