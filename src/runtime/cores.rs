@@ -51,6 +51,9 @@ fn count() -> usize {
 
 #[cfg(target_os = "linux")]
 mod linux {
+    //! Written for size: byte slices, one non-generic field splitter, a hand-rolled number
+    //! parser, and paths built in plain byte vectors (no `Path`, `str` searching or trimming).
+
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
 
@@ -59,34 +62,79 @@ mod linux {
         std::fs::read(OsStr::from_bytes(path)).ok()
     }
 
+    /// True if `path` can be opened: a file, or a directory (opened read-only, as `open(2)`
+    /// allows), as cgroup files and directories are for everyone.
     fn exists(path: &[u8]) -> bool {
-        std::fs::metadata(OsStr::from_bytes(path)).is_ok()
+        std::fs::File::open(OsStr::from_bytes(path)).is_ok()
     }
 
-    /// An unsigned decimal (`str::parse::<usize>`'s grammar: an optional `+`, then digits).
+    /// The parts of `text` between the separators `sep` (one copy of the code for every use).
+    pub(super) struct Fields<'a> {
+        rest: Option<&'a [u8]>,
+        sep: u8,
+    }
+
+    pub(super) fn fields(text: &[u8], sep: u8) -> Fields<'_> {
+        Fields {
+            rest: Some(text),
+            sep,
+        }
+    }
+
+    impl<'a> Iterator for Fields<'a> {
+        type Item = &'a [u8];
+
+        fn next(&mut self) -> Option<&'a [u8]> {
+            let rest = self.rest?;
+            match rest.iter().position(|&b| b == self.sep) {
+                Some(i) => {
+                    self.rest = Some(&rest[i + 1..]);
+                    Some(&rest[..i])
+                }
+                None => {
+                    self.rest = None;
+                    Some(rest)
+                }
+            }
+        }
+    }
+
+    /// An unsigned decimal as `str::parse::<usize>` reads one: an optional `+`, then digits;
+    /// `None` for anything else (`max`, `-1`) or on overflow.
     pub(super) fn number(text: &[u8]) -> Option<usize> {
-        std::str::from_utf8(text).ok()?.parse().ok()
+        let digits = text.strip_prefix(b"+").unwrap_or(text);
+        if digits.is_empty() {
+            return None;
+        }
+        let mut n: usize = 0;
+        for &b in digits {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
+        }
+        Some(n)
+    }
+
+    /// `a` + `b`.
+    fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut path = Vec::with_capacity(a.len() + b.len() + 1);
+        path.extend_from_slice(a);
+        path.extend_from_slice(b);
+        path
     }
 
     /// `dir` + `/` + `name`.
     fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
-        let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
-        path.extend_from_slice(dir);
-        path.push(b'/');
+        let mut path = cat(dir, b"/");
         path.extend_from_slice(name);
         path
-    }
-
-    /// Drops the last component of `dir`.
-    fn pop(dir: &mut Vec<u8>) {
-        let cut = dir.iter().rposition(|&b| b == b'/').unwrap_or(0);
-        dir.truncate(cut);
     }
 
     /// `mount` + the components of `group` (an absolute or relative cgroup path).
     fn group_dir(mount: &[u8], group: &[u8]) -> Vec<u8> {
         let mut dir = mount.to_vec();
-        for part in group.split(|&b| b == b'/').filter(|p| !p.is_empty()) {
+        for part in fields(group, b'/').filter(|p| !p.is_empty()) {
             dir.push(b'/');
             dir.extend_from_slice(part);
         }
@@ -106,16 +154,16 @@ mod linux {
     /// since it names its controller.
     pub(super) fn find_group(text: &[u8]) -> Option<Group<'_>> {
         let mut found = None;
-        for line in text.split(|&b| b == b'\n') {
-            let mut fields = line.splitn(3, |&b| b == b':');
-            let (Some(_), Some(controllers), Some(path)) =
-                (fields.next(), fields.next(), fields.next())
+        for line in fields(text, b'\n') {
+            let mut parts = fields(line, b':');
+            let (Some(_), Some(controllers), Some(_)) = (parts.next(), parts.next(), parts.rest)
             else {
                 continue;
             };
+            let path = parts.rest.unwrap_or_default();
             if controllers.is_empty() {
                 found = found.or(Some(Group::V2(path)));
-            } else if controllers.split(|&b| b == b',').any(|c| c == b"cpu") {
+            } else if fields(controllers, b',').any(|c| c == b"cpu") {
                 found = Some(Group::V1(path));
             }
         }
@@ -126,12 +174,12 @@ mod linux {
     /// is none or it cannot be read. `root` prefixes every path read (empty but in tests).
     pub(super) fn quota(root: &str) -> usize {
         let root = root.as_bytes();
-        let Some(text) = read(&[root, b"/proc/self/cgroup"].concat()) else {
+        let Some(text) = read(&cat(root, b"/proc/self/cgroup")) else {
             return usize::MAX;
         };
         let v1 = match find_group(&text) {
             Some(Group::V2(group)) => {
-                let mount = [root, b"/sys/fs/cgroup"].concat();
+                let mount = cat(root, b"/sys/fs/cgroup");
                 return walk(&mount, group, b"cgroup.controllers", v2_limit);
             }
             Some(Group::V1(group)) => group,
@@ -140,16 +188,16 @@ mod linux {
         // A v1 hierarchy is looked for where cgroups(7) mounts it, then where
         // `/proc/self/mountinfo` says (a bind mount there may hide the group path's first part).
         for mount in [&b"/sys/fs/cgroup/cpu"[..], b"/sys/fs/cgroup/cpu,cpuacct"] {
-            let mount = [root, mount].concat();
+            let mount = cat(root, mount);
             if exists(&group_dir(&mount, v1)) {
                 return walk(&mount, v1, b"", v1_limit);
             }
         }
-        let Some(text) = read(&[root, b"/proc/self/mountinfo"].concat()) else {
+        let Some(text) = read(&cat(root, b"/proc/self/mountinfo")) else {
             return usize::MAX;
         };
         match find_v1_mount(&text, v1) {
-            Some((mount, group)) => walk(&[root, mount].concat(), group, b"", v1_limit),
+            Some((mount, group)) => walk(&cat(root, mount), group, b"", v1_limit),
             None => usize::MAX,
         }
     }
@@ -165,7 +213,8 @@ mod linux {
         let mut quota = usize::MAX;
         while dir.len() >= mount.len() {
             quota = quota.min(limit(&dir).unwrap_or(usize::MAX));
-            pop(&mut dir);
+            let parent = dir.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            dir.truncate(parent);
         }
         quota
     }
@@ -173,18 +222,17 @@ mod linux {
     /// A v2 directory's `cpu.max` quota: `$MAX $PERIOD`, where `$MAX` is a number or `max`.
     fn v2_limit(dir: &[u8]) -> Option<usize> {
         let text = read(&join(dir, b"cpu.max"))?;
-        let mut fields = text.split(|&b| b == b'\n').next()?.split(|&b| b == b' ');
-        let limit = number(fields.next()?)?;
-        let period = number(fields.next()?)?;
-        limit.checked_div(period)
+        let mut parts = fields(fields(&text, b'\n').next()?, b' ');
+        let limit = number(parts.next()?)?;
+        limit.checked_div(number(parts.next()?)?)
     }
 
     /// A v1 directory's quota: `cpu.cfs_quota_us / cpu.cfs_period_us` (the quota is -1 for
     /// none).
     fn v1_limit(dir: &[u8]) -> Option<usize> {
-        let limit = read(&join(dir, b"cpu.cfs_quota_us"));
-        let period = read(&join(dir, b"cpu.cfs_period_us"));
-        number(limit?.trim_ascii())?.checked_div(number(period?.trim_ascii())?)
+        let limit = read(&join(dir, b"cpu.cfs_quota_us"))?;
+        let period = read(&join(dir, b"cpu.cfs_period_us"))?;
+        number(limit.trim_ascii())?.checked_div(number(period.trim_ascii())?)
     }
 
     /// The mount point of a v1 hierarchy with the `cpu` controller, from mountinfo's text, and
@@ -196,17 +244,17 @@ mod linux {
     ) -> Option<(&'a [u8], &'g [u8])> {
         // `id parent major:minor root mount-point options [optional...] - type source
         // super-options`
-        for line in text.split(|&b| b == b'\n') {
-            let line = line.trim_ascii();
-            let mut front = line.split(|&b| b == b' ');
-            let mut back = line.rsplit(|&b| b == b' ');
-            let (Some(sub), Some(mount)) = (front.nth(3), front.next()) else {
+        for line in fields(text, b'\n') {
+            let mut parts = fields(line.trim_ascii(), b' ');
+            let (Some(sub), Some(mount)) = (parts.nth(3), parts.next()) else {
                 continue;
             };
-            let (Some(options), Some(fs_type)) = (back.next(), back.nth(1)) else {
+            let mut tail = parts.skip_while(|&f| f != b"-").skip(1);
+            let (Some(fs_type), Some(_), Some(options)) = (tail.next(), tail.next(), tail.next())
+            else {
                 continue;
             };
-            if fs_type != b"cgroup" || !options.split(|&b| b == b',').any(|o| o == b"cpu") {
+            if fs_type != b"cgroup" || !fields(options, b',').any(|o| o == b"cpu") {
                 continue;
             }
             if let Some(rest) = below(group, sub) {
