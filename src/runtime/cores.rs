@@ -341,6 +341,7 @@ mod linux {
         }
 
         #[test]
+        #[cfg_attr(miri, ignore)] // Miri opens no files under isolation
         fn a_v2_quota_is_the_smallest_on_the_way_up_to_the_root() {
             let root = Root::new("v2");
             root.file("/proc/self/cgroup", "0::/outer/inner\n")
@@ -360,6 +361,7 @@ mod linux {
         }
 
         #[test]
+        #[cfg_attr(miri, ignore)] // Miri opens no files under isolation
         fn no_quota_reads_as_unlimited() {
             let root = Root::new("none");
             assert_eq!(root.quota(), usize::MAX, "no /proc/self/cgroup at all");
@@ -375,6 +377,7 @@ mod linux {
         }
 
         #[test]
+        #[cfg_attr(miri, ignore)] // Miri opens no files under isolation
         fn a_v1_quota_is_read_at_the_usual_mount_or_the_one_mountinfo_names() {
             let root = Root::new("v1");
             root.file("/proc/self/cgroup", "0::/\n4:cpu,cpuacct:/docker/abc\n")
