@@ -41,7 +41,7 @@ pub(crate) struct PollFd {
 /// There is data to read.
 pub(crate) const POLLIN: c_short = 0x001;
 /// Writing now will not block.
-#[cfg(feature = "io")]
+#[cfg(any(feature = "io", feature = "process"))]
 pub(crate) const POLLOUT: c_short = 0x004;
 /// An error condition (output only).
 #[cfg(feature = "io")]
