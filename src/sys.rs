@@ -41,12 +41,16 @@ pub(crate) struct PollFd {
 /// There is data to read.
 pub(crate) const POLLIN: c_short = 0x001;
 /// Writing now will not block.
+#[cfg(any(feature = "io", feature = "process"))]
 pub(crate) const POLLOUT: c_short = 0x004;
 /// An error condition (output only).
+#[cfg(feature = "io")]
 pub(crate) const POLLERR: c_short = 0x008;
 /// The peer hung up (output only).
+#[cfg(feature = "io")]
 pub(crate) const POLLHUP: c_short = 0x010;
 /// The fd is not open (output only).
+#[cfg(feature = "io")]
 pub(crate) const POLLNVAL: c_short = 0x020;
 
 extern "C" {
@@ -88,6 +92,33 @@ pub(crate) fn poll_fds(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Res
         return Err(err);
     }
     Ok(n as usize)
+}
+
+/// How many CPUs this thread's affinity mask allows (`sched_getaffinity`), `None` if the call
+/// fails. The mask holds 1024 CPUs, as glibc's `cpu_set_t` does.
+#[cfg(target_os = "linux")]
+pub(crate) fn affinity_count() -> Option<usize> {
+    extern "C" {
+        fn sched_getaffinity(pid: c_int, size: usize, mask: *mut u64) -> c_int;
+    }
+    let mut mask = [0u64; 16];
+    // SAFETY: `mask` is valid for writes of `size_of_val(&mask)` bytes for the whole call, the
+    // size passed; pid 0 names the calling thread.
+    let r = unsafe { sched_getaffinity(0, std::mem::size_of_val(&mask), mask.as_mut_ptr()) };
+    (r == 0).then(|| mask.iter().map(|w| w.count_ones() as usize).sum())
+}
+
+/// How many CPUs are online (`sysconf(_SC_NPROCESSORS_ONLN)`), at least 1.
+#[cfg(target_os = "linux")]
+pub(crate) fn online_cpus() -> usize {
+    extern "C" {
+        fn sysconf(name: c_int) -> std::os::raw::c_long;
+    }
+    /// Linux's value, in glibc and musl alike.
+    const SC_NPROCESSORS_ONLN: c_int = 84;
+    // SAFETY: `sysconf` takes an integer and touches no memory of ours.
+    let n = unsafe { sysconf(SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
 }
 
 /// Sockets and fd flags for `aplex::io`: `O_NONBLOCK` on any fd, and a TCP connect that does not

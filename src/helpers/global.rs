@@ -239,8 +239,7 @@ pub(crate) fn process_pool(registry: &'static Registry) -> Result<Arc<ProcessPoo
         )),
         Processes::Stopped => Err(Error::ShutDown),
         Processes::Idle => {
-            let workers = lock(&PROCESS_COUNT)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            let workers = lock(&PROCESS_COUNT).unwrap_or_else(crate::runtime::available_cores);
             // Built under the lock, so racing first calls start one pool; building runs no
             // user code, only launches the workers.
             let pool = Arc::new(ProcessPool::builder().workers(workers).build(registry)?);
@@ -252,7 +251,7 @@ pub(crate) fn process_pool(registry: &'static Registry) -> Result<Arc<ProcessPoo
 
 fn build(config: &GlobalConfig) -> ThreadPool {
     let threads = config.threads.unwrap_or_else(|| {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = crate::runtime::available_cores();
         cores.saturating_mul(THREADS_PER_CORE)
     });
     ThreadPool::builder()

@@ -91,7 +91,7 @@ impl Drop for Ticket {
 impl Shared {
     fn start(limit: Option<usize>) -> Arc<Shared> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = crate::runtime::available_cores();
         let pool = ThreadPool::builder()
             .workers(workers)
             .max_works_per_worker(WORKS_PER_WORKER)

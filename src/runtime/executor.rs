@@ -33,7 +33,8 @@ use super::task::{LocalTask, Runnable, Task, MAIN};
 
 /// How many queued tasks run before the executor looks at remote wakes and timers again.
 const BATCH: usize = 256;
-/// Every this many batches, the executor asks the kernel about fds even when busy.
+/// Every this many busy batches, the executor asks the kernel about fds.
+#[cfg(feature = "io")]
 const IO_EVERY: u32 = 61;
 
 /// The part of an executor that other threads reach.
@@ -89,7 +90,8 @@ pub(crate) struct Local {
     slab: RefCell<Slab>,
     /// Inside a `block_on` right now (spawning is allowed, nesting is not).
     entered: Cell<bool>,
-    /// Counts batches, to poll fds now and then while busy.
+    /// Counts busy batches, to poll fds now and then while busy.
+    #[cfg(feature = "io")]
     ticks: Cell<u32>,
     /// A spare vector swapped with the inbox, so that draining it allocates nothing.
     spare: RefCell<Vec<u32>>,
@@ -161,13 +163,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 }
 
 /// The reactor of the executor running on this thread, if any.
-#[cfg_attr(not(feature = "io"), allow(dead_code))] // used by aplex::io
+#[cfg(feature = "io")]
 pub(crate) fn current_reactor() -> Option<Arc<Reactor>> {
     with_current(|local| local.shared.reactor.clone())
 }
 
 /// True if `reactor` belongs to the executor running on this thread.
-#[cfg_attr(not(feature = "io"), allow(dead_code))] // used by aplex::io
+#[cfg(feature = "io")]
 pub(crate) fn is_current_reactor(reactor: &Reactor) -> bool {
     with_current(|local| std::ptr::eq(&*local.shared.reactor, reactor)) == Some(true)
 }
@@ -183,6 +185,7 @@ impl Local {
             queue: RefCell::new(VecDeque::new()),
             slab: RefCell::new(Slab::default()),
             entered: Cell::new(false),
+            #[cfg(feature = "io")]
             ticks: Cell::new(0),
             spare: RefCell::new(Vec::new()),
         })
@@ -255,15 +258,11 @@ impl Local {
     pub(crate) fn tick(&self) -> bool {
         let mut main = self.run_batch();
         main |= self.drain_inbox();
-        let reactor = &self.shared.reactor;
-        reactor.fire_timers();
-        let ticks = self.ticks.get().wrapping_add(1);
-        self.ticks.set(ticks);
+        self.shared.reactor.fire_timers();
 
         if main || !self.queue.borrow().is_empty() {
-            if ticks % IO_EVERY == 0 && reactor.source_count() > 0 {
-                self.turn_reactor(Some(Duration::ZERO));
-            }
+            #[cfg(feature = "io")]
+            self.poll_fds_while_busy();
             return main;
         }
         if self.spin_for_wakes() {
@@ -274,6 +273,17 @@ impl Local {
         }
         lock(&self.shared.inbox).sleeping = false;
         self.drain_inbox()
+    }
+
+    /// Every `IO_EVERY` busy batches, asks the kernel about fds without waiting, so that a
+    /// busy executor does not starve its sockets.
+    #[cfg(feature = "io")]
+    fn poll_fds_while_busy(&self) {
+        let ticks = self.ticks.get().wrapping_add(1);
+        self.ticks.set(ticks);
+        if ticks % IO_EVERY == 0 && self.shared.reactor.source_count() > 0 {
+            self.turn_reactor(Some(Duration::ZERO));
+        }
     }
 
     fn turn_reactor(&self, timeout: Option<Duration>) {

@@ -4,15 +4,15 @@
 //! that takes in works.
 
 mod block_on;
+mod cores;
 pub(crate) mod executor;
-// Registering fds serves only `aplex::io`; with it off, that part of the reactor is unused.
-#[cfg_attr(not(feature = "io"), allow(dead_code))]
 pub(crate) mod reactor;
 pub(crate) mod task;
 mod timers;
 mod wakeup;
 
 pub use block_on::block_on;
+pub(crate) use cores::available_cores;
 pub(crate) use executor::set_thread_spin;
 pub use executor::{spawn_local, yield_now, YieldNow};
 pub use task::LocalTask;

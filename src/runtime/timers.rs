@@ -30,8 +30,8 @@ const SHRINK_MIN: usize = if cfg!(miri) { 64 } else { 4096 };
 ///
 /// The store gives memory back when it is mostly empty (after a storm of timers): when the
 /// pending timers fall to a quarter of the slots, the free slots past the last pending one are
-/// dropped, or, if a pending timer sits near the end, the free list is sorted so that new timers
-/// fill the low slots and the high ones can go at the next check. A dropped slot's generation
+/// dropped, or, if a pending timer sits near the end, the free list is put in order so that new
+/// timers fill the low slots and the high ones can go at the next check. A dropped slot's generation
 /// is not lost: slots made afresh start past every generation dropped, so an old id never
 /// names a new timer.
 pub(crate) struct Timers {
@@ -160,7 +160,7 @@ impl Timers {
     }
 
     /// Drops the free slots past the last pending one if that halves the store at least; else
-    /// sorts the free list so that new timers take the lowest slots first.
+    /// orders the free list so that new timers take the lowest slots first.
     fn shrink(&mut self) {
         let slots = self.entries.len();
         self.next_check = self.heap.len() / 2;
@@ -170,8 +170,12 @@ impl Timers {
             .rposition(|e| e.waker.is_some())
             .map_or(0, |last| last + 1);
         if keep > slots / 2 {
-            // `pop` takes from the end: lowest slots last in, first out.
-            self.free.sort_unstable_by(|a, b| b.cmp(a));
+            // `pop` takes from the end: list the free slots highest first. Built by one pass
+            // over the slots rather than by sorting the list (no sort code in the binary).
+            self.free.clear();
+            let free = (0..slots as u32).rev();
+            self.free
+                .extend(free.filter(|&slot| self.entries[slot as usize].waker.is_none()));
             return;
         }
         for e in &self.entries[keep..] {

@@ -124,9 +124,7 @@ impl ElasticPoolBuilder {
     /// `scaling(false)` with `min_workers` 0. The OS error if a thread cannot start; `Other`
     /// if a start hook panicked.
     pub fn build(self) -> io::Result<ElasticPool> {
-        let max = self
-            .max
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let max = self.max.unwrap_or_else(crate::runtime::available_cores);
         check_bounds(self.min, max, self.scaling)?;
         if self.queue_capacity == Some(0) || self.max_works == 0 {
             return Err(io::Error::new(
@@ -135,7 +133,7 @@ impl ElasticPoolBuilder {
             ));
         }
         // More spinners than cores would only take turns on them.
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = crate::runtime::available_cores();
         let config = Config {
             name: self.name,
             spin: if max <= cores {

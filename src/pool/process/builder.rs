@@ -313,7 +313,7 @@ impl ProcessPoolBuilder {
     pub fn build(self, registry: &Registry) -> Result<ProcessPool, Error> {
         let workers = match self.workers {
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => crate::runtime::available_cores(),
         };
         let invalid = |why: String| {
             Err(Error::Io(std::io::Error::new(

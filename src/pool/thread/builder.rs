@@ -153,21 +153,20 @@ impl Builder {
     /// `InvalidInput` for zero workers or a zero `max_works_per_worker`; the OS error if a
     /// thread cannot be started; `Other` if `on_worker_start` panicked.
     pub fn build(self) -> io::Result<ThreadPool> {
-        let n = match self.workers {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, usize::from),
-        };
+        let cores = crate::runtime::available_cores;
+        let n = self.workers.unwrap_or_else(cores);
         if n == 0 {
             return Err(invalid("a pool needs at least one worker"));
         }
         if self.max_works == 0 {
             return Err(invalid("max_works_per_worker must be at least 1"));
         }
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let spin = self.spin.unwrap_or(if n <= cores {
-            DEFAULT_SPIN
-        } else {
-            Duration::ZERO
+        let spin = self.spin.unwrap_or_else(|| {
+            if n <= cores() {
+                DEFAULT_SPIN
+            } else {
+                Duration::ZERO
+            }
         });
         let workers = Arc::new(Queues::new(n, self.max_works));
         let exits = Arc::new(WorkerExits {
