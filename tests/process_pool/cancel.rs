@@ -30,7 +30,9 @@ pub(crate) fn a_running_plain_work_cannot_be_cancelled_without_kill() {
     let dir = temp_dir("plain-running");
     let flag = dir.join("started");
     let h = pool.call(&works::flag_then_sleep, (flag.display().to_string(), 500));
-    eventually("the work started", Duration::from_secs(20), || flag.exists());
+    eventually("the work started", Duration::from_secs(20), || {
+        flag.exists()
+    });
     assert!(!h.cancel());
     assert_eq!(h.wait(), Ok(500));
 }
@@ -46,7 +48,9 @@ pub(crate) fn kill_on_cancel_escalates_for_a_plain_work() {
     let flag = dir.join("started");
     let stuck = pool.call(&works::flag_then_block, flag.display().to_string());
     let neighbour = pool.call(&works::nap, 60_000);
-    eventually("the work started", Duration::from_secs(20), || flag.exists());
+    eventually("the work started", Duration::from_secs(20), || {
+        flag.exists()
+    });
     let start = Instant::now();
     assert!(stuck.cancel());
     assert_eq!(stuck.wait(), Err(Error::Cancelled));

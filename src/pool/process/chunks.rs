@@ -16,8 +16,8 @@
 //! the ones it holds.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::iter::Peekable;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::job::{decode_chunk, Pending, RemoteJob};
 use super::shared::Shared;

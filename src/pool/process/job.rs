@@ -96,8 +96,8 @@ impl<T: Send + 'static> Pending for RemoteJob<T> {
         // The decode runs the user's `Wire::decode`, on the pool's reader thread: its panic is
         // this call's outcome, and must not end the reader (which would strand every call
         // after it on this worker).
-        let result = catch_unwind(AssertUnwindSafe(|| (self.decode)(payload)))
-            .unwrap_or_else(|panic| {
+        let result =
+            catch_unwind(AssertUnwindSafe(|| (self.decode)(payload))).unwrap_or_else(|panic| {
                 Err(Error::Panicked(format!(
                     "decoding the result panicked: {}",
                     take_panic_message(panic)
