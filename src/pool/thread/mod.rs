@@ -1,6 +1,7 @@
 //! `ThreadPool`: worker threads, each running its own executor, fed through a balancer.
 
 mod builder;
+mod queueing;
 
 pub use self::builder::Builder;
 
@@ -10,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
+use self::queueing::Queueing;
 use super::cell::{AsyncJob, Job, Outcome, PlainJob};
 use super::map::Map;
 use super::picker::Picker;
-use super::queues::Queues;
+use super::shared_queue::Queued;
 use super::Handle;
 use crate::balance::Load;
 use crate::runtime::reactor::lock;
@@ -73,7 +75,7 @@ impl std::fmt::Debug for ThreadPool {
 
 /// What the pool, its maps and its handles share.
 pub(crate) struct PoolInner {
-    workers: Arc<Queues>,
+    workers: Queueing,
     thread_ids: Vec<ThreadId>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     picker: Picker,
@@ -112,13 +114,17 @@ impl Drop for ExitGuard {
 
 impl PoolInner {
     /// Picks a worker for one submission, counts the work as queued there, and queues it (or
-    /// fails it if the pool is shut down).
-    pub(crate) fn submit_job(&self, hint: Option<u64>, job: Arc<dyn Job>) {
+    /// fails it if the pool is shut down). With a shared queue, the work joins its back (no
+    /// pick, `hint` unused). `blocking`: the job is a plain closure.
+    pub(crate) fn submit_job(&self, hint: Option<u64>, job: Arc<dyn Job>, blocking: bool) {
         if !self.open.load(Ordering::Acquire) {
             job.fail(Error::ShutDown);
             return;
         }
-        let workers = &self.workers;
+        let workers = match &self.workers {
+            Queueing::PerWorker(workers) => workers,
+            Queueing::Shared(queue) => return queue.push(Queued::new(job, blocking)),
+        };
         let (index, pinned) = self.picker.pick_binding(
             workers.len(),
             |i| workers.worker(i).load(),
@@ -132,7 +138,8 @@ impl PoolInner {
 
     /// Submits `jobs` (without hints) as [`submit_job`](PoolInner::submit_job) does one by
     /// one — a pick each, in order — but takes the balancer's lock once and queues each
-    /// worker's share under one lock, with one wake-up. Empties `jobs`.
+    /// worker's share under one lock, with one wake-up. Empties `jobs`, which are plain
+    /// closures (a map's items and chunks).
     pub(crate) fn submit_jobs(&self, jobs: &mut Vec<Arc<dyn Job>>) {
         if !self.open.load(Ordering::Acquire) {
             for job in jobs.drain(..) {
@@ -140,7 +147,12 @@ impl PoolInner {
             }
             return;
         }
-        let workers = &self.workers;
+        let workers = match &self.workers {
+            Queueing::PerWorker(workers) => workers,
+            Queueing::Shared(queue) => {
+                return queue.push_all(jobs.drain(..).map(|job| Queued::new(job, true)))
+            }
+        };
         let mut shares: Vec<Vec<Arc<dyn Job>>> = (0..workers.len()).map(|_| Vec::new()).collect();
         let mut jobs = jobs.drain(..);
         self.picker.pick_each(
@@ -258,7 +270,7 @@ impl ThreadPool {
     {
         let job = PlainJob::new(f);
         let handle = Handle::new(job.clone() as Arc<dyn Outcome<T>>);
-        self.inner.submit_job(hint, job);
+        self.inner.submit_job(hint, job, true);
         handle
     }
 
@@ -306,7 +318,7 @@ impl ThreadPool {
     {
         let job = AsyncJob::new(f);
         let handle = Handle::new(job.clone() as Arc<dyn Outcome<Fut::Output>>);
-        self.inner.submit_job(hint, job);
+        self.inner.submit_job(hint, job, false);
         handle
     }
 
