@@ -34,7 +34,11 @@ const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// - [`spawn`](ThreadPool::spawn) runs an async work: the `Send` closure is called on the worker
 ///   and the future it returns runs there, so **the future need not be `Send`** (it may hold an
 ///   `Rc`, a `RefCell`, a local socket). Up to `max_works_per_worker` async works run at once on
-///   one worker; more wait in that worker's queue.
+///   one worker; more wait in that worker's queue, where an idle worker may take them.
+///
+/// By default each worker has its own queue, fed by the pool's balancer. Built with
+/// [`shared_queue(true)`](Builder::shared_queue), the workers serve one queue instead, and the
+/// works that find every worker busy start strictly first come, first served (no balancer then).
 /// - [`map`](ThreadPool::map) applies a function over an iterator, results in input order.
 ///
 /// A plain closure runs on its worker thread to its end and holds that worker's async works
@@ -254,7 +258,9 @@ impl ThreadPool {
 
     /// Like [`submit`](ThreadPool::submit), passing `hint` to the balancer (aplex's
     /// `load_balancing_meta`; with [`KeyAffinity`](crate::balance::KeyAffinity), works with
-    /// the same hint run on the same worker, in order).
+    /// the same hint run on the same worker, in order). A pool with a
+    /// [shared queue](Builder::shared_queue) has no balancer: the hint is ignored, and the work
+    /// waits in line like any other.
     pub fn submit_with<F, T>(&self, hint: u64, f: F) -> Handle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -355,6 +361,10 @@ impl ThreadPool {
 
     /// How many works each worker holds (running and queued), in worker order.
     ///
+    /// With a [shared queue](Builder::shared_queue), the waiting works belong to no worker:
+    /// they are spread evenly over the workers (the first ones get the remainder), so the sum
+    /// is still every work the pool holds.
+    ///
     /// ```
     /// let pool = aplex::ThreadPool::new(2);
     /// assert_eq!(pool.loads(), vec![0, 0]);
@@ -364,7 +374,8 @@ impl ThreadPool {
     }
 
     /// Each worker's load as its balancer sees it (running, queued and capacity apart), in
-    /// worker order.
+    /// worker order. With a [shared queue](Builder::shared_queue), `queued` is the queue's
+    /// length spread evenly over the workers (see [`loads`](ThreadPool::loads)).
     ///
     /// ```
     /// let pool = aplex::ThreadPool::builder().workers(1).max_works_per_worker(8).build()?;
