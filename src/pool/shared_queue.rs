@@ -68,8 +68,7 @@ struct State {
     intake: Intake,
     /// Each worker's dispatcher waker while it waits, and how it waits.
     parked: Vec<(Parked, Option<Waker>)>,
-    /// The idle workers, the one that went idle last on top (its cache is the warmest, and it
-    /// may still be spinning).
+    /// The idle workers, in the order they went idle.
     idle: Vec<usize>,
 }
 
@@ -96,9 +95,19 @@ impl State {
         }
     }
 
-    /// Takes the waker of the idle worker that went idle last, if any.
-    fn take_idle(&mut self) -> Option<Waker> {
-        let w = self.idle.pop()?;
+    /// Takes the waker of an idle worker, if any: the one that went idle last among those
+    /// running nothing (a plain closure there holds no async works up; none in a pool of plain
+    /// closures), else the one that went idle last (its cache is the warmest, and it may still
+    /// be spinning).
+    fn take_idle(&mut self, counts: &[Arc<WorkCounts>]) -> Option<Waker> {
+        let last = self.idle.len().checked_sub(1)?;
+        // ORDERING: Relaxed: a hint; whichever worker comes first takes the work.
+        let at = self
+            .idle
+            .iter()
+            .rposition(|&w| counts[w].running.load(Ordering::Relaxed) == 0)
+            .unwrap_or(last);
+        let w = self.idle.remove(at);
         self.parked[w].0 = Parked::No;
         self.parked[w].1.take()
     }
@@ -186,7 +195,7 @@ impl SharedQueue {
             st.jobs.extend(jobs);
             self.queued.store(st.jobs.len(), Ordering::Relaxed);
             while wakers.len() < n {
-                match st.take_idle() {
+                match st.take_idle(&self.counts) {
                     Some(w) => wakers.push(w),
                     None => break,
                 }
@@ -273,7 +282,7 @@ impl JobSource for SharedQueue {
             let more = if st.jobs.is_empty() {
                 None
             } else {
-                st.take_idle() // works left behind: another idle worker takes the next
+                st.take_idle(&self.counts) // works left behind: another idle worker takes the next
             };
             drop(st);
             if let Some(w) = more {
