@@ -295,15 +295,12 @@ impl JobSource for SharedQueue {
         }
         // Full: wait for a running work to end (registered for a close too). Room and nothing
         // to take: wait, idle, for a push.
-        st.park(
-            me,
-            if free == 0 {
-                Parked::Full
-            } else {
-                Parked::Idle
-            },
-            cx,
-        );
+        let how = if free == 0 {
+            Parked::Full
+        } else {
+            Parked::Idle
+        };
+        st.park(me, how, cx);
         drop(st);
         room.wait_for_ends(cx);
         Poll::Pending
