@@ -25,23 +25,35 @@ fn main() {
     map_throughput();
 }
 
-/// 1,000,000 no-op works on 2 workers, every handle kept and waited.
+/// 1,000,000 no-op works on 2 workers, every handle kept and waited: on per-worker queues, on
+/// one shared queue (`shared_queue(true)`, first come, first served), on the elastic pool and
+/// on the naive pool.
 fn submit_throughput() {
     const N: usize = 1_000_000;
+    let rate_of = |pool: &ThreadPool| {
+        median(
+            (0..RUNS)
+                .map(|_| {
+                    let start = Instant::now();
+                    let handles: Vec<_> = (0..N).map(|i| pool.submit(move || i)).collect();
+                    for h in handles {
+                        h.wait().unwrap();
+                    }
+                    N as f64 / start.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
+    };
     let pool = ThreadPool::new(2);
-    let aplex_rate = median(
-        (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                let handles: Vec<_> = (0..N).map(|i| pool.submit(move || i)).collect();
-                for h in handles {
-                    h.wait().unwrap();
-                }
-                N as f64 / start.elapsed().as_secs_f64()
-            })
-            .collect(),
-    );
+    let aplex_rate = rate_of(&pool);
     drop(pool);
+    let shared = ThreadPool::builder()
+        .workers(2)
+        .shared_queue(true)
+        .build()
+        .unwrap();
+    let shared_rate = rate_of(&shared);
+    drop(shared);
     let naive = NaivePool::new(2);
     let naive_rate = median(
         (0..RUNS)
@@ -72,6 +84,7 @@ fn submit_throughput() {
     );
     drop(elastic);
     println!("pool_submit_1m_noop_2w {aplex_rate:.0} works/s");
+    println!("pool_shared_queue_submit_1m_noop_2w {shared_rate:.0} works/s");
     println!("elastic_submit_1m_noop_2w {elastic_rate:.0} works/s");
     println!("elastic_vs_pool_submit {:.2} x", elastic_rate / aplex_rate);
     println!("naive_pool_submit_1m_noop_2w {naive_rate:.0} works/s");

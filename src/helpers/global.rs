@@ -30,7 +30,6 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use crate::balance::LeastLoaded;
 use crate::runtime::reactor::lock;
 use crate::ThreadPool;
 #[cfg(feature = "process")]
@@ -256,8 +255,10 @@ fn build(config: &GlobalConfig) -> ThreadPool {
     });
     ThreadPool::builder()
         .workers(threads)
-        // Blocking closures hold their thread: send each one where nothing else runs.
-        .balancer(LeastLoaded::new())
+        // Blocking closures hold their thread: the calls that find every thread busy wait in
+        // one queue and start first come, first served (aioextensions' promise), each on the
+        // first thread to free up.
+        .shared_queue(true)
         .thread_name(config.thread_name.clone())
         .build()
         .unwrap_or_else(|e| panic!("aplex: cannot start the global thread pool: {e}"))

@@ -7,8 +7,10 @@ use crate::Handle;
 ///
 /// The pool starts on first use with 10 threads per core — it is meant for blocking I/O, where
 /// threads mostly wait — and can be sized beforehand with
-/// [`global::configure`](crate::global::configure). Each closure is sent to the least loaded
-/// thread. Await the handle from async code (the caller's executor keeps running) or
+/// [`global::configure`](crate::global::configure). A call starts at once on an idle thread;
+/// when every thread is busy, the excess calls wait in one queue and start **first come, first
+/// served**, each on the first thread to free up (the pool is built with
+/// [`shared_queue`](crate::ThreadPoolBuilder::shared_queue)). Await the handle from async code (the caller's executor keeps running) or
 /// [`wait`](Handle::wait) on it.
 ///
 /// After [`global::shutdown`](crate::global::shutdown) the handle resolves

@@ -9,6 +9,7 @@ mod picker;
 #[cfg(feature = "process")]
 mod process;
 mod queues;
+mod shared_queue;
 #[cfg(feature = "process")]
 #[doc(hidden)]
 pub use process::works as process_private;

@@ -42,9 +42,9 @@ use crate::Error;
 /// How far into a victim's queue a thief looks for works it may take (past pinned ones).
 const STEAL_SCAN: usize = 2 * BATCH;
 
-/// Whether a worker takes new works.
+/// Whether a worker (or the shared queue) takes new works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Intake {
+pub(crate) enum Intake {
     /// Taking works.
     Open,
     /// Shutting down gracefully: finish what was accepted, take nothing new.

@@ -4,8 +4,8 @@
 //! # Ownership rules
 //!
 //! - The [`JobSource`] is shared by the pool and its worker threads (the thread pool's per-worker
-//!   queues in `queues.rs`, the elastic pool's one queue); the dispatcher only asks it for the
-//!   next step.
+//!   queues in `queues.rs` or its one first-come-first-served queue in `shared_queue.rs`, the
+//!   elastic pool's priority queue); the dispatcher only asks it for the next step.
 //! - [`Room`] lives on the worker thread only: how many works run there now, against the limit
 //!   `max_works_per_worker`. Every running work holds a [`RoomGuard`]; dropping the guard frees
 //!   the room and wakes the dispatcher if it waits for room.

@@ -1,16 +1,16 @@
-//! The [`ThreadPool`] builder: sizes, balancer, names, start hook, spin; `build` starts every
-//! worker and returns once all have started.
+//! The [`ThreadPool`] builder: sizes, balancer or shared queue, names, start hook, spin; `build`
+//! starts every worker and returns once all have started.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use super::queueing::Queueing;
 use super::{ExitGuard, PoolInner, ThreadPool, WorkerExits, DEFAULT_MAX_WORKS, DEFAULT_SPIN};
 use crate::balance::{Balancer, RoundRobin};
 use crate::pool::picker::Picker;
-use crate::pool::queues::Queues;
-use crate::pool::worker::{dispatch, start_thread, ThreadStart};
+use crate::pool::worker::{start_thread, ThreadStart};
 use crate::sync::Event;
 
 /// Configures a [`ThreadPool`].
@@ -18,6 +18,9 @@ pub struct Builder {
     workers: Option<usize>,
     max_works: usize,
     balancer: Box<dyn Balancer>,
+    /// `balancer(..)` was called (refused with a shared queue).
+    balancer_set: bool,
+    shared_queue: bool,
     name: String,
     on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
     /// `None`: the default, which depends on the worker count.
@@ -29,6 +32,7 @@ impl std::fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("workers", &self.workers)
             .field("max_works_per_worker", &self.max_works)
+            .field("shared_queue", &self.shared_queue)
             .field("thread_name", &self.name)
             .field("spin", &self.spin)
             .finish_non_exhaustive()
@@ -41,6 +45,8 @@ impl Default for Builder {
             workers: None,
             max_works: DEFAULT_MAX_WORKS,
             balancer: Box::new(RoundRobin::new()),
+            balancer_set: false,
+            shared_queue: false,
             name: "aplex".to_string(),
             on_start: None,
             spin: None,
@@ -61,9 +67,80 @@ impl Builder {
         self
     }
 
-    /// The balancer that picks a worker for each work (default [`RoundRobin`]).
+    /// The balancer that picks a worker for each work (default [`RoundRobin`]). Not with
+    /// [`shared_queue(true)`](Builder::shared_queue), which has no picks to make.
     pub fn balancer(mut self, balancer: impl Balancer + 'static) -> Builder {
         self.balancer = Box::new(balancer);
+        self.balancer_set = true;
+        self
+    }
+
+    /// Whether the workers serve one shared queue, first come, first served (default `false`:
+    /// each worker has its own queue, fed by the balancer).
+    ///
+    /// Choose it for **blocking closures that must start in arrival order** (it is what
+    /// [`in_thread`](crate::in_thread)'s pool uses): when every worker is busy, the works that
+    /// wait start strictly in the order they were submitted, each on whichever worker frees up
+    /// first. With a queue per worker, a freed worker starts the oldest work of *its own* queue,
+    /// which may be younger than another queue's oldest; idle workers steal, but only roughly
+    /// in order.
+    ///
+    /// What it gives up:
+    ///
+    /// - **Balancing and affinity**: there is no balancer. [`build`](Builder::build) refuses a
+    ///   [`balancer(..)`](Builder::balancer) set with it (`InvalidInput`), and the hint of
+    ///   [`submit_with`](super::ThreadPool::submit_with) / `spawn_with` is accepted and ignored:
+    ///   the work joins the back of the queue like any other (works with one
+    ///   [`KeyAffinity`](crate::balance::KeyAffinity) key may then run on different workers, and
+    ///   at the same time).
+    /// - **Locality**: submitters and all workers share one lock, and a work runs wherever a
+    ///   worker is free, so a busy pool of short works contends more than with a queue per
+    ///   worker.
+    ///
+    /// A worker takes from the queue only what it starts at once: async works while it has room
+    /// ([`max_works_per_worker`](Builder::max_works_per_worker)), up to and including one plain
+    /// closure. The waiting works belong to no worker: [`loads`](super::ThreadPool::loads) and
+    /// [`detailed_loads`](super::ThreadPool::detailed_loads) report each worker's running works,
+    /// and spread the waiting ones evenly over the workers (the first workers get the
+    /// remainder), so that the loads still add up to every work the pool holds.
+    ///
+    /// ```
+    /// use std::sync::{mpsc, Arc, Mutex};
+    ///
+    /// let pool = aplex::ThreadPool::builder().workers(1).shared_queue(true).build()?;
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let (started_tx, started) = mpsc::channel();
+    /// let hold = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     gate.recv().unwrap() // holds the only worker until released
+    /// });
+    /// started.recv().unwrap();
+    /// let order = Arc::new(Mutex::new(Vec::new()));
+    /// let waiting: Vec<_> = (0..3)
+    ///     .map(|i| {
+    ///         let order = Arc::clone(&order);
+    ///         pool.submit(move || order.lock().unwrap().push(i))
+    ///     })
+    ///     .collect();
+    /// let held = pool.detailed_loads()[0];
+    /// assert_eq!(held.queued, 3); // the only worker, so all of the queue is on it
+    /// release.send(()).unwrap();
+    /// hold.wait().unwrap();
+    /// for h in waiting {
+    ///     h.wait().unwrap();
+    /// }
+    /// assert_eq!(*order.lock().unwrap(), vec![0, 1, 2]);
+    ///
+    /// // No balancer to go with it:
+    /// let refused = aplex::ThreadPool::builder()
+    ///     .shared_queue(true)
+    ///     .balancer(aplex::balance::LeastLoaded::new())
+    ///     .build();
+    /// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shared_queue(mut self, shared: bool) -> Builder {
+        self.shared_queue = shared;
         self
     }
 
@@ -150,7 +227,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for zero workers or a zero `max_works_per_worker`; the OS error if a
+    /// `InvalidInput` for zero workers, a zero `max_works_per_worker`, or a `balancer` set
+    /// with `shared_queue(true)` (a shared queue makes no picks); the OS error if a
     /// thread cannot be started; `Other` if `on_worker_start` panicked.
     pub fn build(self) -> io::Result<ThreadPool> {
         let cores = crate::runtime::available_cores;
@@ -161,6 +239,12 @@ impl Builder {
         if self.max_works == 0 {
             return Err(invalid("max_works_per_worker must be at least 1"));
         }
+        if self.shared_queue && self.balancer_set {
+            return Err(invalid(
+                "a shared queue has no balancer: works start in arrival order on whichever \
+                 worker is free; drop balancer(..) or shared_queue(true)",
+            ));
+        }
         let spin = self.spin.unwrap_or_else(|| {
             if n <= cores() {
                 DEFAULT_SPIN
@@ -168,7 +252,7 @@ impl Builder {
                 Duration::ZERO
             }
         });
-        let workers = Arc::new(Queues::new(n, self.max_works));
+        let workers = Queueing::new(self.shared_queue, n, self.max_works);
         let exits = Arc::new(WorkerExits {
             live: AtomicUsize::new(0),
             all_gone: Event::new(),
@@ -188,10 +272,10 @@ impl Builder {
             };
             let exit = ExitGuard::new(&exits);
             let spawned = start_thread(start, move || {
-                let counts = queues.worker(i).counts.clone();
+                let dispatcher = queues.dispatcher(i, max);
                 async move {
                     let _exit = exit;
-                    dispatch(queues, i, max, counts).await;
+                    dispatcher.await;
                 }
             });
             match spawned {

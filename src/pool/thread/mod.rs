@@ -1,6 +1,7 @@
 //! `ThreadPool`: worker threads, each running its own executor, fed through a balancer.
 
 mod builder;
+mod queueing;
 
 pub use self::builder::Builder;
 
@@ -10,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
+use self::queueing::Queueing;
 use super::cell::{AsyncJob, Job, Outcome, PlainJob};
 use super::map::Map;
 use super::picker::Picker;
-use super::queues::Queues;
+use super::shared_queue::Queued;
 use super::Handle;
 use crate::balance::Load;
 use crate::runtime::reactor::lock;
@@ -32,7 +34,11 @@ const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// - [`spawn`](ThreadPool::spawn) runs an async work: the `Send` closure is called on the worker
 ///   and the future it returns runs there, so **the future need not be `Send`** (it may hold an
 ///   `Rc`, a `RefCell`, a local socket). Up to `max_works_per_worker` async works run at once on
-///   one worker; more wait in that worker's queue.
+///   one worker; more wait in that worker's queue, where an idle worker may take them.
+///
+/// By default each worker has its own queue, fed by the pool's balancer. Built with
+/// [`shared_queue(true)`](Builder::shared_queue), the workers serve one queue instead, and the
+/// works that find every worker busy start strictly first come, first served (no balancer then).
 /// - [`map`](ThreadPool::map) applies a function over an iterator, results in input order.
 ///
 /// A plain closure runs on its worker thread to its end and holds that worker's async works
@@ -73,7 +79,7 @@ impl std::fmt::Debug for ThreadPool {
 
 /// What the pool, its maps and its handles share.
 pub(crate) struct PoolInner {
-    workers: Arc<Queues>,
+    workers: Queueing,
     thread_ids: Vec<ThreadId>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     picker: Picker,
@@ -112,13 +118,17 @@ impl Drop for ExitGuard {
 
 impl PoolInner {
     /// Picks a worker for one submission, counts the work as queued there, and queues it (or
-    /// fails it if the pool is shut down).
-    pub(crate) fn submit_job(&self, hint: Option<u64>, job: Arc<dyn Job>) {
+    /// fails it if the pool is shut down). With a shared queue, the work joins its back (no
+    /// pick, `hint` unused). `blocking`: the job is a plain closure.
+    pub(crate) fn submit_job(&self, hint: Option<u64>, job: Arc<dyn Job>, blocking: bool) {
         if !self.open.load(Ordering::Acquire) {
             job.fail(Error::ShutDown);
             return;
         }
-        let workers = &self.workers;
+        let workers = match &self.workers {
+            Queueing::PerWorker(workers) => workers,
+            Queueing::Shared(queue) => return queue.push(Queued::new(job, blocking)),
+        };
         let (index, pinned) = self.picker.pick_binding(
             workers.len(),
             |i| workers.worker(i).load(),
@@ -132,7 +142,8 @@ impl PoolInner {
 
     /// Submits `jobs` (without hints) as [`submit_job`](PoolInner::submit_job) does one by
     /// one — a pick each, in order — but takes the balancer's lock once and queues each
-    /// worker's share under one lock, with one wake-up. Empties `jobs`.
+    /// worker's share under one lock, with one wake-up. Empties `jobs`, which are plain
+    /// closures (a map's items and chunks).
     pub(crate) fn submit_jobs(&self, jobs: &mut Vec<Arc<dyn Job>>) {
         if !self.open.load(Ordering::Acquire) {
             for job in jobs.drain(..) {
@@ -140,7 +151,12 @@ impl PoolInner {
             }
             return;
         }
-        let workers = &self.workers;
+        let workers = match &self.workers {
+            Queueing::PerWorker(workers) => workers,
+            Queueing::Shared(queue) => {
+                return queue.push_all(jobs.drain(..).map(|job| Queued::new(job, true)))
+            }
+        };
         let mut shares: Vec<Vec<Arc<dyn Job>>> = (0..workers.len()).map(|_| Vec::new()).collect();
         let mut jobs = jobs.drain(..);
         self.picker.pick_each(
@@ -242,7 +258,9 @@ impl ThreadPool {
 
     /// Like [`submit`](ThreadPool::submit), passing `hint` to the balancer (aplex's
     /// `load_balancing_meta`; with [`KeyAffinity`](crate::balance::KeyAffinity), works with
-    /// the same hint run on the same worker, in order).
+    /// the same hint run on the same worker, in order). A pool with a
+    /// [shared queue](Builder::shared_queue) has no balancer: the hint is ignored, and the work
+    /// waits in line like any other.
     pub fn submit_with<F, T>(&self, hint: u64, f: F) -> Handle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -258,7 +276,7 @@ impl ThreadPool {
     {
         let job = PlainJob::new(f);
         let handle = Handle::new(job.clone() as Arc<dyn Outcome<T>>);
-        self.inner.submit_job(hint, job);
+        self.inner.submit_job(hint, job, true);
         handle
     }
 
@@ -306,7 +324,7 @@ impl ThreadPool {
     {
         let job = AsyncJob::new(f);
         let handle = Handle::new(job.clone() as Arc<dyn Outcome<Fut::Output>>);
-        self.inner.submit_job(hint, job);
+        self.inner.submit_job(hint, job, false);
         handle
     }
 
@@ -343,6 +361,10 @@ impl ThreadPool {
 
     /// How many works each worker holds (running and queued), in worker order.
     ///
+    /// With a [shared queue](Builder::shared_queue), the waiting works belong to no worker:
+    /// they are spread evenly over the workers (the first ones get the remainder), so the sum
+    /// is still every work the pool holds.
+    ///
     /// ```
     /// let pool = aplex::ThreadPool::new(2);
     /// assert_eq!(pool.loads(), vec![0, 0]);
@@ -352,7 +374,8 @@ impl ThreadPool {
     }
 
     /// Each worker's load as its balancer sees it (running, queued and capacity apart), in
-    /// worker order.
+    /// worker order. With a [shared queue](Builder::shared_queue), `queued` is the queue's
+    /// length spread evenly over the workers (see [`loads`](ThreadPool::loads)).
     ///
     /// ```
     /// let pool = aplex::ThreadPool::builder().workers(1).max_works_per_worker(8).build()?;
