@@ -81,22 +81,34 @@ fn until(done: &AtomicUsize, n: usize) {
 }
 
 /// 1,000,000 no-op works whose handles are dropped at once; the clock stops when all ran.
+/// Submits `n` no-op closures to `pool`, dropping each handle at once, and waits until all ran.
+fn fire_into(pool: &ThreadPool, n: usize) -> f64 {
+    let done = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    for _ in 0..n {
+        let d = done.clone();
+        drop(pool.submit(move || {
+            d.fetch_add(1, Ordering::Release);
+        }));
+    }
+    until(&done, n);
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
 fn fire_and_forget() {
     const N: usize = 1_000_000;
     let pool = ThreadPool::new(WORKERS);
+    // The same pool with one shared queue (`shared_queue(true)`): the channel pool's shape.
+    let shared = ThreadPool::builder()
+        .workers(WORKERS)
+        .shared_queue(true)
+        .build()
+        .expect("the bench's threads start");
     let baseline = ChannelPool::new(WORKERS);
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut ours_shared, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        let done = Arc::new(AtomicUsize::new(0));
-        let start = Instant::now();
-        for _ in 0..N {
-            let d = done.clone();
-            drop(pool.submit(move || {
-                d.fetch_add(1, Ordering::Release);
-            }));
-        }
-        until(&done, N);
-        ours.push(N as f64 / start.elapsed().as_secs_f64());
+        ours.push(fire_into(&pool, N));
+        ours_shared.push(fire_into(&shared, N));
 
         let done = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
@@ -109,10 +121,15 @@ fn fire_and_forget() {
         until(&done, N);
         theirs.push(N as f64 / start.elapsed().as_secs_f64());
     }
-    let (ours, theirs) = (median(ours), median(theirs));
+    let (ours, ours_shared, theirs) = (median(ours), median(ours_shared), median(theirs));
     println!("pool_fire_1m_noop_2w {ours:.0} works/s");
+    println!("pool_shared_queue_fire_1m_noop_2w {ours_shared:.0} works/s");
     println!("channel_pool_fire_1m_noop_2w {theirs:.0} works/s");
     println!("pool_fire_vs_channel_pool {:.2} x", ours / theirs);
+    println!(
+        "pool_shared_queue_fire_vs_channel_pool {:.2} x",
+        ours_shared / theirs
+    );
 }
 
 fn tiny(x: u64) -> u64 {
