@@ -362,6 +362,33 @@ mod linux {
 
         #[test]
         #[cfg_attr(miri, ignore)] // Miri opens no files under isolation
+        fn odd_quota_files_never_panic_and_never_read_as_a_limit_they_do_not_state() {
+            let root = Root::new("odd");
+            root.file("/proc/self/cgroup", "0::/g\n")
+                .file("/sys/fs/cgroup/g/cgroup.controllers", "cpu\n");
+            for (text, want) in [
+                ("", usize::MAX),
+                ("max", usize::MAX),
+                ("max 100000\n", usize::MAX),
+                ("garbage and more", usize::MAX),
+                ("-100000 100000", usize::MAX),
+                ("100000 0", usize::MAX), // a zero period: no division by zero
+                ("100000", usize::MAX),   // no period at all
+                ("99999999999999999999999 1", usize::MAX), // over usize: no overflow
+                ("18446744073709551615 1", usize::MAX),
+                ("0 100000", 0), // a zero quota: `count` makes it 1 core
+                ("400000 100000 extra", 4),
+            ] {
+                root.file("/sys/fs/cgroup/g/cpu.max", text);
+                assert_eq!(root.quota(), want, "cpu.max = {text:?}");
+            }
+            root.file("/proc/self/cgroup", "garbage\n\n:::\n");
+            assert_eq!(root.quota(), usize::MAX, "an unreadable cgroup line");
+            assert!(super::super::available_cores() >= 1);
+        }
+
+        #[test]
+        #[cfg_attr(miri, ignore)] // Miri opens no files under isolation
         fn no_quota_reads_as_unlimited() {
             let root = Root::new("none");
             assert_eq!(root.quota(), usize::MAX, "no /proc/self/cgroup at all");
