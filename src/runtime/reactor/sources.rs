@@ -108,6 +108,13 @@ impl Reactor {
                 _ => None,
             }
         };
+        if removed.is_some() {
+            // This reactor's thread may be asleep in `poll` with the fd in its set, and a
+            // sleeping `poll` pins the open file: closed by its owner now, the socket would
+            // stay open (no end of file for the peer) until that thread next woke. Rouse it,
+            // so it lets go of the file at once.
+            self.notify();
+        }
         drop(removed);
         let mut wakers = Vec::new();
         for dir in lock(&source.dirs).iter_mut() {
