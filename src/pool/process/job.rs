@@ -217,19 +217,44 @@ pub(crate) fn decode_chunk<R: Wire>(
         )));
     }
     let mut out = Vec::with_capacity(len.min(CHUNK_RESERVE));
-    for _ in 0..count {
-        // An `OK` outcome's value is pushed where it is decoded (the hot path: no
-        // intermediate outcome to copy).
-        match input.split_first() {
-            Some((&status::OK, rest)) => {
-                input = rest;
-                match R::decode(&mut input) {
-                    Ok(value) => out.push(Ok(value)),
-                    Err(e) => return Err(bad_result(e)),
+    // The user's `Wire::decode` may fail or panic on one item. The items before it keep their
+    // values; where the next item's bytes begin is unknown after it, so it and the rest of the
+    // chunk end with its error.
+    let mut broken: Option<Error> = None;
+    let decoded = catch_unwind(AssertUnwindSafe(|| -> Result<(), Error> {
+        for _ in 0..count {
+            // An `OK` outcome's value is pushed where it is decoded (the hot path: no
+            // intermediate outcome to copy).
+            match input.split_first() {
+                Some((&status::OK, rest)) => {
+                    input = rest;
+                    match R::decode(&mut input) {
+                        Ok(value) => out.push(Ok(value)),
+                        Err(e) => {
+                            broken = Some(bad_result(e));
+                            return Ok(());
+                        }
+                    }
                 }
+                _ => out.push(Err(decode_failure(&mut input)?)),
             }
-            _ => out.push(Err(decode_failure(&mut input)?)),
         }
+        Ok(())
+    }));
+    match decoded {
+        Ok(result) => result?,
+        Err(panic) => {
+            broken = Some(Error::Panicked(format!(
+                "decoding the result panicked: {}",
+                take_panic_message(panic)
+            )));
+        }
+    }
+    if let Some(error) = broken {
+        while out.len() < len {
+            out.push(Err(error.clone()));
+        }
+        return Ok(out);
     }
     if !input.is_empty() {
         return Err(Error::Wire(format!(

@@ -399,7 +399,10 @@ impl ProcessPool {
     /// work takes well over one round trip: for works of a few µs, 256 to 1024 items; for
     /// works of a millisecond, 1 to 16, so the window still spreads over every slot. A chunk
     /// lost with its host loses all its items (`WorkerLost`), so do not make chunks larger
-    /// than you would re-run.
+    /// than you would re-run. Likewise, an item whose argument or result a `Wire::decode`
+    /// cannot read (an error, or a panic of a user's impl) fails with the rest of its chunk
+    /// after it: past it, where the next item's bytes begin is unknown. The items before it
+    /// keep their values.
     ///
     /// ```no_run
     /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
