@@ -12,12 +12,12 @@
 //! Every panic is quiet (some cases panic on purpose); a failing case prints its message.
 
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+
+mod case_harness;
 
 #[cfg(feature = "conn-pool")]
 #[path = "seams/conn_cases.rs"]
@@ -38,58 +38,8 @@ mod sync_cases;
 #[path = "seams/time_cases.rs"]
 mod time_cases;
 
-/// One case: its name, its body, and why it is ignored (a known bug), if it is.
-#[derive(Debug)]
-pub(crate) struct Case {
-    pub(crate) name: &'static str,
-    pub(crate) run: fn(),
-    pub(crate) ignored: Option<&'static str>,
-}
-
-/// A case that runs.
-pub(crate) const fn case(name: &'static str, run: fn()) -> Case {
-    Case {
-        name,
-        run,
-        ignored: None,
-    }
-}
-
-/// A case that pins a known bug: run only with `--ignored`.
-pub(crate) const fn bug(name: &'static str, run: fn(), why: &'static str) -> Case {
-    Case {
-        name,
-        run,
-        ignored: Some(why),
-    }
-}
-
-/// The bound that catches a hang: far beyond any honest wait on a busy machine.
-pub(crate) const HANG: Duration = Duration::from_secs(20);
-
-/// Runs `f` on its own thread and returns its value; fails the case if it takes longer than
-/// [`HANG`] (the thread is left behind: it is hung).
-pub(crate) fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std_mpsc::channel();
-    std::thread::spawn(move || {
-        let result = catch_unwind(AssertUnwindSafe(f));
-        let _ = tx.send(result);
-    });
-    match rx.recv_timeout(HANG) {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => std::panic::resume_unwind(payload),
-        Err(_) => panic!("hung: {what} did not finish within {HANG:?}"),
-    }
-}
-
-/// Waits (polling every millisecond) until `cond` holds; fails the case after [`HANG`].
-pub(crate) fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let end = Instant::now() + HANG;
-    while !cond() {
-        assert!(Instant::now() < end, "hung: waited {HANG:?} for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+#[allow(unused_imports)] // each feature cut uses a different part
+pub(crate) use case_harness::{bug, case, eventually, message, within, Case, HANG};
 
 /// A waker that counts its wakes, as a foreign executor's would.
 #[derive(Debug, Default)]
@@ -147,16 +97,6 @@ impl Drop for PanicOnDrop {
     }
 }
 
-fn message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
-    }
-}
-
 fn all_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(sync_cases::cases());
@@ -176,45 +116,5 @@ fn all_cases() -> Vec<Case> {
 fn main() {
     #[cfg(feature = "process")]
     process_cases::serve();
-    // Quiet panics: cases panic on purpose; a failing case's message is printed below.
-    std::panic::set_hook(Box::new(|_| {}));
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let ignored_too = args
-        .iter()
-        .any(|a| a == "--ignored" || a == "--include-ignored");
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let (mut passed, mut failed, mut ignored) = (0, 0, 0);
-    for case in all_cases() {
-        if !filters.is_empty() && !filters.iter().any(|f| case.name.contains(f.as_str())) {
-            continue;
-        }
-        if let (Some(why), false) = (case.ignored, ignored_too) {
-            eprintln!("test {} ... ignored, {why}", case.name);
-            ignored += 1;
-            continue;
-        }
-        let start = Instant::now();
-        let run = case.run;
-        // A case that hangs past its own bounds is reported, and the others still run.
-        let (tx, rx) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(catch_unwind(run).map_err(|p| message(&*p)));
-        });
-        let outcome = rx
-            .recv_timeout(HANG * 3)
-            .unwrap_or_else(|_| Err(format!("hung for {:?}", HANG * 3)));
-        match outcome {
-            Ok(()) => {
-                passed += 1;
-                eprintln!("test {} ... ok ({:?})", case.name, start.elapsed());
-            }
-            Err(why) => {
-                failed += 1;
-                eprintln!("test {} ... FAILED: {why}", case.name);
-            }
-        }
-    }
-    eprintln!("seams: {passed} passed, {failed} failed, {ignored} ignored");
-    // Hung threads of failed cases must not keep the process alive.
-    std::process::exit(if failed == 0 { 0 } else { 1 });
+    case_harness::run_cases("seams", all_cases())
 }
