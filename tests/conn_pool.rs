@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use aplex::{block_on, spawn_local, yield_now, ConnectionPool, Error, Pooled};
 
-/// The longest any wait in these tests may take before the test fails instead of hanging.
-const BOUND: Duration = Duration::from_secs(5);
+/// The longest any wait in these tests may take before the test fails instead of hanging: only
+/// a hang reaches it, however busy the machine.
+const BOUND: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -800,7 +800,7 @@ fn drops_promptly<Y: Send + 'static>(yielder: Y) -> bool {
         drop(yielder);
         let _ = tx.send(());
     });
-    rx.recv_timeout(Duration::from_secs(10)).is_ok()
+    rx.recv_timeout(BOUND).is_ok()
 }
 
 /// Waits (boundedly) for `flag`: a future is dropped on its worker as the drop returns.

@@ -219,7 +219,7 @@ fn an_awaited_map_times_out_then_ends() {
     assert!(map
         .poll_next(&mut std::task::Context::from_waker(waker))
         .is_pending());
-    assert_eq!(started_rx.recv_timeout(Duration::from_secs(10)), Ok(0));
+    assert_eq!(started_rx.recv_timeout(Duration::from_secs(30)), Ok(0));
     let got = aplex::block_on(async {
         let mut got = Vec::new();
         while let Some(r) = map.next().await {

@@ -162,6 +162,10 @@ pub(crate) fn is_gone(pid: u32) -> bool {
     }
 }
 
+/// The hang catcher of waits that end by an event (a worker starting, dying or being reaped):
+/// far longer than any of them takes on a busy 2-core machine, so only a hang reaches it.
+pub(crate) const HANG: Duration = Duration::from_secs(30);
+
 pub(crate) fn eventually(what: &str, within: Duration, cond: impl Fn() -> bool) {
     let end = Instant::now() + within;
     while !cond() {

@@ -51,7 +51,7 @@ fn a_worker_whose_start_hook_panicked_is_reported_and_replaced() {
         .build()
         .unwrap();
     let mut h = pool.try_submit(|| 6 * 7).unwrap();
-    assert_eq!(h.wait_timeout(Duration::from_secs(10)), Ok(42), "replaced");
+    assert_eq!(h.wait_timeout(Duration::from_secs(30)), Ok(42), "replaced");
     assert_eq!(pool.stats().workers, 1, "the failed worker is not counted");
     let counts = pool.join();
     assert_eq!(counts.len(), 2, "{counts:?}");

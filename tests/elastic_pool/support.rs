@@ -8,20 +8,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-/// Polls `cond` until it holds; panics after 5 s (a hang catcher, not a speed bound).
+/// Polls `cond` until it holds; panics after 30 s (a hang catcher, not a speed bound: a busy
+/// machine can take seconds to start a worker thread).
 pub fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let end = Instant::now() + Duration::from_secs(5);
+    let end = Instant::now() + Duration::from_secs(30);
     while !cond() {
         assert!(Instant::now() < end, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
-/// A closure that holds its worker until `gate` opens (bounded, so a failing test ends).
+/// A closure that holds its worker until `gate` opens (bounded, so a failing test ends; the
+/// bound is longer than `eventually`'s, so a slow passing test never sees it let go early).
 pub fn blocker(gate: &Arc<AtomicBool>) -> impl FnOnce() + Send + 'static {
     let gate = gate.clone();
     move || {
-        let end = Instant::now() + Duration::from_secs(10);
+        let end = Instant::now() + Duration::from_secs(60);
         while !gate.load(Ordering::SeqCst) && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(1));
         }

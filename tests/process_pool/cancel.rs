@@ -59,11 +59,7 @@ pub(crate) fn kill_on_cancel_escalates_for_a_plain_work() {
     assert!(start.elapsed() < Duration::from_secs(30)); // not the 60 s the works would take
     assert_eq!(pool.call(&works::double, 1).wait(), Ok(2));
     assert!(!pool.worker_pids().contains(&pid));
-    eventually(
-        "the killed worker is reaped",
-        Duration::from_secs(2),
-        || is_gone(pid),
-    );
+    eventually("the killed worker is reaped", HANG, || is_gone(pid));
 }
 
 pub(crate) fn map_timeout_cancels_the_rest() {
@@ -103,20 +99,18 @@ pub(crate) fn kill_on_cancel_stops_a_plain_work_behind_any_launcher() {
         assert_eq!(pool.call(&works::pid, ()).wait(), Ok(worker), "{name}");
         let flag = dir.join("started");
         let stuck = pool.call(&works::flag_then_block, flag.display().to_string());
-        eventually("the work started", Duration::from_secs(5), || flag.exists());
+        eventually("the work started", HANG, || flag.exists());
         let start = Instant::now();
         assert!(stuck.cancel(), "{name}");
         assert_eq!(stuck.wait(), Err(Error::Cancelled));
-        eventually(name, Duration::from_secs(5), || is_gone(worker));
+        eventually(name, HANG, || is_gone(worker));
         let gone = start.elapsed();
-        eventually("a replacement", Duration::from_secs(5), || {
+        eventually("a replacement", HANG, || {
             pool.worker_pids().first().is_some_and(|&p| p != worker)
         });
         assert_eq!(pool.call(&works::double, 1).wait(), Ok(2), "{name}");
         drop(pool);
-        eventually("no process left", Duration::from_secs(3), || {
-            with_token(&token).is_empty()
-        });
+        eventually("no process left", HANG, || with_token(&token).is_empty());
         eprintln!("    {name}: worker gone {gone:?} after cancel");
     }
 }

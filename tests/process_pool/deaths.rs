@@ -51,14 +51,14 @@ pub(crate) fn kill_9_a_worker_in_the_middle_of_50_works() {
             Ok(300) => ok_count += 1,
             Err(Error::WorkerLost(why)) => {
                 assert!(why.contains("signal 9"), "reason: {why}");
-                assert!(killed.elapsed() < Duration::from_secs(20));
+                assert!(killed.elapsed() < Duration::from_secs(60)); // not the naps' 120 s
                 lost_count += 1;
             }
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!((lost_count, ok_count), (25, 25));
-    eventually("a replacement worker", Duration::from_secs(10), || {
+    eventually("a replacement worker", HANG, || {
         pool.worker_pids().len() == 2
     });
     assert!(!pool.worker_pids().contains(&victim));
@@ -86,7 +86,7 @@ pub(crate) fn a_worker_killed_mid_burst_is_lost_by_its_signal() {
             .status()
             .unwrap();
         // Calls go on until well after the death: these are the writes that fail.
-        let dead = Instant::now() + Duration::from_secs(10);
+        let dead = Instant::now() + HANG;
         let mut after = 0;
         while after < 200 {
             calls.push(pool.call(&works::double, 0));
@@ -113,7 +113,7 @@ pub(crate) fn a_worker_killed_mid_burst_is_lost_by_its_signal() {
             lost_count > 200,
             "round {round}: the calls in flight were lost"
         );
-        eventually("a replacement", Duration::from_secs(10), || {
+        eventually("a replacement", HANG, || {
             pool.worker_pids().first().is_some_and(|&p| p != victim)
         });
     }
@@ -189,21 +189,19 @@ pub(crate) fn a_crash_loop_breaks_the_pool_but_one_crash_does_not() {
         .unwrap();
     use aplex::SlotState::{Broken, Ready};
     lost(pool.call_with(0, &works::exit_now, 3).wait()); // round-robin: slot 0
-    eventually(
-        "slot 0 broken, slot 1 ready",
-        Duration::from_secs(10),
-        || pool.slot_states() == [Broken, Ready],
-    );
+    eventually("slot 0 broken, slot 1 ready", HANG, || {
+        pool.slot_states() == [Broken, Ready]
+    });
     for i in 0..10 {
         assert_eq!(pool.call(&works::double, i).wait(), Ok(2 * i));
     }
     lost(pool.call(&works::exit_now, 3).wait());
-    eventually("both slots broken", Duration::from_secs(10), || {
+    eventually("both slots broken", HANG, || {
         pool.slot_states() == [Broken, Broken]
     });
     let start = Instant::now();
     lost(pool.call(&works::double, 1).wait());
-    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(start.elapsed() < HANG);
 }
 
 /// The role "hello_then_die": a worker that says hello and then its protocol closes. It runs
@@ -251,22 +249,20 @@ pub(crate) fn a_worker_that_dies_right_after_its_hello_never_hangs_a_call() {
             .unwrap();
         let calls: Vec<_> = (0..10).map(|i| pool.call(&works::double, i)).collect();
         for (i, mut call) in calls.into_iter().enumerate() {
-            match call.wait_timeout(Duration::from_secs(10)) {
+            match call.wait_timeout(HANG) {
                 Ok(v) => assert_eq!(v, 2 * i as u64),
                 Err(Error::WorkerLost(_)) => {}
                 other => panic!("round {round}, call {i}: {other:?}"),
             }
         }
         // The slot that lost its worker serves again.
-        eventually("both slots ready", Duration::from_secs(5), || {
+        eventually("both slots ready", HANG, || {
             pool.slot_states() == [aplex::SlotState::Ready, aplex::SlotState::Ready]
         });
         assert_eq!(pool.call(&works::double, 4).wait(), Ok(8));
         drop(pool);
     }
-    eventually("no worker left", Duration::from_secs(3), || {
-        with_token(&token).is_empty()
-    });
+    eventually("no worker left", HANG, || with_token(&token).is_empty());
     eprintln!("    15 rounds, all calls resolved in {:?}", start.elapsed());
 }
 
@@ -278,9 +274,9 @@ pub(crate) fn a_works_child_cannot_read_the_protocol() {
         "head -c 64 >/dev/null; echo read >&2".to_string(),
     );
     let queued: Vec<_> = (0..4).map(|i| pool.call(&works::double, i)).collect();
-    assert_eq!(eater.wait_timeout(Duration::from_secs(10)), Ok(0));
+    assert_eq!(eater.wait_timeout(HANG), Ok(0));
     for (i, mut h) in queued.into_iter().enumerate() {
-        assert_eq!(h.wait_timeout(Duration::from_secs(10)), Ok(2 * i as u64));
+        assert_eq!(h.wait_timeout(HANG), Ok(2 * i as u64));
     }
 }
 
@@ -380,7 +376,7 @@ pub(crate) fn a_worker_checks_a_chunks_count_before_any_work() {
         assert_eq!(payload[0], 1, "a whole chunk's error (REMOTE), not items");
         assert!(String::from_utf8_lossy(&payload).contains("bad chunk"));
     }
-    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(start.elapsed() < HANG);
     drop(stdin);
     assert!(worker.wait().unwrap().success());
 }

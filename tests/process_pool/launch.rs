@@ -83,14 +83,12 @@ pub(crate) fn a_hello_deadline_kills_the_whole_launcher_group() {
         .unwrap_err();
     assert!(matches!(err, Error::Wire(_)), "{err:?}");
     assert!(
-        start.elapsed() < Duration::from_secs(10),
+        start.elapsed() < Duration::from_secs(20), // not the launcher's 30 s
         "{:?}",
         start.elapsed()
     );
     // The shell and its `sleep` were killed with the launched process's group.
-    eventually("no launcher left", Duration::from_secs(3), || {
-        with_token(&token).is_empty()
-    });
+    eventually("no launcher left", HANG, || with_token(&token).is_empty());
     eprintln!("    build failed after {:?}", start.elapsed());
 }
 

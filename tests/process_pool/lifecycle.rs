@@ -23,9 +23,7 @@ pub(crate) fn a_hundred_pools_leave_no_fd_thread_or_child() {
             assert_eq!(pool.call(&works::double, i).wait(), Ok(2 * i));
         }
     }
-    eventually("threads joined", Duration::from_secs(2), || {
-        count("/proc/self/task") == tasks
-    });
+    eventually("threads joined", HANG, || count("/proc/self/task") == tasks);
     assert_eq!(count("/proc/self/fd"), fds);
     // No zombie children: every worker was reaped.
     let me = std::process::id().to_string();
@@ -63,7 +61,7 @@ pub(crate) fn workers_die_with_a_killed_parent() {
     assert!(pids.iter().all(|&p| !is_gone(p)));
     parent.kill().unwrap(); // SIGKILL
     parent.wait().unwrap();
-    eventually("the orphaned workers die", Duration::from_secs(2), || {
+    eventually("the orphaned workers die", HANG, || {
         pids.iter().all(|&p| is_gone(p))
     });
 }
@@ -104,9 +102,7 @@ pub(crate) fn busy_workers_behind_sh_c_die_with_a_killed_parent() {
     parent.kill().unwrap(); // SIGKILL
     parent.wait().unwrap();
     let killed = Instant::now();
-    eventually("no worker left", Duration::from_secs(2), || {
-        with_token(&token).is_empty()
-    });
+    eventually("no worker left", HANG, || with_token(&token).is_empty());
     eprintln!(
         "    4 busy workers gone {:?} after the parent",
         killed.elapsed()
@@ -134,7 +130,7 @@ pub(crate) fn role_parent_sh() {
         .map(|(i, f)| pool.call_with(i as u64, &works::flag_then_block, f.display().to_string()))
         .collect();
     for flag in &flags {
-        eventually("busy", Duration::from_secs(5), || flag.exists());
+        eventually("busy", HANG, || flag.exists());
     }
     println!("BUSY");
     std::io::stdout().flush().unwrap();

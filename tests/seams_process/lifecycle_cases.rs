@@ -121,7 +121,10 @@ fn process_min_ready_with_slots_that_never_come_up() {
         ProcessPool::builder()
             .workers(3)
             .min_ready(1)
-            .hello_timeout(Duration::from_millis(500))
+            // Slot 0, a real worker, must say hello by this deadline too: 500 ms was within
+            // reach of a busy machine starting a process; the calls keyed to the silent slots
+            // wait for it, so it is what this case costs.
+            .hello_timeout(Duration::from_secs(2))
             .balancer(KeyAffinity::new())
             .launcher(move |slot| {
                 if slot == 0 {

@@ -71,6 +71,11 @@ fn map_timeout_yields_timed_out_then_stops_and_the_rest_never_runs() {
         .timeout(BOUND);
     assert_eq!(Iterator::next(&mut out), Some(Ok(false)));
     assert_eq!(Iterator::next(&mut out), Some(Ok(false)));
+    // The first slow item holds the worker before the near deadline is set: a worker slow to
+    // take it would otherwise see it cancelled unstarted.
+    eventually("the first slow item runs", || {
+        ran.load(Ordering::SeqCst) == 3
+    });
     let mut out = out.timeout(Duration::from_millis(20));
     assert_eq!(Iterator::next(&mut out), Some(Err(Error::TimedOut)));
     assert_eq!(Iterator::next(&mut out), None);

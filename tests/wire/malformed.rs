@@ -88,7 +88,8 @@ fn huge_counts_are_rejected_before_allocating() {
         Vec::<u32>::from_bytes(&counted(2, &[1, 0, 0, 0, 1])),
         Err(WireError::UnexpectedEnd { .. })
     ));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // A hang catcher: a decode that walked the forged counts would never end.
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Fuzzes every `Wire` impl of the crate as an attacker would: random bytes, and valid encodings
 //! damaged (changed bytes, forged counts, cuts, splices), decoded as every type. Each decode must
 //! give a value or a typed error, without a panic, holding at most 64 bytes per input byte and a
-//! mebibyte, within a second (a hang catcher only); random values must round-trip exactly.
+//! mebibyte, within ten seconds (a hang catcher only: a decode takes microseconds, but a busy
+//! machine can stall one of thousands for a second); random values must round-trip exactly.
 //!
 //! Bounded to a few seconds by default; `APLEX_FUZZ_ITERS=N` runs N rounds over every type and
 //! prints what it did.
@@ -128,7 +129,7 @@ fn decode<T: Fuzz>(bytes: &[u8], tally: &mut Tally) -> Option<T> {
         show(bytes)
     );
     assert!(
-        cost.took < Duration::from_secs(1),
+        cost.took < Duration::from_secs(10),
         "{name} took {:?} from {}",
         cost.took,
         show(bytes)
