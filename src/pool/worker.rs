@@ -199,6 +199,15 @@ pub(crate) async fn dispatch<S: JobSource>(
     }
 }
 
+/// Why a worker thread did not start.
+#[derive(Debug)]
+pub(crate) enum StartFailure {
+    /// The start hook panicked; its message.
+    Hook(String),
+    /// The thread could not make its executor's reactor (out of fds, say).
+    Os(std::io::Error),
+}
+
 /// How to start one worker thread.
 pub(crate) struct ThreadStart {
     /// The thread's name.
@@ -210,7 +219,7 @@ pub(crate) struct ThreadStart {
     /// The user's start hook.
     pub(crate) on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
     /// Told `Ok` once the hook ran (or the hook's panic), if someone waits for it.
-    pub(crate) ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
+    pub(crate) ready: Option<std::sync::mpsc::Sender<Result<(), StartFailure>>>,
 }
 
 /// Starts a worker thread: it runs the start hook, says it is ready, then runs the future that
@@ -231,9 +240,13 @@ where
         ready,
     } = start;
     std::thread::Builder::new().name(name).spawn(move || {
-        // A thread that cannot make its reactor (out of fds) ends here without a panic; the
-        // builder, told nothing, reports the OS error (see `ThreadPool`'s `build`).
-        if crate::runtime::reactor::Reactor::new().is_err() {
+        // A thread that cannot make its executor and reactor (out of fds) ends here without a
+        // panic and tells the builder the OS error. What it made is what `block_on` below
+        // runs on, so no sibling can take the fds in between.
+        if let Err(e) = crate::runtime::executor::Local::prepare() {
+            if let Some(ready) = ready {
+                let _ = ready.send(Err(StartFailure::Os(e)));
+            }
             return;
         }
         crate::runtime::set_thread_spin(spin);
@@ -242,7 +255,8 @@ where
                 let hook = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(index)));
                 if let Err(p) = hook {
                     if let Some(ready) = ready {
-                        let _ = ready.send(Err(crate::runtime::task::take_panic_message(p)));
+                        let why = crate::runtime::task::take_panic_message(p);
+                        let _ = ready.send(Err(StartFailure::Hook(why)));
                     }
                     return;
                 }

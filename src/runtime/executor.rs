@@ -191,6 +191,19 @@ impl Local {
         })
     }
 
+    /// Makes this thread's executor (and its reactor) now, if it has none yet, so that a
+    /// thread that must not panic learns of a failure (out of fds) as an error. The executor
+    /// made here is the one the thread's next `block_on` enters: checking and using are one.
+    pub(crate) fn prepare() -> std::io::Result<()> {
+        RUNTIME.with(|rt| {
+            let mut rt = rt.borrow_mut();
+            if rt.is_none() {
+                *rt = Some(Rc::new(Local::new()?));
+            }
+            Ok(())
+        })
+    }
+
     /// Enters this thread's executor; panics if one is already running here.
     pub(crate) fn enter() -> Rc<Local> {
         RUNTIME.with(|rt| {

@@ -10,7 +10,7 @@ use super::queueing::Queueing;
 use super::{ExitGuard, PoolInner, ThreadPool, WorkerExits, DEFAULT_MAX_WORKS, DEFAULT_SPIN};
 use crate::balance::{Balancer, RoundRobin};
 use crate::pool::picker::Picker;
-use crate::pool::worker::{start_thread, ThreadStart};
+use crate::pool::worker::{start_thread, StartFailure, ThreadStart};
 use crate::sync::Event;
 
 /// Configures a [`ThreadPool`].
@@ -257,7 +257,7 @@ impl Builder {
             live: AtomicUsize::new(0),
             all_gone: Event::new(),
         });
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StartFailure>>();
         let mut threads = Vec::with_capacity(n);
         let mut failure = None;
         for i in 0..n {
@@ -290,16 +290,18 @@ impl Builder {
         for _ in 0..threads.len() {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
-                Ok(Err(msg)) => {
+                Ok(Err(StartFailure::Hook(msg))) => {
                     failure.get_or_insert_with(|| {
                         io::Error::other(format!("on_worker_start panicked: {msg}"))
                     });
                 }
+                // The thread could not make its reactor: the cause (EMFILE) is the OS's.
+                Ok(Err(StartFailure::Os(e))) => {
+                    failure.get_or_insert(e);
+                }
                 Err(_) => {
-                    // The thread could not make its reactor: the cause (EMFILE) is the OS's.
-                    failure.get_or_insert_with(|| match crate::runtime::reactor::Reactor::new() {
-                        Err(e) => e,
-                        Ok(_) => io::Error::other("a worker thread could not make its reactor"),
+                    failure.get_or_insert_with(|| {
+                        io::Error::other("a worker thread ended before it started")
                     });
                 }
             }
