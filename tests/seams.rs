@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 mod case_harness;
 
@@ -39,36 +39,7 @@ mod sync_cases;
 mod time_cases;
 
 #[allow(unused_imports)] // each feature cut uses a different part
-pub(crate) use case_harness::{bug, case, eventually, message, within, Case, HANG};
-
-/// A waker that counts its wakes, as a foreign executor's would.
-#[derive(Debug, Default)]
-pub(crate) struct CountingWaker {
-    pub(crate) wakes: AtomicUsize,
-}
-
-impl CountingWaker {
-    /// A fresh counter and a waker that bumps it.
-    pub fn new() -> (Arc<CountingWaker>, Waker) {
-        let counter = Arc::new(CountingWaker::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        (counter, waker)
-    }
-
-    pub(crate) fn count(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-}
+pub(crate) use case_harness::{bug, case, eventually, message, within, Case, CountingWaker, HANG};
 
 /// Polls `fut` once with `waker`.
 pub(crate) fn poll_with<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {

@@ -37,7 +37,7 @@ mod timer_cases;
 mod works;
 
 #[allow(unused_imports)] // each feature cut uses a different part
-pub(crate) use case_harness::{bug, case, eventually, message, within, Case, HANG};
+pub(crate) use case_harness::{bug, case, eventually, message, within, Case, CountingWaker, HANG};
 
 fn all_cases() -> Vec<Case> {
     let mut cases = Vec::new();

@@ -37,36 +37,7 @@ mod io_cases;
 mod runtime_cases;
 
 #[allow(unused_imports)] // each feature cut uses a different part
-pub(crate) use case_harness::{bug, case, eventually, message, within, Case, HANG};
-
-/// A waker that counts its wakes, as a foreign executor's would.
-#[derive(Debug, Default)]
-pub(crate) struct CountingWaker {
-    wakes: AtomicUsize,
-}
-
-impl CountingWaker {
-    /// A fresh counter and a waker that bumps it.
-    pub(crate) fn new() -> (Arc<CountingWaker>, Waker) {
-        let counter = Arc::new(CountingWaker::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        (counter, waker)
-    }
-
-    pub(crate) fn count(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-}
+pub(crate) use case_harness::{bug, case, eventually, message, within, Case, CountingWaker, HANG};
 
 /// Polls `fut` once with `waker`.
 pub(crate) fn poll_with<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {

@@ -15,9 +15,7 @@
 //!
 //! Every panic is quiet (some cases panic on purpose); a failing case prints its message.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 mod case_harness;
 
@@ -43,38 +41,7 @@ mod wire_cases;
 mod works;
 
 #[allow(unused_imports)] // each feature cut uses a different part
-pub(crate) use case_harness::{bug, case, eventually, message, within, Case, HANG};
-
-/// A waker that counts its wakes, as a foreign executor's would.
-#[derive(Debug, Default)]
-#[allow(dead_code)] // not every feature cut polls by hand
-pub(crate) struct CountingWaker {
-    wakes: AtomicUsize,
-}
-
-#[allow(dead_code)]
-impl CountingWaker {
-    /// A fresh counter and a waker that bumps it.
-    pub(crate) fn new() -> (Arc<CountingWaker>, Waker) {
-        let counter = Arc::new(CountingWaker::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        (counter, waker)
-    }
-
-    pub(crate) fn count(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-}
+pub(crate) use case_harness::{bug, case, eventually, message, within, Case, CountingWaker, HANG};
 
 /// Polls `fut` once with `waker`.
 #[allow(dead_code)]

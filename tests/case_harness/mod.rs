@@ -6,7 +6,10 @@
 
 use std::panic::catch_unwind;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// One case: its name, its body, and why it is ignored (a known bug), if it is.
@@ -61,6 +64,37 @@ pub(crate) fn eventually(what: &str, cond: impl Fn() -> bool) {
     while !cond() {
         assert!(Instant::now() < end, "hung: waited {HANG:?} for {what}");
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A waker that counts its wakes, as a foreign executor's would.
+#[derive(Debug, Default)]
+#[allow(dead_code)] // not every target polls by hand
+pub(crate) struct CountingWaker {
+    pub(crate) wakes: AtomicUsize,
+}
+
+#[allow(dead_code)] // not every target polls by hand
+impl CountingWaker {
+    /// A fresh counter and a waker that bumps it.
+    pub(crate) fn new() -> (Arc<CountingWaker>, Waker) {
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        (counter, waker)
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
     }
 }
 
