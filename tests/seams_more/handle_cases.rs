@@ -147,15 +147,46 @@ fn map_of_uneven_works_half_read_dropped_then_shutdown_leaks_no_thread() {
     });
 }
 
+/// Calls `shutdown_now` on another thread (it joins the workers, so it blocks while a plain
+/// closure runs) and returns once the pool has stopped taking works: a probe submitted then is
+/// refused at once.
+fn shutdown_now_in_background<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    pool: &'s ThreadPool,
+) -> std::thread::ScopedJoinHandle<'s, ()> {
+    let closing = scope.spawn(move || pool.shutdown_now());
+    eventually("shutdown_now to close the pool", || {
+        let probe = pool.submit(|| ());
+        probe.is_finished() && probe.wait() == Err(Error::ShutDown)
+    });
+    closing
+}
+
+/// Every item of `rest` is its value or ended `Cancelled`/`ShutDown`; `ran` items must be values.
+fn assert_outcomes(rest: &[Result<u32, Error>], ran: usize) {
+    assert_eq!(rest.len(), 10, "{rest:?}");
+    for (i, r) in rest.iter().enumerate() {
+        match r {
+            Ok(v) => assert_eq!(*v as usize, i),
+            Err(Error::Cancelled | Error::ShutDown) if i >= ran => {}
+            Err(e) => panic!("item {i}: unexpected {e:?} in {rest:?}"),
+        }
+    }
+}
+
 fn map_next_pending_on_a_foreign_waker_then_shutdown_now() {
+    // The first item is running (a plain closure, so it finishes) when the pool shuts down now.
     within("a map pending when its pool shuts down now", || {
         let pool = ThreadPool::new(1);
+        let (started_tx, started) = std_mpsc::channel::<()>();
         let (open, gate) = std_mpsc::channel::<()>();
-        let gate = std::sync::Mutex::new(gate);
+        let gate = std::sync::Mutex::new((started_tx, gate));
         let mut map = pool.map(
             move |i: u32| {
                 if i == 0 {
-                    let _ = gate.lock().unwrap().recv();
+                    let ends = gate.lock().unwrap();
+                    let _ = ends.0.send(());
+                    let _ = ends.1.recv();
                 }
                 i
             },
@@ -165,19 +196,41 @@ fn map_next_pending_on_a_foreign_waker_then_shutdown_now() {
         assert!(map
             .poll_next(&mut std::task::Context::from_waker(&waker))
             .is_pending());
-        pool.shutdown_now();
-        // Fails if shutdown_now dropped the gated closure unrun: then nothing waits on it.
-        let _ = open.send(());
+        started.recv().unwrap();
+        std::thread::scope(|scope| {
+            let closing = shutdown_now_in_background(scope, &pool);
+            open.send(()).unwrap();
+            closing.join().unwrap();
+        });
         eventually("a wake after shutdown_now", || counter.count() > 0);
-        // Every item ends in an outcome; none hangs.
         let rest: Vec<_> = map.collect();
-        assert_eq!(rest.len(), 10, "{rest:?}");
-        for (i, r) in rest.iter().enumerate() {
-            match r {
-                Ok(v) => assert_eq!(*v as usize, i),
-                Err(Error::Cancelled | Error::ShutDown) => {}
-                Err(e) => panic!("item {i}: unexpected {e:?}"),
-            }
-        }
+        assert_outcomes(&rest, 1);
+    });
+
+    // No item has started (another work holds the only worker) when the pool shuts down now.
+    within("a queued map when its pool shuts down now", || {
+        let pool = ThreadPool::new(1);
+        let (started_tx, started) = std_mpsc::channel::<()>();
+        let (open, gate) = std_mpsc::channel::<()>();
+        let blocker = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            let _ = gate.recv();
+        });
+        started.recv().unwrap();
+        let mut map = pool.map(|i: u32| i, 0..10u32);
+        let (counter, waker) = CountingWaker::new();
+        assert!(map
+            .poll_next(&mut std::task::Context::from_waker(&waker))
+            .is_pending());
+        std::thread::scope(|scope| {
+            let closing = shutdown_now_in_background(scope, &pool);
+            open.send(()).unwrap();
+            closing.join().unwrap();
+        });
+        assert_eq!(blocker.wait(), Ok(()));
+        eventually("a wake after shutdown_now", || counter.count() > 0);
+        let rest: Vec<_> = map.collect();
+        assert_outcomes(&rest, 0);
+        assert!(rest.iter().all(|r| r.is_err()), "{rest:?}");
     });
 }
