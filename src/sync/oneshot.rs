@@ -145,7 +145,9 @@ impl<T> Sender<T> {
     /// assert!(tx.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        matches!(lock(&self.shared).state, State::ReceiverGone)
+        // A live sender has sent nothing, so anything but `Empty` means the receiver is gone,
+        // closed the channel, or saw it closed (`Finished` after a `close`).
+        !matches!(lock(&self.shared).state, State::Empty)
     }
 
     /// Waits until the receiver is dropped: a way for the producer to learn its work is no longer
@@ -208,8 +210,8 @@ impl<T> Future for ClosedFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = lock(&self.tx.shared);
-        if matches!(inner.state, State::ReceiverGone) {
-            return Poll::Ready(());
+        if !matches!(inner.state, State::Empty) {
+            return Poll::Ready(()); // as in `Sender::is_closed`
         }
         let stale = store_waker(&mut inner.tx_waker, cx.waker());
         drop(inner);
@@ -323,6 +325,64 @@ impl<T> Receiver<T> {
         if let Some(waker) = tx_waker {
             waker.wake();
         }
+    }
+
+    /// Whether no further value can arrive through the sender: it sent its value, or was
+    /// dropped without sending, or [`close`](Receiver::close) was called. tokio's mpsc meaning of
+    /// "closed": a value sent before may still be waiting, so ask
+    /// [`is_empty`](Receiver::is_empty) too. `is_closed() && !is_empty()`: the value is here;
+    /// `is_closed() && is_empty()`: receiving gives [`RecvError`] (or already gave the outcome).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = aplex::sync::oneshot::channel();
+    /// assert!(!rx.is_closed());
+    /// tx.send(1).unwrap();
+    /// assert!(rx.is_closed() && !rx.is_empty()); // the value waits
+    ///
+    /// let (tx, rx) = aplex::sync::oneshot::channel::<u8>();
+    /// drop(tx);
+    /// assert!(rx.is_closed() && rx.is_empty()); // nothing will come
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        !matches!(lock(&self.shared).state, State::Empty)
+    }
+
+    /// Whether no value waits to be received right now, as tokio's `is_empty`: true before the
+    /// send, after the value was received, and when none will come. An empty receiver is not
+    /// necessarily worth polling: see [`is_terminated`](Receiver::is_terminated).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = aplex::sync::oneshot::channel();
+    /// assert!(rx.is_empty());
+    /// tx.send("v").unwrap();
+    /// assert!(!rx.is_empty());
+    /// assert_eq!(rx.try_recv(), Ok("v"));
+    /// assert!(rx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        !matches!(lock(&self.shared).state, State::Sent(_))
+    }
+
+    /// Whether this receiver has given its outcome (the value, or [`RecvError`] /
+    /// [`TryRecvError::Closed`]), as tokio's `is_terminated`: for `select!` loops that must not
+    /// poll a finished branch. Polled again, this receiver gives `Err(RecvError)` (tokio's
+    /// panics). A sender dropped, or a value sent, does not terminate it: only receiving does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = aplex::sync::oneshot::channel::<u8>();
+    /// drop(tx);
+    /// assert!(!rx.is_terminated()); // the outcome is known, but not yet taken
+    /// assert!(aplex::block_on(&mut rx).is_err());
+    /// assert!(rx.is_terminated());
+    /// ```
+    pub fn is_terminated(&self) -> bool {
+        matches!(lock(&self.shared).state, State::Finished)
     }
 
     /// Blocks the current thread until the value arrives.
