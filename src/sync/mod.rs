@@ -2,8 +2,8 @@
 //!
 //! | primitive | async | blocking | non-blocking |
 //! |---|---|---|---|
-//! | [`oneshot`] | `rx.await` | `rx.recv_blocking()` | `rx.try_recv()`, `tx.send(v)` |
-//! | [`mpsc`] | `tx.send(v).await`, `tx.reserve().await`, `rx.recv().await`, `rx.recv_many(..).await` | `send_blocking`, `recv_blocking`, iterating | `try_send`, `try_recv`, `rx.poll_next(cx)` |
+//! | [`oneshot`] | `rx.await` | `rx.recv_blocking()` | `rx.try_recv()`, `tx.send(v)`, `rx.is_empty()` |
+//! | [`mpsc`] | `tx.send(v).await`, `tx.reserve().await`, `rx.recv().await`, `rx.recv_many(..).await` | `send_blocking`, `recv_blocking`, iterating | `try_send`, `try_reserve`, `try_recv`, `rx.poll_next(cx)` |
 //! | [`Semaphore`] | `acquire().await`, `acquire_many(k).await`, `checked_acquire().await` | `acquire_blocking()` | `try_acquire()`, `close()` |
 //! | [`Event`] | `wait().await` | `wait_blocking()`, `wait_timeout(d)` | `is_set()` |
 //!

@@ -28,7 +28,9 @@
 //!   `closed` is false and there is room); the receiver pops at the front.
 //! - `reserved` counts slots promised to [`Permit`]s: a bounded channel is full when
 //!   `queue.len() + reserved` reaches its capacity. A permit's `send` turns its slot into a
-//!   queued value; a permit dropped unused gives its slot back.
+//!   queued value (even after `closed` is set, while the receiver lives); a permit dropped
+//!   unused gives its slot back. A closed channel reports its end to the receiver only once
+//!   `reserved` is 0, so a value promised before the close is never lost.
 //! - `blocked` holds the senders waiting for room, each entry owning the value it wants to send
 //!   (`Some`), or nothing for a pending `reserve` (`None`). Whoever frees a slot (the receiver
 //!   popping a value, a permit dropped unused) hands it at once to the oldest blocked entry —
@@ -40,8 +42,9 @@
 //!   gives the slot back).
 //! - `recv_waker` is filled by a pending receive and taken by whoever makes it ready: a push, or
 //!   the last sender leaving.
-//! - `closed` is set once, by `Receiver::close` or the receiver's drop; the drop also empties
-//!   `queue`. Values and wakers are dropped or woken after the lock is released.
+//! - `closed` is set once, by `Receiver::close` or the receiver's drop; the drop also sets
+//!   `receiver_gone` and empties `queue`. Values and wakers are dropped or woken after the lock
+//!   is released.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -75,6 +78,8 @@ struct Chan<T> {
     senders: usize,
     /// No more values are accepted: the receiver closed the channel or is gone.
     closed: bool,
+    /// The receiver is dropped: not even a permit's value can be delivered.
+    receiver_gone: bool,
 }
 
 impl<T> Chan<T> {
@@ -129,6 +134,15 @@ impl<T> Chan<T> {
     /// is released.
     fn unreserve(&mut self) -> [Option<Waker>; 2] {
         self.reserved -= 1;
+        if self.closed {
+            // The receiver of a closed channel may be waiting for the last permit to end.
+            let end = if self.reserved == 0 {
+                self.recv_waker.take()
+            } else {
+                None
+            };
+            return [end, None];
+        }
         self.serve_blocked(false)
     }
 
@@ -140,7 +154,10 @@ impl<T> Chan<T> {
                 let [woken, _] = self.serve_blocked(true);
                 Ok((value, woken))
             }
-            None if self.closed || self.senders == 0 => Err(TryRecvError::Closed),
+            // A permit taken before a close may still send (and holds a sender alive).
+            None if (self.closed && self.reserved == 0) || self.senders == 0 => {
+                Err(TryRecvError::Closed)
+            }
             None => Err(TryRecvError::Empty),
         }
     }
@@ -155,6 +172,7 @@ fn new_channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
         recv_waker: None,
         senders: 1,
         closed: false,
+        receiver_gone: false,
     }));
     (
         Sender {
@@ -361,6 +379,43 @@ impl<T> Sender<T> {
     /// ```
     pub fn reserve(&self) -> ReserveFuture<'_, T> {
         ReserveFuture::new(self)
+    }
+
+    /// Reserves a free slot if there is one now: the non-waiting form of
+    /// [`reserve`](Sender::reserve), as tokio's `try_reserve`. Always succeeds on an open
+    /// unbounded channel.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full(())`](TrySendError::Full) if every slot is taken by a queued value
+    /// or another permit (senders already waiting for room mean that too);
+    /// [`TrySendError::Closed(())`](TrySendError::Closed) if the receiver is gone or closed the
+    /// channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aplex::sync::mpsc::{self, TrySendError};
+    ///
+    /// let (tx, mut rx) = mpsc::channel(1);
+    /// let permit = tx.try_reserve().unwrap();
+    /// assert!(matches!(tx.try_reserve(), Err(TrySendError::Full(()))));
+    /// permit.send('a').unwrap();
+    /// assert_eq!(rx.try_recv(), Ok('a'));
+    /// rx.close();
+    /// assert!(matches!(tx.try_reserve(), Err(TrySendError::Closed(()))));
+    /// ```
+    pub fn try_reserve(&self) -> Result<Permit<'_, T>, TrySendError<()>> {
+        let mut chan = lock(&self.chan);
+        if chan.closed {
+            return Err(TrySendError::Closed(()));
+        }
+        if chan.is_full() {
+            return Err(TrySendError::Full(()));
+        }
+        chan.reserved += 1;
+        drop(chan);
+        Ok(Permit::new(self))
     }
 }
 

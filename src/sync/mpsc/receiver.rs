@@ -249,8 +249,11 @@ impl<T> Receiver<T> {
         Ok(value)
     }
 
-    /// Closes the channel without dropping the receiver: sends fail from now on (blocked senders
-    /// get their values back), while values already buffered can still be received.
+    /// Closes the channel without dropping the receiver: sends and reserves fail from now on
+    /// (blocked senders get their values back), while values already buffered can still be
+    /// received. A [`Permit`](super::Permit) reserved before the close can still send, as in
+    /// tokio: the receiver reports the end (`None`) only after every such permit has sent or
+    /// been dropped, so receiving until `None` after a close loses no value.
     ///
     /// # Examples
     ///
@@ -322,6 +325,7 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let mut chan = lock(&self.chan);
         chan.closed = true;
+        chan.receiver_gone = true;
         let buffered = mem::take(&mut chan.queue);
         let own_waker = chan.recv_waker.take();
         let wakers = chan.blocked.wakers();

@@ -9,8 +9,12 @@ use std::task::{Context, Poll};
 use super::super::waiters::{lock, wake_all, Registration};
 use super::{SendError, Sender};
 
-/// A reserved slot in a channel, from [`Sender::reserve`]: [`send`](Permit::send) fills it
-/// without waiting. Dropped unused, it gives the slot back.
+/// A reserved slot in a channel, from [`Sender::reserve`] or [`Sender::try_reserve`]:
+/// [`send`](Permit::send) fills it without waiting. Dropped unused, it gives the slot back.
+///
+/// A permit outlives a [`Receiver::close`](super::Receiver::close), as in tokio: its value is
+/// still delivered, and the receiver reports the end only after every permit has sent or been
+/// dropped, so closing and then receiving until `None` loses nothing.
 ///
 /// # Examples
 ///
@@ -26,30 +30,45 @@ pub struct Permit<'a, T> {
     tx: &'a Sender<T>,
 }
 
-impl<T> Permit<'_, T> {
+impl<'a, T> Permit<'a, T> {
+    /// A permit for a slot already counted in `reserved`.
+    pub(super) fn new(tx: &'a Sender<T>) -> Permit<'a, T> {
+        Permit { tx }
+    }
+
     /// Sends `value` into the reserved slot. Never waits.
+    ///
+    /// It succeeds even if the receiver has called [`close`](super::Receiver::close) since the
+    /// slot was reserved: the receiver still gets the value (tokio's rule).
     ///
     /// # Errors
     ///
-    /// Gives the value back in [`SendError`] if the receiver closed the channel or went away
-    /// after the slot was reserved.
+    /// Gives the value back in [`SendError`] if the receiver was dropped since the slot was
+    /// reserved. tokio's `Permit::send` returns nothing and drops the value then; `let _ =
+    /// permit.send(v);` does the same here.
     ///
     /// # Examples
     ///
     /// ```
     /// use aplex::sync::mpsc::{self, SendError};
     ///
+    /// let (tx, mut rx) = mpsc::channel(2);
+    /// let permit = aplex::block_on(tx.reserve()).unwrap();
+    /// rx.close();
+    /// assert_eq!(permit.send(4), Ok(())); // reserved before the close: delivered
+    /// assert_eq!(rx.try_recv(), Ok(4));
+    ///
     /// let (tx, rx) = mpsc::channel(2);
     /// let permit = aplex::block_on(tx.reserve()).unwrap();
     /// drop(rx);
-    /// assert_eq!(permit.send(5), Err(SendError(5)));
+    /// assert_eq!(permit.send(5), Err(SendError(5))); // nobody to deliver to
     /// ```
     pub fn send(self, value: T) -> Result<(), SendError<T>> {
         let mut chan = lock(&self.tx.chan);
         chan.reserved -= 1;
-        // The slot is used (or the channel is closed): the drop below has nothing to give back.
+        // The slot is used (or nobody receives): the drop below has nothing to give back.
         std::mem::forget(self);
-        if chan.closed {
+        if chan.receiver_gone {
             drop(chan);
             return Err(SendError(value));
         }
