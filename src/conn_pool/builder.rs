@@ -11,11 +11,14 @@ use super::ConnectionPool;
 /// The default [`max_size`](ConnectionPoolBuilder::max_size).
 const DEFAULT_MAX_SIZE: usize = 10;
 
+/// The default [`new_connection_attempts`](ConnectionPoolBuilder::new_connection_attempts).
+const DEFAULT_NEW_CONNECTION_ATTEMPTS: usize = 3;
+
 /// Settings for a [`ConnectionPool`], from [`ConnectionPool::builder`] or
 /// [`ConnectionPool::builder_async`].
 ///
-/// Defaults: `max_size` 10, `min_size` 0, no `max_life`, no health check, and retired
-/// connections are simply dropped.
+/// Defaults: `max_size` 10, `min_size` 0, no `max_life`, no health check (with one, up to 3
+/// new connections per acquire), and retired connections are simply dropped.
 ///
 /// # Examples
 ///
@@ -46,6 +49,7 @@ impl<T> ConnectionPoolBuilder<T> {
                 min_size: 0,
                 max_life: None,
                 health_check: None,
+                new_connection_attempts: DEFAULT_NEW_CONNECTION_ATTEMPTS,
                 cleanup: None,
             },
         }
@@ -102,9 +106,13 @@ impl<T> ConnectionPoolBuilder<T> {
         self
     }
 
-    /// A check run on every connection before it is handed out, new ones included. An idle
-    /// connection that fails it is cleaned and replaced; a new one that fails it makes the
-    /// acquire fail with [`Error::Io`](crate::Error::Io).
+    /// A check run on every connection before it is handed out, new ones included. A
+    /// connection that fails it is cleaned, never handed out, and the acquire goes on: an idle
+    /// one is replaced by the next idle one or a new one; a new one by another new one, up to
+    /// [`new_connection_attempts`](ConnectionPoolBuilder::new_connection_attempts) new ones in
+    /// a row (default 3), after which the acquire fails with [`Error::Io`](crate::Error::Io).
+    /// A check that panics on a new connection fails the acquire at once (a bug in the check
+    /// would only panic again).
     ///
     /// It runs on the acquiring thread with no lock held; keep it quick.
     ///
@@ -132,6 +140,42 @@ impl<T> ConnectionPoolBuilder<T> {
         F: Fn(&T) -> bool + Send + Sync + 'static,
     {
         self.config.health_check = Some(Box::new(check));
+        self
+    }
+
+    /// How many brand-new connections one acquire opens, each failing the
+    /// [`health_check`](ConnectionPoolBuilder::health_check), before it gives up with
+    /// [`Error::Io`](crate::Error::Io) (default 3; 0 makes `build` fail; 1 gives up at the first
+    /// failure).
+    ///
+    /// Why retry: a fresh connection can be bad by luck (a backend behind a balancer that is
+    /// restarting, a handshake that half failed), and a pool user expects `acquire` to try
+    /// again rather than fail, as bb8 and r2d2 do until their connection timeout (deadpool
+    /// skips the check for new objects; aplex keeps its promise that every connection handed
+    /// out passed the check). Why a bound: a check that never passes (a wrong check, a dead
+    /// server) must end in an error, not in a loop that opens connections for ever. Each
+    /// attempt is one factory call, with no pause in between; the attempts also stop at the
+    /// deadline of [`acquire_timeout`](crate::ConnectionPool::acquire_timeout) or
+    /// [`acquire_blocking_timeout`](crate::ConnectionPool::acquire_blocking_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let opened = Arc::new(AtomicU32::new(0));
+    /// let count = Arc::clone(&opened);
+    /// let pool = aplex::ConnectionPool::builder(move || Ok(count.fetch_add(1, Ordering::SeqCst)))
+    ///     .health_check(|id| *id >= 2) // the first two connections come out bad
+    ///     .new_connection_attempts(3)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(*pool.acquire_blocking().unwrap(), 2);
+    /// assert_eq!(opened.load(Ordering::SeqCst), 3);
+    /// ```
+    pub fn new_connection_attempts(mut self, attempts: usize) -> Self {
+        self.config.new_connection_attempts = attempts;
         self
     }
 
@@ -168,7 +212,8 @@ impl<T> ConnectionPoolBuilder<T> {
     ///
     /// # Errors
     ///
-    /// [`io::ErrorKind::InvalidInput`] if `max_size` is 0 or `min_size > max_size`; the
+    /// [`io::ErrorKind::InvalidInput`] if `max_size` or `new_connection_attempts` is 0 or
+    /// `min_size > max_size`; the
     /// factory's error if opening the first `min_size` connections fails (those already opened
     /// are cleaned).
     ///
@@ -233,6 +278,9 @@ impl<T> ConnectionPoolBuilder<T> {
         if config.min_size > config.max_size {
             return Err(invalid("min_size must not exceed max_size"));
         }
+        if config.new_connection_attempts == 0 {
+            return Err(invalid("new_connection_attempts must be at least 1"));
+        }
         Ok(ConnectionPool {
             inner: Arc::new(Inner::new(config)),
         })
@@ -258,6 +306,10 @@ impl<T> fmt::Debug for ConnectionPoolBuilder<T> {
             .field("min_size", &self.config.min_size)
             .field("max_life", &self.config.max_life)
             .field("health_check", &self.config.health_check.is_some())
+            .field(
+                "new_connection_attempts",
+                &self.config.new_connection_attempts,
+            )
             .field("cleanup", &self.config.cleanup.is_some())
             .finish()
     }

@@ -41,6 +41,9 @@ pub(super) struct Config<T> {
     pub(super) min_size: usize,
     pub(super) max_life: Option<Duration>,
     pub(super) health_check: Option<HealthCheck<T>>,
+    /// How many new connections one acquire opens, each failing the health check, before it
+    /// gives up (at least 1).
+    pub(super) new_connection_attempts: usize,
     pub(super) cleanup: Option<Cleanup<T>>,
 }
 
@@ -275,8 +278,11 @@ impl<T> Inner<T> {
         .await
     }
 
-    /// With a slot in hand, finds a healthy connection: an idle one, or a new one.
+    /// With a slot in hand, finds a healthy connection: an idle one, or a new one. A new one
+    /// that fails the check is cleaned and the search goes on (an idle connection may have come
+    /// back meanwhile), until `new_connection_attempts` new ones in a row have failed.
     async fn fill(self: &Arc<Self>, mut slot: SemaphoreGuardArc) -> Result<Pooled<T>, Error> {
+        let mut failed_new = 0;
         loop {
             let (next, expired) = {
                 let mut state = lock(&self.state);
@@ -314,12 +320,26 @@ impl<T> Inner<T> {
             };
             let failure = match self.check_health(&pooled) {
                 Ok(true) => return Ok(pooled),
-                Ok(false) => "a newly opened connection failed the health check".to_string(),
-                Err(why) => format!("the health check panicked on a new connection: {why}"),
+                Ok(false) if fresh => {
+                    failed_new += 1;
+                    (failed_new >= self.config.new_connection_attempts).then(|| {
+                        format!(
+                            "{failed_new} newly opened connection(s) in a row failed the health \
+                             check"
+                        )
+                    })
+                }
+                Ok(false) => None,
+                // A check that panics is a bug, not an unlucky connection: opening more would
+                // only panic again.
+                Err(why) if fresh => Some(format!(
+                    "the health check panicked on a new connection: {why}"
+                )),
+                Err(_) => None,
             };
             // Failed (or panicked): never handed out again.
             slot = pooled.retire();
-            if fresh {
+            if let Some(failure) = failure {
                 return Err(Error::Io(io::Error::other(failure)));
             }
         }

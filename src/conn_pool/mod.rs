@@ -67,7 +67,9 @@ use inner::{Factory, Inner, OpenFuture};
 /// - At most `max_size` connections exist at once; when all are in use, acquires wait in a FIFO
 ///   line and are served in arrival order.
 /// - The health check runs on every connection before it is handed out, new ones included; an
-///   unhealthy idle connection is cleaned and replaced.
+///   unhealthy connection is cleaned and replaced (a new one up to
+///   [`new_connection_attempts`](ConnectionPoolBuilder::new_connection_attempts) times in a
+///   row).
 /// - A connection older than `max_life` is retired instead of handed out or put back.
 /// - A factory error is returned as [`Error::Io`]; the slot it would have filled is free again.
 /// - After [`close`](ConnectionPool::close), acquires fail with [`Error::ShutDown`].
@@ -80,7 +82,7 @@ use inner::{Factory, Inner, OpenFuture};
 ///   slot is free again.
 /// - **health check**: the panic is caught and counts as a failed check: the connection is
 ///   cleaned and never handed out; an idle one is replaced by the next, a new one makes the
-///   acquire fail with [`Error::Io`] (whose message carries the panic's).
+///   acquire fail at once with [`Error::Io`] (whose message carries the panic's).
 /// - **cleanup**: every connection due for cleaning is still passed to it; then the first
 ///   panic propagates to the caller that cleaned (`acquire`, dropping a [`Pooled`], `close`,
 ///   `maintain`). Only when the pool itself is dropped is such a panic swallowed (a drop cannot
@@ -205,15 +207,17 @@ impl<T> ConnectionPool<T> {
     /// Takes a connection: an idle one if any, else a new one from the factory if the pool has
     /// fewer than `max_size`, else waits (FIFO) for one to come back.
     ///
-    /// The health check runs on the connection before it is returned; an idle connection that
-    /// fails it is cleaned and the next one is tried. Dropping the future before it completes
-    /// gives up its place in line and leaks nothing.
+    /// The health check runs on the connection before it is returned; a connection that fails
+    /// it is cleaned and the next one is tried (idle, or new: see
+    /// [`new_connection_attempts`](ConnectionPoolBuilder::new_connection_attempts)). Dropping
+    /// the future before it completes gives up its place in line and leaks nothing.
     ///
     /// # Errors
     ///
     /// - [`Error::ShutDown`] once the pool is closed (waiters are woken by `close`).
-    /// - [`Error::Io`] if the factory fails, or if a connection it has just opened fails (or
-    ///   panics in) the health check. The slot is freed either way.
+    /// - [`Error::Io`] if the factory fails, if `new_connection_attempts` connections it has
+    ///   just opened fail the health check in a row, or if the check panics on a new one. The
+    ///   slot is freed either way.
     ///
     /// # Panics
     ///

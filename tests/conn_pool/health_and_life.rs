@@ -45,6 +45,7 @@ fn new_connection_failing_the_health_check_is_an_io_error_and_frees_the_slot() {
     let pool = counted(&counts)
         .max_size(1)
         .health_check(move |_| h.load(SeqCst))
+        .new_connection_attempts(1)
         .build()
         .unwrap();
     assert!(matches!(pool.acquire_blocking(), Err(Error::Io(_))));
