@@ -49,8 +49,8 @@ pub(crate) fn cases() -> Vec<Case> {
             mpsc_receiver_drop_drops_the_buffer,
         ),
         case(
-            "mpsc_permit_send_after_close_gives_the_value_back",
-            mpsc_permit_send_after_close_gives_the_value_back,
+            "mpsc_permit_send_after_close_is_still_received",
+            mpsc_permit_send_after_close_is_still_received,
         ),
         case(
             "mpsc_many_threads_bounded_one_loses_nothing",
@@ -294,11 +294,12 @@ fn mpsc_receiver_drop_drops_the_buffer() {
     assert_eq!(drops.load(Ordering::SeqCst), 6);
 }
 
-fn mpsc_permit_send_after_close_gives_the_value_back() {
+fn mpsc_permit_send_after_close_is_still_received() {
     let (tx, mut rx) = mpsc::channel(1);
     let permit = aplex::block_on(tx.reserve()).unwrap();
     rx.close();
-    assert_eq!(permit.send(1), Err(SendError(1)));
+    assert_eq!(permit.send(1), Ok(()));
+    assert_eq!(rx.try_recv(), Ok(1));
     assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
 }
 
