@@ -43,7 +43,11 @@ fn shutdown_with_cancel_pending_cancels_the_queue() {
 
 #[test]
 fn total_timeout_bounds_the_shutdown_and_cancels_what_is_left() {
-    let pool = ElasticPool::builder().workers(2).build().unwrap();
+    let pool = ElasticPool::builder()
+        .workers(2)
+        .max_works_per_worker(1)
+        .build()
+        .unwrap();
     let running: Vec<_> = (0..2)
         .map(|_| {
             pool.try_spawn(|| aplex::time::sleep(Duration::from_secs(60)))
@@ -75,7 +79,11 @@ fn total_timeout_bounds_the_shutdown_and_cancels_what_is_left() {
 /// Eight works on three workers: one plain closure held by `gate`, two async works that sleep
 /// for a minute, five queued behind them.
 fn eight_works(gate: &Arc<AtomicBool>) -> (ElasticPool, Vec<Handle<()>>) {
-    let pool = ElasticPool::builder().workers(3).build().unwrap();
+    let pool = ElasticPool::builder()
+        .workers(3)
+        .max_works_per_worker(1)
+        .build()
+        .unwrap();
     let mut handles = vec![pool.try_submit(blocker(gate)).unwrap()];
     for _ in 0..2 {
         handles.push(

@@ -8,6 +8,10 @@ use super::queue::{Config, Shared};
 use super::room::Rooms;
 use super::{check_bounds, ElasticPool};
 
+// The default of `max_works_per_worker`: the `ThreadPool`'s default too, so a work moved
+// between the two pools meets the same limit.
+const DEFAULT_MAX_WORKS: usize = 300;
+
 /// Configures an [`ElasticPool`].
 pub struct ElasticPoolBuilder {
     min: usize,
@@ -29,6 +33,7 @@ impl std::fmt::Debug for ElasticPoolBuilder {
             .field("queue_capacity", &self.queue_capacity)
             .field("idle_timeout", &self.idle_timeout)
             .field("scaling", &self.scaling)
+            .field("max_works_per_worker", &self.max_works)
             .finish_non_exhaustive()
     }
 }
@@ -41,7 +46,7 @@ impl Default for ElasticPoolBuilder {
             queue_capacity: None,
             idle_timeout: Duration::from_secs(10),
             scaling: true,
-            max_works: 1,
+            max_works: DEFAULT_MAX_WORKS,
             name: "aplex-elastic".to_string(),
             spin: Duration::from_micros(50),
             on_start: None,
@@ -96,8 +101,50 @@ impl ElasticPoolBuilder {
         self
     }
 
-    /// Works one worker runs at once (default 1: an async work waiting on a timer holds its
-    /// worker, like a classic pool; raise it to overlap async works).
+    /// Async works one worker runs at once (default 300, as the [`ThreadPool`]'s).
+    ///
+    /// An async work that waits (on a timer, a socket, a channel) leaves its worker free to run
+    /// the others, so one worker overlaps many such works and the pool need not grow a thread
+    /// per waiting work. A plain closure is not held back by this limit: it takes its worker's
+    /// thread until it returns, whatever the limit, and another worker takes over the works
+    /// queued meanwhile. So the limit only matters for async works: set 1 for a classic pool
+    /// where every async work holds a worker for its whole life (one thread per work in
+    /// flight, up to `max_workers`); mind that a long plain closure on a worker also stalls the
+    /// async works that share that worker.
+    ///
+    /// [`ThreadPool`]: crate::ThreadPool
+    ///
+    /// # Examples
+    ///
+    /// With the default, three async works all run at once on a single worker:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use aplex::sync::{mpsc, Event};
+    ///
+    /// let pool = aplex::ElasticPool::builder().workers(1).build().unwrap();
+    /// let gate = Arc::new(Event::new());
+    /// let (started, mut starts) = mpsc::unbounded();
+    /// let works: Vec<_> = (0..3)
+    ///     .map(|i| {
+    ///         let (gate, started) = (Arc::clone(&gate), started.clone());
+    ///         pool.try_spawn(move || async move {
+    ///             started.try_send(i).unwrap();
+    ///             gate.wait().await; // held open until all three have started
+    ///             i
+    ///         })
+    ///         .unwrap()
+    ///     })
+    ///     .collect();
+    /// for _ in 0..3 {
+    ///     // A bound that only catches a hang: with a limit of 1, the second would never start.
+    ///     starts.recv_timeout(Duration::from_secs(30)).unwrap();
+    /// }
+    /// gate.set();
+    /// let done: Vec<_> = works.into_iter().map(|h| h.wait().unwrap()).collect();
+    /// assert_eq!(done, [0, 1, 2]);
+    /// ```
     pub fn max_works_per_worker(mut self, n: usize) -> Self {
         self.max_works = n;
         self
