@@ -10,7 +10,7 @@
 //! | `worker.rs` | the worker side, run by [`serve_if_worker`]: its executor thread |
 //! | `input.rs` | the worker's input thread: reads the protocol, obeys `TERMINATE`, the watchdog |
 //! | `launch.rs` | a slot's command (`command`, `launcher`, `hosts`), starting one worker process and its threads |
-//! | `conn.rs` | one live worker as the parent sees it: pipes, in-flight jobs, reader and writer |
+//! | `conn/` | one live worker as the parent sees it: pipes, in-flight jobs (`mod.rs`), its writer (`write.rs`) and reader (`read.rs`) |
 //! | `exit_status.rs` | how a launched process's end reads in a reason (signals, a shell's report) |
 //! | `job.rs` | a remote job: its completion, cancel and result decoding |
 //! | `slot.rs` | one worker index: [`SlotState`], [`SlotInfo`], the crash-loop breaker and its backoff |
@@ -21,7 +21,7 @@
 //!
 //! # Threads
 //!
-//! Each worker has a reader and a writer thread (see `conn.rs` for why). One **supervisor**
+//! Each worker has a reader and a writer thread (see `conn/mod.rs` for why). One **supervisor**
 //! thread per pool launches every worker, replaces dead ones after their slot's backoff, and
 //! runs the shutdown. Launching from one long-lived thread matters on Linux: a worker the pool
 //! starts directly asks for a parent-death signal, and the kernel sends it when the *thread*
