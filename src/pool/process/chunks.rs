@@ -23,7 +23,7 @@ use super::job::{decode_chunk, Pending, RemoteJob};
 use super::shared::Shared;
 use super::slot::Queued;
 use super::{frame, Arc, Error, Handle};
-use crate::pool::map::ChunkResults;
+use crate::pool::map::DenseResults;
 use crate::wire::Wire;
 
 /// A batch holds about this many items (and at least one chunk).
@@ -42,7 +42,7 @@ pub(super) struct ChunkSource<A, R, I: Iterator<Item = A>> {
     /// Why the work cannot run in this pool, if it cannot (every chunk fails with it).
     refused: Option<String>,
     /// Chunks sent and not yet handed to the map, oldest first.
-    ahead: VecDeque<(usize, Handle<ChunkResults<R>>)>,
+    ahead: VecDeque<(usize, Handle<DenseResults<R>>)>,
 }
 
 impl<A, R, I> ChunkSource<A, R, I>
@@ -68,7 +68,7 @@ where
 
     /// The next chunk of up to `n` items, sent (or failed): its length and handle; `None` at
     /// the end of the input.
-    pub(super) fn next_chunk(&mut self, n: usize) -> Option<(usize, Handle<ChunkResults<R>>)> {
+    pub(super) fn next_chunk(&mut self, n: usize) -> Option<(usize, Handle<DenseResults<R>>)> {
         if self.ahead.is_empty() {
             self.send_batch(n);
         }
@@ -102,7 +102,7 @@ where
 
     /// Encodes the next chunk of up to `n` items into a frame: its length, its handle, and
     /// what to send (`None` if it failed already: a refused work, a frame over the maximum).
-    fn cut(&mut self, n: usize) -> (usize, Handle<ChunkResults<R>>, Option<Queued>) {
+    fn cut(&mut self, n: usize) -> (usize, Handle<DenseResults<R>>, Option<Queued>) {
         let shared = &self.shared;
         let id = shared.next_id();
         let guess = n.saturating_mul(std::mem::size_of::<A>()).min(RESERVE_CAP);
