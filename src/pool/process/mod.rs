@@ -390,9 +390,10 @@ impl ProcessPool {
     /// after the other in one worker; a [`timeout`](Map::timeout) cancels the chunks left,
     /// which stop in the worker at their next item. The map keeps a window of chunks in flight
     /// (about 4096 items' worth, at least eight chunks per worker), so a slow link's round trip
-    /// is paid once per window, not per chunk; it sends chunks in batches of about 2048 items
-    /// (each worker's share of a batch in one write, answered in one write), so that tiny
-    /// works do not each pay a wake-up of the worker and of the reader.
+    /// is paid once per window, not per chunk; it sends chunks in batches of about 8192 items
+    /// (each worker's share of a batch in one write, answered in one write, the next batch
+    /// sent before the current one is drained), so that tiny works do not each pay a wake-up
+    /// of the worker and of the reader.
     ///
     /// Chunk size over a launcher: locally a round trip costs ~20–30 µs, through `ssh`
     /// ~100–150 µs (more across a network), through `srun -u` about as much. Pick chunks whose
