@@ -7,7 +7,8 @@
 //! stdout the protocol needs. `main` runs each case under a hang bound.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use aplex::wire::{Wire, WireError};
@@ -22,6 +23,7 @@ aplex::works! {
             x * 2
         }
         pub fn fussy(f: Fussy) -> u8 { f.0 }
+        pub fn size(s: String) -> u64 { s.len() as u64 }
     }
 }
 
@@ -130,6 +132,29 @@ fn single_calls_keep_their_outcomes() {
     assert_eq!(pool.call(&works::picky, 7).wait(), Ok(14));
 }
 
+/// A map of large items sends batches bounded by bytes, not only by items: when its first
+/// result is in, it has pulled its window (about 4096 items) and at most a few chunks more,
+/// however many items a batch of tiny ones would hold. (The count is decided before the
+/// first result can be taken: the map fills its window, then waits.)
+fn large_items_are_not_batched_ahead_by_the_thousand() {
+    let pool = pool();
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    // 8 KiB items in chunks of 128: a chunk's frame is about 1 MiB.
+    let items = (0..20_000).map(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        "x".repeat(8 << 10)
+    });
+    let mut map = pool.map(&works::size, items).chunk_size(128);
+    assert_eq!(Iterator::next(&mut map), Some(Ok(8 << 10)));
+    let ahead = pulled.load(Ordering::Relaxed);
+    assert!(
+        ahead <= 4096 + 4 * 128,
+        "{ahead} items pulled for the first result"
+    );
+    drop(map);
+}
+
 /// Hang catcher: far more than any case takes on a busy 2-core machine.
 const HANG: Duration = Duration::from_secs(60);
 
@@ -145,6 +170,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "single_calls_keep_their_outcomes",
         single_calls_keep_their_outcomes,
+    ),
+    (
+        "large_items_are_not_batched_ahead_by_the_thousand",
+        large_items_are_not_batched_ahead_by_the_thousand,
     ),
 ];
 

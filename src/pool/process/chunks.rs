@@ -14,7 +14,9 @@
 //! never wait idle for the map to drain it first. Each batch costs about four wake-ups per
 //! worker (the worker's input thread and executor, the pool's reader, the map's caller), so
 //! batches are large: with chunks of 256 tiny works, batches of 8192 items rather than 2048
-//! cut the context switches of a million items from about 3,200 to about 1,000.
+//! cut the context switches of a million items from about 3,200 to about 1,000. A batch also
+//! stops at a mebibyte of frames: large items amortize their wake-ups without batches, and
+//! what is sent ahead of the map's window stays within about two mebibytes (and a chunk).
 //!
 //! # Ownership rules
 //!
@@ -33,9 +35,13 @@ use super::{frame, Arc, Error, Handle};
 use crate::pool::map::DenseResults;
 use crate::wire::Wire;
 
-/// A batch holds about this many items (and at least one chunk). The items in flight are at
-/// most the map's window and two batches.
+/// A batch holds about this many items (and at least one chunk), or [`BATCH_BYTES`]. The
+/// items in flight are at most the map's window and two batches.
 const BATCH_ITEMS: usize = 8192;
+/// A batch stops growing once its frames hold this many bytes (after at least one chunk):
+/// batching saves wake-ups for tiny items; large ones need no batches to amortize theirs, and
+/// must not pile up in memory.
+const BATCH_BYTES: usize = 1 << 20;
 /// The most chunks in one batch.
 const BATCH_CHUNKS: usize = 64;
 /// The most bytes of a chunk's frame reserved ahead of encoding its items.
@@ -54,8 +60,10 @@ pub(super) struct ChunkSource<A, R, I: Iterator<Item = A>> {
     index: u32,
     /// Why the work cannot run in this pool, if it cannot (every chunk fails with it).
     refused: Option<String>,
-    /// Chunks sent and not yet handed to the map, oldest first.
-    ahead: VecDeque<(usize, Handle<DenseResults<R>>)>,
+    /// Chunks sent and not yet handed to the map, oldest first, with their frames' sizes.
+    ahead: VecDeque<(usize, Handle<DenseResults<R>>, usize)>,
+    /// The bytes of the frames in `ahead`.
+    ahead_bytes: usize,
 }
 
 impl<A, R, I> ChunkSource<A, R, I>
@@ -76,16 +84,20 @@ where
             index,
             refused,
             ahead: VecDeque::new(),
+            ahead_bytes: 0,
         }
     }
 
     /// The next chunk of up to `n` items, sent (or failed): its length and handle; `None` at
     /// the end of the input.
     pub(super) fn next_chunk(&mut self, n: usize) -> Option<(usize, Handle<DenseResults<R>>)> {
-        if self.ahead.len() < batch_chunks(n) && self.iter.peek().is_some() {
+        let short = self.ahead.len() < batch_chunks(n) && self.ahead_bytes < BATCH_BYTES;
+        if short && self.iter.peek().is_some() {
             self.send_batch(n);
         }
-        self.ahead.pop_front()
+        let (len, handle, bytes) = self.ahead.pop_front()?;
+        self.ahead_bytes -= bytes;
+        Some((len, handle))
     }
 
     /// Cuts up to a batch of chunks of `n` items from the input and sends them.
@@ -95,13 +107,17 @@ where
         // The input (the user's iterator, the items' `Wire::encode`) may panic: the chunks cut
         // before it are already awaited in `ahead`, so they are sent all the same, and the
         // panic goes on to the caller afterwards.
+        let mut batch_bytes = 0;
         let cutting = catch_unwind(AssertUnwindSafe(|| {
             for _ in 0..chunks {
-                if self.iter.peek().is_none() {
+                if self.iter.peek().is_none() || batch_bytes >= BATCH_BYTES {
                     break;
                 }
                 let (len, handle, call) = self.cut(n);
-                self.ahead.push_back((len, handle));
+                let bytes = call.as_ref().map_or(0, |(_, _, frame)| frame.len());
+                batch_bytes += bytes;
+                self.ahead_bytes += bytes;
+                self.ahead.push_back((len, handle, bytes));
                 if let Some(call) = call {
                     calls.push(call);
                 }
@@ -150,7 +166,7 @@ where
 impl<A, R, I: Iterator<Item = A>> Drop for ChunkSource<A, R, I> {
     fn drop(&mut self) {
         // Nobody will read these results: do not run what has not started.
-        for (_, handle) in self.ahead.drain(..) {
+        for (_, handle, _) in self.ahead.drain(..) {
             let _ = handle.cancel();
         }
     }

@@ -391,9 +391,9 @@ impl ProcessPool {
     /// which stop in the worker at their next item. The map keeps a window of chunks in flight
     /// (about 4096 items' worth, at least eight chunks per worker), so a slow link's round trip
     /// is paid once per window, not per chunk; it sends chunks in batches of about 8192 items
-    /// (each worker's share of a batch in one write, answered in one write, the next batch
-    /// sent before the current one is drained), so that tiny works do not each pay a wake-up
-    /// of the worker and of the reader.
+    /// or a mebibyte (each worker's share of a batch in one write, answered in one write, the
+    /// next batch sent before the current one is drained), so that tiny works do not each pay
+    /// a wake-up of the worker and of the reader.
     ///
     /// Chunk size over a launcher: locally a round trip costs ~20–30 µs, through `ssh`
     /// ~100–150 µs (more across a network), through `srun -u` about as much. Pick chunks whose
