@@ -47,6 +47,43 @@ fn pipe_worker() {
     }
 }
 
+/// Makes this binary a pipe worker of aplex's thread shape (the floor of that shape): an input
+/// thread reads the pipe and hands each read to the thread that computes and answers, as a
+/// worker's input thread hands frames to its executor.
+const THREADED_WORKER_ENV: &str = "APLEX_BENCH_THREADED_WORKER";
+
+/// The pipe worker of aplex's thread shape: see [`THREADED_WORKER_ENV`].
+fn threaded_pipe_worker() {
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut input = std::io::stdin().lock();
+        loop {
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = input.read(&mut buf).unwrap();
+            if n == 0 {
+                std::process::exit(0);
+            }
+            buf.truncate(n);
+            tx.send(buf).unwrap();
+        }
+    });
+    let mut output = std::io::stdout().lock();
+    let mut have = Vec::new();
+    let mut out = Vec::with_capacity(64 * 1024);
+    for buf in rx {
+        have.extend_from_slice(&buf);
+        let whole = have.len() / 8 * 8;
+        out.clear();
+        for x in have[..whole].chunks_exact(8) {
+            let x = u64::from_le_bytes(x.try_into().unwrap());
+            out.extend_from_slice(&(x * 2).to_le_bytes());
+        }
+        output.write_all(&out).unwrap();
+        output.flush().unwrap();
+        have.drain(..whole);
+    }
+}
+
 /// A minimal pipe-framed process pool: `n` children of this binary as pipe workers, calls
 /// dealt round-robin, one write per call (or per chunk), one reader thread per child.
 struct PipePool {
@@ -57,12 +94,18 @@ struct PipePool {
 
 impl PipePool {
     fn start(n: usize) -> PipePool {
+        PipePool::start_as(n, PIPE_WORKER_ENV)
+    }
+
+    /// `n` children of this binary as the pipe workers that `role` (an environment marker)
+    /// makes them.
+    fn start_as(n: usize, role: &str) -> PipePool {
         let exe = std::env::current_exe().unwrap();
         let mut children = Vec::new();
         let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
         for _ in 0..n {
             let mut child = Command::new(&exe)
-                .env(PIPE_WORKER_ENV, "1")
+                .env(role, "1")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
@@ -113,6 +156,69 @@ impl PipePool {
         }
     }
 
+    /// Like [`run`](PipePool::run), in aplex's thread shape (the children being threaded
+    /// workers): each child's reader thread hands every read to the caller through a channel,
+    /// and the caller takes in the answers as they come while it writes, as a map's caller
+    /// does, then the rest; checks them.
+    fn run_handed(&mut self, n: u64, chunk: u64) {
+        let workers = self.inputs.len();
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
+        let readers: Vec<_> = self
+            .outputs
+            .iter_mut()
+            .enumerate()
+            .map(|(w, out)| {
+                let mut out = out.take().unwrap();
+                let tx = tx.clone();
+                std::thread::spawn(move || loop {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let got = out.read(&mut buf).unwrap();
+                    buf.truncate(got);
+                    if got == 0 || tx.send((w, buf)).is_err() {
+                        return out;
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        // Each worker's answers in its order; a number is checked when its 8 bytes are in.
+        let mut partial = vec![Vec::new(); workers];
+        let mut answered = 0u64;
+        let mut take = |(w, buf): (usize, Vec<u8>), answered: &mut u64| {
+            let have: &mut Vec<u8> = &mut partial[w];
+            have.extend_from_slice(&buf);
+            let whole = have.len() / 8 * 8;
+            for x in have[..whole].chunks_exact(8) {
+                std::hint::black_box(u64::from_le_bytes(x.try_into().unwrap()));
+                *answered += 1;
+            }
+            have.drain(..whole);
+        };
+        let mut frame = Vec::with_capacity((chunk * 8) as usize);
+        for (p, start) in (0..n).step_by(chunk as usize).enumerate() {
+            frame.clear();
+            for x in start..(start + chunk).min(n) {
+                frame.extend_from_slice(&x.to_le_bytes());
+            }
+            self.inputs[p % workers].write_all(&frame).unwrap();
+            while let Ok(read) = rx.try_recv() {
+                take(read, &mut answered);
+            }
+        }
+        while answered < n {
+            take(rx.recv().unwrap(), &mut answered);
+        }
+        // Close the inputs so the children exit and the readers see their end.
+        let children = std::mem::take(&mut self.children);
+        self.inputs.clear();
+        for r in readers {
+            r.join().unwrap();
+        }
+        for mut c in children {
+            c.wait().unwrap();
+        }
+    }
+
     fn stop(self) {
         drop(self.inputs);
         for mut c in self.children {
@@ -139,6 +245,24 @@ fn pipe_pool_map_per_second(n: u64) -> f64 {
     let rate = n as f64 / t.elapsed().as_secs_f64();
     pool.stop();
     rate
+}
+
+/// The floor of aplex's thread shape for calls: `n` calls of one number each, one write per
+/// call, to threaded workers, the answers handed to the caller through a channel.
+fn handed_pool_calls_per_second(n: u64) -> f64 {
+    let mut pool = PipePool::start_as(2, THREADED_WORKER_ENV);
+    let t = Instant::now();
+    pool.run_handed(n, 1);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The floor of aplex's thread shape for a map: `n` numbers in chunks of 256, one write per
+/// chunk, to threaded workers, the answers handed to the caller through a channel.
+fn handed_pool_map_per_second(n: u64) -> f64 {
+    let mut pool = PipePool::start_as(2, THREADED_WORKER_ENV);
+    let t = Instant::now();
+    pool.run_handed(n, 256);
+    n as f64 / t.elapsed().as_secs_f64()
 }
 
 /// The baseline's start: two pipe workers started, one number answered.
@@ -256,9 +380,25 @@ fn paired(runs: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -
     (median(xs), median(ys))
 }
 
+/// Medians of `runs` runs of each of `fs`, interleaved (a, b, c, a, b, c, ...), as
+/// [`paired`] does for two.
+fn interleaved<const N: usize>(runs: usize, fs: [&mut dyn FnMut() -> f64; N]) -> [f64; N] {
+    let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
+    let mut fs = fs;
+    for _ in 0..runs {
+        for (f, xs) in fs.iter_mut().zip(&mut samples) {
+            xs.push(f());
+        }
+    }
+    samples.map(median)
+}
+
 fn main() {
     if std::env::var_os(PIPE_WORKER_ENV).is_some() {
         return pipe_worker();
+    }
+    if std::env::var_os(THREADED_WORKER_ENV).is_some() {
+        return threaded_pipe_worker();
     }
     aplex::serve_if_worker(&works::WORKS);
     let runs = 5;
@@ -284,10 +424,13 @@ fn main() {
                 .collect(),
         );
         println!("process_calls_100k_2_workers {calls:.0} works/s");
-        let (calls_20k, pipe_calls) = paired(
+        let [calls_20k, pipe_calls, handed_calls] = interleaved(
             runs,
-            || calls_per_second(&pool, 20_000),
-            || pipe_pool_calls_per_second(20_000),
+            [
+                &mut || calls_per_second(&pool, 20_000),
+                &mut || pipe_pool_calls_per_second(20_000),
+                &mut || handed_pool_calls_per_second(20_000),
+            ],
         );
         println!("process_calls_20k_2_workers {calls_20k:.0} works/s");
         println!("pipe_pool_calls_20k_2_workers {pipe_calls:.0} works/s");
@@ -295,20 +438,43 @@ fn main() {
             "process_calls_20k_vs_pipe_pool {:.2} x",
             calls_20k / pipe_calls
         );
+        // The floor of aplex's thread shape: the same pipes with a worker input thread and a
+        // reader that hands answers to the caller (the hops a call crosses).
+        println!("handed_pool_calls_20k_2_workers {handed_calls:.0} works/s");
+        println!(
+            "handed_pool_calls_20k_vs_pipe_pool {:.2} x",
+            handed_calls / pipe_calls
+        );
+        println!(
+            "process_calls_20k_vs_handed_pool {:.2} x",
+            calls_20k / handed_calls
+        );
     }
     if wanted("map") {
         let pool = ProcessPool::builder()
             .workers(2)
             .build(&works::WORKS)
             .unwrap();
-        let (map, pipe_map) = paired(
+        let [map, pipe_map, handed_map] = interleaved(
             runs,
-            || map_per_second(&pool, 1_000_000),
-            || pipe_pool_map_per_second(1_000_000),
+            [
+                &mut || map_per_second(&pool, 1_000_000),
+                &mut || pipe_pool_map_per_second(1_000_000),
+                &mut || handed_pool_map_per_second(1_000_000),
+            ],
         );
         println!("process_map_chunk_256_2_workers {map:.0} works/s");
         println!("pipe_pool_map_chunk_256_2_workers {pipe_map:.0} works/s");
         println!("process_map_chunk_256_vs_pipe_pool {:.2} x", map / pipe_map);
+        println!("handed_pool_map_chunk_256_2_workers {handed_map:.0} works/s");
+        println!(
+            "handed_pool_map_chunk_256_vs_pipe_pool {:.2} x",
+            handed_map / pipe_map
+        );
+        println!(
+            "process_map_chunk_256_vs_handed_pool {:.2} x",
+            map / handed_map
+        );
     }
     if wanted("pipe_hop") {
         // Behind a launcher that adds a pipe hop each way (as a relay such as ssh does).

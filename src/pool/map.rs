@@ -119,7 +119,7 @@ impl<T: Send + 'static> Map<T> {
     pub(crate) fn from_source(workers: usize, mut source: Source<T>) -> Map<T> {
         Map::with_source(
             workers,
-            Box::new(move |n| source(n).map(|(len, h)| InFlight::Chunk(len, h))),
+            Box::new(move |n| source(n).map(|(len, h)| InFlight::Dense(len, h))),
         )
     }
 
@@ -256,10 +256,6 @@ impl<T> Map<T> {
     fn land(&mut self, landed: Landed<T>) -> Option<Result<T, Error>> {
         match landed {
             Landed::One(outcome) => Some(outcome),
-            Landed::Chunk(len, outcome) => {
-                self.accept(len, outcome);
-                self.ready.next()
-            }
             Landed::Dense(len, outcome) => {
                 match outcome {
                     Ok(dense) if dense.values.len() + dense.failed.len() == len => {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::flight::{ChunkResults, InFlight};
+use super::flight::{DenseResults, InFlight};
 use crate::pool::cell::Job;
 use crate::pool::Handle;
 use crate::Error;
@@ -11,7 +11,7 @@ use crate::Error;
 /// Pulls the next chunk of up to `n` items from the input and submits it.
 #[cfg_attr(not(feature = "process"), allow(dead_code))] // used by the process pool
 pub(super) type Source<T> =
-    Box<dyn FnMut(usize) -> Option<(usize, Handle<ChunkResults<T>>)> + Send>;
+    Box<dyn FnMut(usize) -> Option<(usize, Handle<DenseResults<T>>)> + Send>;
 
 /// Pulls the next item, or chunk of up to `n` items, and submits it.
 pub(super) type FlexSource<T> = Box<dyn FnMut(usize) -> Option<InFlight<T>> + Send>;

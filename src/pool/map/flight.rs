@@ -12,24 +12,22 @@ use crate::pool::Handle;
 use crate::runtime::task::take_panic_message;
 use crate::Error;
 
-/// The results of one chunk of items, one `Result` each (the process pool's decoded reply).
+/// The results of one chunk of items, one `Result` each (a chunk that failed as a whole).
 pub(crate) type ChunkResults<T> = Vec<Result<T, Error>>;
 
-/// The results of one chunk run in this process: the values of the items that succeeded, in
-/// order, and the items that failed, by their index in the chunk (ascending). A chunk of
-/// `u64`s hands back 8 bytes an item rather than a 32-byte `Result`: the reader pulls a
-/// quarter of the memory across cores.
+/// The results of one chunk (run in this process, or decoded from a worker process's reply):
+/// the values of the items that succeeded, in order, and the items that failed, by their index
+/// in the chunk (ascending). A chunk of `u64`s hands back 8 bytes an item rather than a 32-byte
+/// `Result`: the reader pulls a quarter of the memory across cores.
 pub(crate) struct DenseResults<T> {
-    pub(super) values: Vec<T>,
-    pub(super) failed: Vec<(usize, Error)>,
+    pub(crate) values: Vec<T>,
+    pub(crate) failed: Vec<(usize, Error)>,
 }
 
 /// Submitted input whose results have not been handed out.
 pub(super) enum InFlight<T> {
     /// One item, run as one work: its outcome is the item's result.
     One(Handle<T>),
-    /// A chunk of `len` items in one work, with a result per item.
-    Chunk(usize, Handle<ChunkResults<T>>),
     /// A chunk of `len` items run in this process, its results dense.
     Dense(usize, Handle<DenseResults<T>>),
 }
@@ -37,7 +35,6 @@ pub(super) enum InFlight<T> {
 /// The outcome of a waited-for work.
 pub(super) enum Landed<T> {
     One(Result<T, Error>),
-    Chunk(usize, Result<ChunkResults<T>, Error>),
     Dense(usize, Result<DenseResults<T>, Error>),
 }
 
@@ -45,7 +42,6 @@ impl<T> InFlight<T> {
     pub(super) fn cancel(&self) -> bool {
         match self {
             InFlight::One(h) => h.cancel(),
-            InFlight::Chunk(_, h) => h.cancel(),
             InFlight::Dense(_, h) => h.cancel(),
         }
     }
@@ -54,10 +50,6 @@ impl<T> InFlight<T> {
     pub(super) fn poll_landed(&mut self, cx: &mut Context<'_>) -> Poll<Landed<T>> {
         match self {
             InFlight::One(h) => Pin::new(h).poll(cx).map(Landed::One),
-            InFlight::Chunk(len, h) => {
-                let len = *len;
-                Pin::new(h).poll(cx).map(|o| Landed::Chunk(len, o))
-            }
             InFlight::Dense(len, h) => {
                 let len = *len;
                 Pin::new(h).poll(cx).map(|o| Landed::Dense(len, o))
@@ -69,10 +61,6 @@ impl<T> InFlight<T> {
     pub(super) fn wait_landed(&mut self, deadline: Option<Instant>) -> Option<Landed<T>> {
         match self {
             InFlight::One(h) => h.wait_until(deadline).map(Landed::One),
-            InFlight::Chunk(len, h) => {
-                let len = *len;
-                h.wait_until(deadline).map(|o| Landed::Chunk(len, o))
-            }
             InFlight::Dense(len, h) => {
                 let len = *len;
                 h.wait_until(deadline).map(|o| Landed::Dense(len, o))

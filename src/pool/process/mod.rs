@@ -10,7 +10,7 @@
 //! | `worker.rs` | the worker side, run by [`serve_if_worker`]: its executor thread |
 //! | `input.rs` | the worker's input thread: reads the protocol, obeys `TERMINATE`, the watchdog |
 //! | `launch.rs` | a slot's command (`command`, `launcher`, `hosts`), starting one worker process and its threads |
-//! | `conn.rs` | one live worker as the parent sees it: pipes, in-flight jobs, reader and writer |
+//! | `conn/` | one live worker as the parent sees it: pipes, in-flight jobs (`mod.rs`), its writer (`write.rs`) and reader (`read.rs`) |
 //! | `exit_status.rs` | how a launched process's end reads in a reason (signals, a shell's report) |
 //! | `job.rs` | a remote job: its completion, cancel and result decoding |
 //! | `slot.rs` | one worker index: [`SlotState`], [`SlotInfo`], the crash-loop breaker and its backoff |
@@ -21,7 +21,7 @@
 //!
 //! # Threads
 //!
-//! Each worker has a reader and a writer thread (see `conn.rs` for why). One **supervisor**
+//! Each worker has a reader and a writer thread (see `conn/mod.rs` for why). One **supervisor**
 //! thread per pool launches every worker, replaces dead ones after their slot's backoff, and
 //! runs the shutdown. Launching from one long-lived thread matters on Linux: a worker the pool
 //! starts directly asks for a parent-death signal, and the kernel sends it when the *thread*
@@ -390,9 +390,10 @@ impl ProcessPool {
     /// after the other in one worker; a [`timeout`](Map::timeout) cancels the chunks left,
     /// which stop in the worker at their next item. The map keeps a window of chunks in flight
     /// (about 4096 items' worth, at least eight chunks per worker), so a slow link's round trip
-    /// is paid once per window, not per chunk; it sends chunks in batches of about 2048 items
-    /// (each worker's share of a batch in one write, answered in one write), so that tiny
-    /// works do not each pay a wake-up of the worker and of the reader.
+    /// is paid once per window, not per chunk; it sends chunks in batches of about 8192 items
+    /// or a mebibyte (each worker's share of a batch in one write, answered in one write, the
+    /// next batch sent before the current one is drained), so that tiny works do not each pay
+    /// a wake-up of the worker and of the reader.
     ///
     /// Chunk size over a launcher: locally a round trip costs ~20–30 µs, through `ssh`
     /// ~100–150 µs (more across a network), through `srun -u` about as much. Pick chunks whose

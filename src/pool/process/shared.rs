@@ -129,6 +129,18 @@ impl Shared {
         }
     }
 
+    /// True while more calls are in flight than the pool has workers: calls come faster
+    /// than workers answer them, so a write per call would cost a wake-up of a worker per call.
+    fn in_a_burst(&self) -> bool {
+        // ORDERING: Relaxed: a hint; a stale count costs one write more or less.
+        let total: usize = self
+            .slots
+            .iter()
+            .map(|s| s.load.load(Ordering::Relaxed))
+            .sum();
+        total > self.slots.len()
+    }
+
     /// Moves one unit of load from slot `from` to slot `to`.
     fn move_load(&self, from: usize, to: usize) {
         if from != to {
@@ -226,8 +238,10 @@ impl Shared {
         match batch.as_deref_mut() {
             Some(batch) => batch.add(conn, &frame),
             None => {
-                // Alone in flight: write it now, on this thread, for the shortest round trip.
-                let direct = slot.load.load(Ordering::Relaxed) <= 1;
+                // Alone in flight on its worker, and no burst under way (no more calls in
+                // flight than workers): write it now, on this thread, for the shortest round
+                // trip. In a burst, the writer thread gathers the calls into large writes.
+                let direct = slot.load.load(Ordering::Relaxed) <= 1 && !self.in_a_burst();
                 conn.send(&frame, direct);
             }
         }

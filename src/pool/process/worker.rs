@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use super::frame::{self, Hello};
 use super::input::{self, Incoming};
-use super::works::{status, Entry, Registry, Runner};
+use super::works::{status, Entry, Ran, Registry, Runner};
 use crate::runtime::task::take_panic_message;
 use crate::sys::process as psys;
 use crate::wire::Wire;
@@ -59,6 +59,8 @@ struct State {
     outbox: RefCell<Vec<u8>>,
     /// A plain call's outcome buffer, reused.
     scratch: Cell<Vec<u8>>,
+    /// Per work: items a chunk of it runs between two readings of the clock (see [`Slice`]).
+    strides: Box<[Cell<u32>]>,
     flusher: RefCell<Option<Waker>>,
     running: RefCell<HashMap<u64, LocalTask<()>>>,
     queue: RefCell<VecDeque<Call>>,
@@ -151,6 +153,7 @@ pub(crate) fn serve(registry: &Registry) -> io::Result<()> {
         entries,
         outbox: RefCell::new(Vec::new()),
         scratch: Cell::new(Vec::new()),
+        strides: entries.iter().map(|_| Cell::new(1)).collect(),
         flusher: RefCell::new(None),
         running: RefCell::new(HashMap::new()),
         queue: RefCell::new(VecDeque::new()),
@@ -303,7 +306,7 @@ fn run_plain_call(state: &State, id: u64, payload: &[u8]) {
     // kept for the next call: no allocation per call.
     let mut outcome = state.scratch.take();
     outcome.clear();
-    run(&mut input, &mut outcome);
+    run(&mut input, &mut outcome, 1, usize::MAX);
     state.push_result(id, &outcome);
     if outcome.capacity() <= SCRATCH_KEEP {
         state.scratch.set(outcome);
@@ -345,7 +348,9 @@ async fn run_call(state: Rc<State>, call: Call) {
     let outcome = match entry(&state, &call.payload) {
         Err(e) => message(status::REMOTE, &e),
         Ok((entry, input)) if call.kind == frame::CHUNK => {
-            run_chunk(entry, input, state.max_frame.get()).await
+            let index = u32::decode(&mut call.payload.as_slice()).unwrap_or(0);
+            let stride = &state.strides[index as usize];
+            run_chunk(entry, input, state.max_frame.get(), stride).await
         }
         Ok((entry, mut input)) => run_one(entry, &mut input).await,
     };
@@ -366,7 +371,7 @@ async fn run_one(entry: Entry, input: &mut &[u8]) -> Vec<u8> {
     match entry.runner {
         Runner::Plain(run) => {
             let mut out = Vec::new();
-            run(input, &mut out);
+            run(input, &mut out, 1, usize::MAX);
             out
         }
         Runner::Async(start) => match start(input) {
@@ -383,7 +388,15 @@ async fn run_one(entry: Entry, input: &mut &[u8]) -> Vec<u8> {
 /// at least one byte of the input unless its type is zero-sized. A result that outgrows
 /// `max_frame` on the way (a failing item's message repeated for the items behind it) stops
 /// the chunk: it could not be sent anyway.
-async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> {
+///
+/// Plain works run in stretches of `stride` items (see [`Slice`]), each one call of the
+/// work's runner; `stride` is the work's, kept from chunk to chunk.
+async fn run_chunk(
+    entry: Entry,
+    mut input: &[u8],
+    max_frame: usize,
+    stride: &Cell<u32>,
+) -> Vec<u8> {
     let count = match u64::decode(&mut input) {
         Ok(n) => n,
         Err(e) => return message(status::REMOTE, &format!("bad chunk: {e}")),
@@ -391,41 +404,63 @@ async fn run_chunk(entry: Entry, mut input: &[u8], max_frame: usize) -> Vec<u8> 
     if let Err(e) = check_count(count, input.len(), entry.zero_sized_arg, max_frame) {
         return message(status::REMOTE, &e);
     }
+    let too_large = || {
+        message(
+            status::REMOTE,
+            &format!("the chunk's results are over the maximum frame of {max_frame} bytes"),
+        )
+    };
     // Results are about as large as arguments, plus a status byte each.
     let guess = input.len().saturating_add(count as usize).min(max_frame);
     let mut out = Vec::with_capacity(guess.min(RESERVE_CAP).saturating_add(9));
     out.push(status::OK);
     count.encode(&mut out);
-    let mut slice = Slice::new();
+    // `check_count` bounds `count` by `max_frame`, a `usize`.
+    let mut left = usize::try_from(count).unwrap_or(usize::MAX);
     let mut broken: Option<Vec<u8>> = None;
-    for _ in 0..count {
-        if out.len() > max_frame {
-            return message(
-                status::REMOTE,
-                &format!("the chunk's results are over the maximum frame of {max_frame} bytes"),
-            );
-        }
-        if let Some(b) = &broken {
-            out.extend_from_slice(b);
-            continue;
-        }
-        match entry.runner {
-            Runner::Plain(run) => {
-                let at = out.len();
-                if !run(&mut input, &mut out) {
-                    broken = Some(out[at..].to_vec()); // the rest cannot be decoded
+    match entry.runner {
+        Runner::Plain(run) => {
+            let mut slice = Slice::new(stride.get());
+            while left > 0 {
+                let n = left.min(slice.stride as usize);
+                match run(&mut input, &mut out, n, max_frame) {
+                    Ran::All => left -= n,
+                    Ran::Full(_) => return too_large(),
+                    Ran::Broken { done, at } => {
+                        left -= done + 1;
+                        broken = Some(out[at..].to_vec()); // the rest cannot be decoded
+                        break;
+                    }
                 }
-                if slice.after_item() {
+                if slice.after_stretch() {
                     crate::yield_now().await;
                 }
             }
-            Runner::Async(start) => match start(&mut input) {
-                Ok(future) => out.extend_from_slice(&CatchUnwind(future).await),
-                Err(e) => {
-                    out.extend_from_slice(&e);
-                    broken = Some(e);
+            stride.set(slice.stride);
+        }
+        Runner::Async(start) => {
+            while left > 0 {
+                if out.len() > max_frame {
+                    return too_large();
                 }
-            },
+                left -= 1;
+                match start(&mut input) {
+                    Ok(future) => out.extend_from_slice(&CatchUnwind(future).await),
+                    Err(e) => {
+                        out.extend_from_slice(&e);
+                        broken = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(b) = broken {
+        for _ in 0..left {
+            if out.len() > max_frame {
+                return too_large();
+            }
+            out.extend_from_slice(&b);
         }
     }
     out
@@ -440,38 +475,31 @@ const MAX_STRIDE: u32 = 64;
 /// Reading the clock costs more than a tiny work, so it is read every `stride` items: the
 /// stride doubles (up to [`MAX_STRIDE`]) while items pass faster than an eighth of a slice
 /// between readings, and drops back to one when they do not, so slow items are timed one by
-/// one.
+/// one. The worker keeps each work's stride from one chunk to the next (its items are alike).
 struct Slice {
     start: Instant,
     checked: Instant,
     stride: u32,
-    left: u32,
 }
 
 impl Slice {
-    fn new() -> Slice {
+    fn new(stride: u32) -> Slice {
         let now = Instant::now();
         Slice {
             start: now,
             checked: now,
-            stride: 1,
-            left: 1,
+            stride: stride.clamp(1, MAX_STRIDE),
         }
     }
 
-    /// Counts one item; true when the chunk should yield now.
-    fn after_item(&mut self) -> bool {
-        self.left -= 1;
-        if self.left > 0 {
-            return false;
-        }
+    /// After a stretch of items (at most a stride): true when the chunk should yield now.
+    fn after_stretch(&mut self) -> bool {
         let now = Instant::now();
         self.stride = if now - self.checked < CHUNK_SLICE / 8 {
             (self.stride * 2).min(MAX_STRIDE)
         } else {
             1
         };
-        self.left = self.stride;
         self.checked = now;
         if now - self.start > CHUNK_SLICE {
             self.start = now;

@@ -107,9 +107,12 @@ pub type Running = Pin<Box<dyn Future<Output = Vec<u8>>>>;
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub enum Runner {
-    /// Decodes one argument from the input, runs the function and appends the encoded
-    /// outcome. False if the argument could not be decoded (the input is then unusable).
-    Plain(fn(&mut &[u8], &mut Vec<u8>) -> bool),
+    /// Runs the function on up to `n` arguments decoded one after the other from the input,
+    /// appending each encoded outcome, and stops early when the outcomes are over `limit`
+    /// bytes before an item (see [`Ran`]). One call per run of items, not per item: the
+    /// function is inlined into the loop, and a chunk of tiny works pays one indirect call
+    /// per stretch of items.
+    Plain(fn(&mut &[u8], &mut Vec<u8>, usize, usize) -> Ran),
     /// Decodes one argument and returns the work's future, or the encoded decode error.
     Async(fn(&mut &[u8]) -> Result<Running, Vec<u8>>),
 }
@@ -131,7 +134,7 @@ impl Entry {
     pub const fn plain<A, R>(
         name: &'static str,
         _f: fn(A) -> R,
-        run: fn(&mut &[u8], &mut Vec<u8>) -> bool,
+        run: fn(&mut &[u8], &mut Vec<u8>, usize, usize) -> Ran,
     ) -> Entry {
         Entry {
             name,
@@ -221,33 +224,79 @@ fn encode_message(status: u8, message: &str, out: &mut Vec<u8>) {
     crate::wire::encode_str(message, out);
 }
 
-/// The runner of a plain work `f`.
+/// How a run of a plain work's items ended.
 #[doc(hidden)]
-pub fn run_plain<A: Wire, R: Wire, F: FnOnce(A) -> R>(
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// Every item asked for ran (its outcome may be a panic).
+    All,
+    /// The outcomes were over the limit before the next item: this many items ran.
+    Full(usize),
+    /// The argument of the item after `done` items could not be decoded (an error, or a
+    /// panic of its `Wire::decode`): its failure is the last outcome in the output, from `at`
+    /// on. Where the next argument begins is unknown, so the input is unusable past it.
+    Broken { done: usize, at: usize },
+}
+
+/// The runner of a plain work `f`: see [`Runner::Plain`].
+///
+/// The user's decoding, work, value encoding and value drop all run inside one guard for as
+/// many items as run without a panic: a panic is that item's `PANIC` outcome (or, in its
+/// argument's decoding, a broken input), never the worker's end, and the items after it run
+/// under a new guard.
+#[doc(hidden)]
+pub fn run_plain<A: Wire, R: Wire, F: Fn(A) -> R>(
     input: &mut &[u8],
     out: &mut Vec<u8>,
+    n: usize,
+    limit: usize,
     f: F,
-) -> bool {
-    let arg = match decode_argument::<A>(input) {
-        Ok(arg) => arg,
-        Err(message) => {
-            out.extend_from_slice(&message);
-            return false;
+) -> Ran {
+    let mut done = 0;
+    // Where the outcome of the item under way begins, and whether it is still decoding.
+    let mut at = out.len();
+    let mut decoding = false;
+    while done < n {
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            while done < n {
+                if out.len() > limit {
+                    return Ran::Full(done);
+                }
+                at = out.len();
+                decoding = true;
+                let arg = match A::decode(input) {
+                    Ok(arg) => arg,
+                    Err(e) => {
+                        let why = format!("could not decode the argument: {e}");
+                        encode_message(status::WIRE, &why, out);
+                        return Ran::Broken { done, at };
+                    }
+                };
+                decoding = false;
+                let value = f(arg);
+                out.push(status::OK);
+                value.encode(out);
+                drop(value);
+                done += 1;
+            }
+            Ran::All
+        }));
+        match ran {
+            Ok(ran) => return ran,
+            Err(panic) => {
+                out.truncate(at);
+                let message = take_panic_message(panic);
+                if decoding {
+                    let why = format!("decoding the argument panicked: {message}");
+                    encode_message(status::PANIC, &why, out);
+                    return Ran::Broken { done, at };
+                }
+                encode_message(status::PANIC, &message, out);
+                done += 1;
+            }
         }
-    };
-    // The user's work, its value's encoding and its value's drop all run inside the guard: a
-    // panic in any of them is this call's `Panicked`, never the worker's end.
-    let start = out.len();
-    let ran = catch_unwind(AssertUnwindSafe(|| {
-        let value = f(arg);
-        out.push(status::OK);
-        value.encode(out);
-    }));
-    if let Err(panic) = ran {
-        out.truncate(start);
-        encode_message(status::PANIC, &take_panic_message(panic), out);
     }
-    true
+    Ran::All
 }
 
 /// Decodes a work's argument, or gives the encoded failure to send back: a typed error, or a
@@ -409,8 +458,8 @@ macro_rules! works {
         })
     };
     (@entry [] $name:ident) => {
-        $crate::__private::Entry::plain(stringify!($name), __aplex_bodies::$name as fn(_) -> _, |input, out| {
-            $crate::__private::run_plain(input, out, __aplex_bodies::$name)
+        $crate::__private::Entry::plain(stringify!($name), __aplex_bodies::$name as fn(_) -> _, |input, out, n, limit| {
+            $crate::__private::run_plain(input, out, n, limit, __aplex_bodies::$name)
         })
     };
 
