@@ -342,6 +342,10 @@ impl<T> Inner<T> {
             if let Some(failure) = failure {
                 return Err(Error::Io(io::Error::other(failure)));
             }
+            // A factory that returns at once would make this loop never return `Pending`: yield
+            // between attempts, so that the caller's deadline (`acquire_timeout`) gets a look
+            // and the executor's other tasks a turn.
+            crate::runtime::yield_now().await;
         }
     }
 

@@ -1,0 +1,5 @@
+use super::Case;
+
+pub(crate) fn cases() -> Vec<Case> {
+    vec![]
+}
