@@ -28,6 +28,8 @@ mod drop_cases;
 #[cfg(feature = "elastic")]
 #[path = "seams_hunt5/elastic_cases.rs"]
 mod elastic_cases;
+#[path = "seams_hunt5/foreign_cases.rs"]
+mod foreign_cases;
 #[cfg(feature = "helpers")]
 #[path = "seams_hunt5/helper_cases.rs"]
 mod helper_cases;
@@ -95,6 +97,7 @@ fn all_cases() -> Vec<Case> {
     cases.extend(sync_cases::cases());
     cases.extend(time_cases::cases());
     cases.extend(drop_cases::cases());
+    cases.extend(foreign_cases::cases());
     #[cfg(feature = "elastic")]
     cases.extend(elastic_cases::cases());
     #[cfg(feature = "conn-pool")]

@@ -48,6 +48,14 @@ pub(crate) fn cases() -> Vec<Case> {
             "elastic_priorities_among_shared_async_works",
             priorities_among_shared_async_works,
         ),
+        case(
+            "elastic_pool_dropped_inside_its_own_work",
+            pool_dropped_inside_its_own_work,
+        ),
+        case(
+            "elastic_shutdown_async_dropped_after_one_poll_then_shutdown",
+            shutdown_async_dropped_after_one_poll_then_shutdown,
+        ),
     ]
 }
 
@@ -362,5 +370,69 @@ fn priorities_among_shared_async_works() {
         let got: Vec<_> = handles.into_iter().map(|h| h.wait().unwrap()).collect();
         assert_eq!(got, [0, 5, -3, 9]);
         assert_eq!(*order.lock().unwrap(), [9, 5, 0, -3]);
+    });
+}
+
+/// The last owner of an elastic pool is a work of that pool: its drop (a shutdown from one of
+/// its own works) must not wait for itself, and every work queued behind still ends.
+fn pool_dropped_inside_its_own_work() {
+    within("an elastic pool dropped in its own work", || {
+        let pool = Arc::new(ElasticPool::builder().workers(1).build().unwrap());
+        let gate = Arc::new(Event::new());
+        let (p, g) = (Arc::clone(&pool), Arc::clone(&gate));
+        let dropper = pool
+            .try_spawn(move || async move {
+                g.wait().await;
+                drop(p); // the last owner, by then
+                "dropped"
+            })
+            .unwrap();
+        let queued: Vec<_> = (0..5)
+            .map(|i| pool.try_submit(move || i).unwrap())
+            .collect();
+        drop(pool);
+        gate.set();
+        assert_eq!(dropper.wait(), Ok("dropped"));
+        let values: Vec<_> = queued.into_iter().map(aplex::Handle::wait).collect();
+        assert!(
+            values
+                .iter()
+                .all(|v| matches!(v, Ok(_) | Err(Error::ShutDown))),
+            "{values:?}"
+        );
+    });
+}
+
+/// `shutdown_async` polled once on a foreign waker, dropped, then a blocking shutdown: the
+/// report still counts every work once, and `closed` resolves on a foreign executor.
+fn shutdown_async_dropped_after_one_poll_then_shutdown() {
+    within("an elastic shutdown_async dropped", || {
+        let pool = ElasticPool::builder().workers(1).build().unwrap();
+        let gate = Arc::new(Event::new());
+        let g = Arc::clone(&gate);
+        let running = pool
+            .try_spawn(move || async move {
+                g.wait().await;
+                1
+            })
+            .unwrap();
+        {
+            let (_counter, waker) = super::CountingWaker::new();
+            let mut stop = std::pin::pin!(pool.shutdown_async(ShutdownOptions::default()));
+            assert!(super::poll_with(stop.as_mut(), &waker).is_pending());
+        }
+        // Opened before any assertion, so that a failing one does not hang the pool's drop.
+        gate.set();
+        let late = pool.try_submit(|| 2).map(aplex::Handle::wait);
+        assert!(
+            matches!(late, Err(Error::ShutDown) | Ok(Err(Error::ShutDown))),
+            "{late:?}"
+        );
+        let report = pool.shutdown(ShutdownOptions::default());
+        assert!(!report.timed_out, "{report:?}");
+        assert_eq!(running.wait(), Ok(1));
+        run_foreign(pool.closed());
+        let again = pool.shutdown(ShutdownOptions::default());
+        assert_eq!(again.unfinished, 0, "{again:?}");
     });
 }
