@@ -43,6 +43,14 @@ pub(crate) fn cases() -> Vec<Case> {
             "conn_extreme_sizes_and_durations",
             extreme_sizes_and_durations,
         ),
+        case(
+            "conn_acquire_dropped_mid_factory_and_a_panicking_async_factory",
+            acquire_dropped_mid_factory_and_a_panicking_async_factory,
+        ),
+        case(
+            "conn_blocking_acquires_with_an_async_factory_take_turns",
+            blocking_acquires_with_an_async_factory_take_turns,
+        ),
     ]
 }
 
@@ -268,5 +276,79 @@ fn extreme_sizes_and_durations() {
         }
         assert_eq!(fresh.stats().size, 0);
         assert_eq!(fresh.maintain_blocking().unwrap(), 0);
+    });
+}
+
+/// An acquire whose async factory waits on the test is polled once and dropped: the factory
+/// call is uncounted and its slot freed, so the pool's one slot serves the next acquire; a
+/// factory future that panics on a worker ends that work `Panicked` and loses no slot either.
+fn acquire_dropped_mid_factory_and_a_panicking_async_factory() {
+    within("an acquire dropped mid-factory", || {
+        let gate = Arc::new(aplex::sync::Event::new());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (g, k) = (Arc::clone(&gate), Arc::clone(&calls));
+        let pool = ConnectionPool::builder_async(move || {
+            let (g, n) = (Arc::clone(&g), k.fetch_add(1, Ordering::SeqCst));
+            async move {
+                match n {
+                    0 => g.wait().await,
+                    1 => panic!("the async factory panics on purpose"),
+                    _ => {}
+                }
+                io::Result::Ok(n)
+            }
+        })
+        .max_size(1)
+        .build()
+        .unwrap();
+        {
+            let (_counter, waker) = super::CountingWaker::new();
+            let mut acquire = std::pin::pin!(pool.acquire());
+            assert!(super::poll_with(acquire.as_mut(), &waker).is_pending());
+        }
+        assert_eq!(pool.stats().in_use, 0);
+        let workers = aplex::ThreadPool::new(1);
+        let p = pool.clone();
+        let panicked = workers.spawn(move || async move { p.acquire().await.map(|c| *c) });
+        assert!(matches!(panicked.wait(), Err(Error::Panicked(m)) if m.contains("on purpose")));
+        let p = pool.clone();
+        let third = workers.spawn(move || async move { p.acquire().await.map(|c| *c) });
+        assert_eq!(third.wait(), Ok(Ok(2)));
+        let stats = pool.stats();
+        assert_eq!((stats.size, stats.in_use, stats.waiters), (1, 0, 0));
+    });
+}
+
+/// Six threads `acquire_blocking_timeout` from a pool of one with an async factory, each
+/// holding its connection across a barrier with nobody else: the size never exceeds one,
+/// every thread gets its turn, nobody times out.
+fn blocking_acquires_with_an_async_factory_take_turns() {
+    within("blocking acquires with an async factory", || {
+        let pool = ConnectionPool::builder_async(|| async {
+            aplex::time::sleep(Duration::from_millis(1)).await;
+            io::Result::Ok(())
+        })
+        .max_size(1)
+        .build()
+        .unwrap();
+        let turns = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (pool, turns) = (pool.clone(), Arc::clone(&turns));
+                std::thread::spawn(move || {
+                    for _ in 0..5 {
+                        let conn = pool.acquire_blocking_timeout(HANG).unwrap();
+                        assert_eq!(pool.stats().in_use, 1);
+                        turns.fetch_add(1, Ordering::SeqCst);
+                        drop(conn);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(turns.load(Ordering::SeqCst), 30);
+        assert!(pool.stats().size <= 1);
     });
 }

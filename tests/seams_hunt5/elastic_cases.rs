@@ -56,6 +56,14 @@ pub(crate) fn cases() -> Vec<Case> {
             "elastic_shutdown_async_dropped_after_one_poll_then_shutdown",
             shutdown_async_dropped_after_one_poll_then_shutdown,
         ),
+        case(
+            "elastic_cancel_one_of_the_async_works_sharing_a_worker",
+            cancel_one_of_the_async_works_sharing_a_worker,
+        ),
+        case(
+            "elastic_map_with_a_timeout_beside_shared_async_works",
+            map_with_a_timeout_beside_shared_async_works,
+        ),
     ]
 }
 
@@ -434,5 +442,78 @@ fn shutdown_async_dropped_after_one_poll_then_shutdown() {
         run_foreign(pool.closed());
         let again = pool.shutdown(ShutdownOptions::default());
         assert_eq!(again.unfinished, 0, "{again:?}");
+    });
+}
+
+/// Three async works share one worker; the middle one is cancelled while it waits. When its
+/// handle reports `Cancelled` its future is already dropped; the other two are untouched.
+fn cancel_one_of_the_async_works_sharing_a_worker() {
+    within("cancel a shared work", || {
+        let pool = ElasticPool::builder().workers(1).build().unwrap();
+        let gate = Arc::new(Event::new());
+        let started = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let (gate, started, dropped) = (
+                    Arc::clone(&gate),
+                    Arc::clone(&started),
+                    Arc::clone(&dropped),
+                );
+                pool.try_spawn(move || async move {
+                    let _count = super::DropCount(dropped);
+                    started.fetch_add(1, Ordering::SeqCst);
+                    gate.wait().await;
+                    i
+                })
+                .unwrap()
+            })
+            .collect();
+        eventually("all three started", || started.load(Ordering::SeqCst) == 3);
+        let mut handles = handles.into_iter();
+        let (first, middle, last) = (
+            handles.next().unwrap(),
+            handles.next().unwrap(),
+            handles.next().unwrap(),
+        );
+        assert!(middle.cancel());
+        assert!(middle.cancel(), "asked again, the same answer");
+        assert_eq!(middle.wait(), Err(Error::Cancelled));
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "dropped before the outcome"
+        );
+        gate.set();
+        assert_eq!(first.wait(), Ok(0));
+        assert_eq!(last.wait(), Ok(2));
+    });
+}
+
+/// A map with a timeout over an elastic pool whose one worker also runs waiting async
+/// works: every item ends once, in order, with its value or `TimedOut`.
+fn map_with_a_timeout_beside_shared_async_works() {
+    within("a map beside shared works", || {
+        let pool = ElasticPool::builder().workers(1).build().unwrap();
+        let gate = Arc::new(Event::new());
+        let g = Arc::clone(&gate);
+        let waiting = pool
+            .try_spawn(move || async move {
+                g.wait().await;
+            })
+            .unwrap();
+        let outcomes: Vec<_> = pool
+            .map(|x: u32| x * 2, 0..20)
+            .timeout(Duration::from_secs(30))
+            .collect();
+        gate.set();
+        assert_eq!(outcomes.len(), 20);
+        for (i, o) in outcomes.iter().enumerate() {
+            assert!(
+                matches!(o, Ok(v) if *v == 2 * i as u32) || *o == Err(Error::TimedOut),
+                "{i}: {o:?}"
+            );
+        }
+        waiting.wait().unwrap();
     });
 }
