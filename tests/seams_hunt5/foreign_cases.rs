@@ -20,6 +20,10 @@ pub(crate) fn cases() -> Vec<Case> {
             "pool_closed_polled_on_one_thread_finished_on_another",
             closed_polled_on_one_thread_finished_on_another,
         ),
+        case(
+            "pool_thread_pool_extreme_numbers",
+            thread_pool_extreme_numbers,
+        ),
     ]
 }
 
@@ -87,5 +91,72 @@ fn closed_polled_on_one_thread_finished_on_another() {
         stopper.join().unwrap();
         watcher.join().unwrap();
         eventually("closed resolved", || done.load(Ordering::SeqCst) == 1);
+    });
+}
+
+/// The numbers a user gives the thread pool and its handles, at their extremes: zero limits
+/// are refused by `build` or panic where documented, maximal ones run, and zero or maximal
+/// durations give outcomes, never a panic or a hang.
+fn thread_pool_extreme_numbers() {
+    within("thread pool extremes", || {
+        assert!(ThreadPool::builder()
+            .workers(1)
+            .max_works_per_worker(0)
+            .build()
+            .is_err());
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .max_works_per_worker(usize::MAX)
+            .build()
+            .unwrap();
+        let gate = Arc::new(Event::new());
+        let g = Arc::clone(&gate);
+        let mut slow = pool.spawn(move || async move {
+            g.wait().await;
+            1
+        });
+        assert_eq!(
+            slow.wait_timeout(std::time::Duration::ZERO),
+            Err(Error::TimedOut)
+        );
+        gate.set();
+        assert_eq!(slow.wait_timeout(std::time::Duration::MAX), Ok(1));
+        let zero: Vec<_> = pool
+            .map(|x: u8| x, 0..3)
+            .timeout(std::time::Duration::ZERO)
+            .collect();
+        assert!(zero.len() <= 3, "{zero:?}");
+        assert!(
+            zero.iter()
+                .all(|o| matches!(o, Ok(_) | Err(Error::TimedOut))),
+            "{zero:?}"
+        );
+        let huge: Vec<_> = pool
+            .map(|x: u8| x, 0..3)
+            .chunk_size(usize::MAX)
+            .timeout(std::time::Duration::MAX)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(huge, [0, 1, 2]);
+        let zero_chunk = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(pool.map(|x: u8| x, 0..3).chunk_size(0))
+        }));
+        assert!(
+            zero_chunk.is_err(),
+            "chunk_size(0) panics at the call, as documented"
+        );
+        assert!(!Event::new().wait_timeout(std::time::Duration::ZERO));
+        let set = Event::new();
+        set.set();
+        assert!(set.wait_timeout(std::time::Duration::MAX));
+        let sem = aplex::sync::Semaphore::new(usize::MAX);
+        // Documented: an add that would overflow panics; the semaphore is whole after it.
+        let overflow = std::panic::catch_unwind(|| sem.add_permits(1));
+        assert!(overflow.is_err());
+        assert_eq!(
+            aplex::block_on(sem.acquire_many(usize::MAX)).permits(),
+            usize::MAX
+        );
+        assert_eq!(sem.available_permits(), usize::MAX);
     });
 }
