@@ -64,6 +64,10 @@ pub(crate) fn cases() -> Vec<Case> {
             "elastic_map_with_a_timeout_beside_shared_async_works",
             map_with_a_timeout_beside_shared_async_works,
         ),
+        case(
+            "elastic_room_waiters_released_by_a_shutdown",
+            room_waiters_released_by_a_shutdown,
+        ),
     ]
 }
 
@@ -515,5 +519,53 @@ fn map_with_a_timeout_beside_shared_async_works() {
             );
         }
         waiting.wait().unwrap();
+    });
+}
+
+/// A full queue (capacity 1, its one worker held by a closure): `wait_for_slot` on a foreign
+/// executor and `submit_blocking` on another thread both wait. A shutdown from a third
+/// thread must release them: the blocked submit gets `ShutDown` (as an error or a handle that
+/// resolves so), the slot watcher returns, and the queued work still ends once.
+fn room_waiters_released_by_a_shutdown() {
+    within("room waiters and a shutdown", || {
+        let pool = Arc::new(
+            ElasticPool::builder()
+                .workers(1)
+                .queue_capacity(1)
+                .build()
+                .unwrap(),
+        );
+        let (release, held) = std_mpsc::channel::<()>();
+        let (closure_tx, closure_started) = std_mpsc::channel();
+        let holder = pool
+            .try_submit(move || {
+                closure_tx.send(()).unwrap();
+                held.recv().unwrap();
+            })
+            .unwrap();
+        closure_started.recv_timeout(HANG).unwrap();
+        let queued = pool.try_submit(|| "queued").unwrap();
+        assert!(matches!(pool.try_submit(|| "refused"), Err(Error::QueueFull)));
+        let p = Arc::clone(&pool);
+        let watcher = std::thread::spawn(move || run_foreign(p.wait_for_slot(Duration::MAX)));
+        let p = Arc::clone(&pool);
+        let blocked = std::thread::spawn(move || {
+            p.submit_blocking(|| "late").map(aplex::Handle::wait)
+        });
+        eventually("both waiters started", || Arc::strong_count(&pool) == 3);
+        let p = Arc::clone(&pool);
+        let stopper = std::thread::spawn(move || p.shutdown(ShutdownOptions::default()));
+        // The closure is let go only now: the shutdown began with the queue full.
+        release.send(()).unwrap();
+        holder.wait().unwrap();
+        let late = blocked.join().unwrap();
+        assert!(
+            matches!(late, Err(Error::ShutDown) | Ok(Err(Error::ShutDown)) | Ok(Ok("late"))),
+            "{late:?}"
+        );
+        watcher.join().unwrap();
+        assert!(matches!(queued.wait(), Ok("queued") | Err(Error::ShutDown)));
+        let report = stopper.join().unwrap();
+        assert!(!report.timed_out, "{report:?}");
     });
 }
