@@ -51,6 +51,10 @@ pub(crate) fn cases() -> Vec<Case> {
             "conn_blocking_acquires_with_an_async_factory_take_turns",
             blocking_acquires_with_an_async_factory_take_turns,
         ),
+        case(
+            "conn_pooled_dropped_in_an_unwind_with_a_cleanup_that_panics",
+            || super::sync_cases::run_unwind_probe("conn"),
+        ),
     ]
 }
 
@@ -351,4 +355,35 @@ fn blocking_acquires_with_an_async_factory_take_turns() {
         assert_eq!(turns.load(Ordering::SeqCst), 30);
         assert!(pool.stats().size <= 1);
     });
+}
+
+/// Run by the test binary re-launched as the probe: a `Pooled` guard whose connection has
+/// outlived `max_life` is dropped while a panic unwinds, and the cleanup it gets passed to
+/// panics. A panic out of that drop, during the unwind, would abort the process.
+pub(crate) fn unwind_probe() {
+    std::panic::set_hook(Box::new(|_| {}));
+    let cleaned = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&cleaned);
+    let pool = ConnectionPool::builder(|| Ok(()))
+        .max_size(1)
+        .max_life(Duration::ZERO)
+        .cleanup(move |()| {
+            // Only the first time: the probe's last connection is cleaned at its end.
+            assert!(
+                c.fetch_add(1, Ordering::SeqCst) > 0,
+                "the cleanup panics on purpose"
+            );
+        })
+        .build()
+        .unwrap();
+    let conn = pool.acquire_blocking().unwrap();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _held = conn;
+        panic!("a user panic while the connection is held");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(cleaned.load(Ordering::SeqCst), 1);
+    let stats = pool.stats();
+    assert_eq!((stats.size, stats.in_use), (0, 0));
+    assert!(pool.acquire_blocking_timeout(HANG).is_ok());
 }

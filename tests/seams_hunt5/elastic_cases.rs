@@ -68,6 +68,10 @@ pub(crate) fn cases() -> Vec<Case> {
             "elastic_room_waiters_released_by_a_shutdown",
             room_waiters_released_by_a_shutdown,
         ),
+        case(
+            "elastic_drain_and_closed_with_a_waker_that_panics",
+            drain_and_closed_with_a_waker_that_panics,
+        ),
     ]
 }
 
@@ -545,13 +549,15 @@ fn room_waiters_released_by_a_shutdown() {
             .unwrap();
         closure_started.recv_timeout(HANG).unwrap();
         let queued = pool.try_submit(|| "queued").unwrap();
-        assert!(matches!(pool.try_submit(|| "refused"), Err(Error::QueueFull)));
+        assert!(matches!(
+            pool.try_submit(|| "refused"),
+            Err(Error::QueueFull)
+        ));
         let p = Arc::clone(&pool);
         let watcher = std::thread::spawn(move || run_foreign(p.wait_for_slot(Duration::MAX)));
         let p = Arc::clone(&pool);
-        let blocked = std::thread::spawn(move || {
-            p.submit_blocking(|| "late").map(aplex::Handle::wait)
-        });
+        let blocked =
+            std::thread::spawn(move || p.submit_blocking(|| "late").map(aplex::Handle::wait));
         eventually("both waiters started", || Arc::strong_count(&pool) == 3);
         let p = Arc::clone(&pool);
         let stopper = std::thread::spawn(move || p.shutdown(ShutdownOptions::default()));
@@ -560,12 +566,53 @@ fn room_waiters_released_by_a_shutdown() {
         holder.wait().unwrap();
         let late = blocked.join().unwrap();
         assert!(
-            matches!(late, Err(Error::ShutDown) | Ok(Err(Error::ShutDown)) | Ok(Ok("late"))),
+            matches!(
+                late,
+                Err(Error::ShutDown) | Ok(Err(Error::ShutDown)) | Ok(Ok("late"))
+            ),
             "{late:?}"
         );
         watcher.join().unwrap();
         assert!(matches!(queued.wait(), Ok("queued") | Err(Error::ShutDown)));
         let report = stopper.join().unwrap();
         assert!(!report.timed_out, "{report:?}");
+    });
+}
+
+/// `drain` and `closed` polled once by a foreign waker that panics when woken; the worker
+/// that ends the last work wakes them. The panic must stay with the waker: the worker lives,
+/// later works run, and the shutdown ends.
+fn drain_and_closed_with_a_waker_that_panics() {
+    within("a panicking drain waker", || {
+        let pool = ElasticPool::builder().workers(1).build().unwrap();
+        let gate = Arc::new(Event::new());
+        let g = Arc::clone(&gate);
+        let running = pool
+            .try_spawn(move || async move {
+                g.wait().await;
+                1
+            })
+            .unwrap();
+        let bad = Arc::new(super::time_cases::PanickingWaker::default());
+        let waker = std::task::Waker::from(Arc::clone(&bad));
+        let mut drain = Box::pin(pool.drain());
+        assert!(super::poll_with(drain.as_mut(), &waker).is_pending());
+        let mut closed = Box::pin(pool.closed());
+        assert!(super::poll_with(closed.as_mut(), &waker).is_pending());
+        gate.set();
+        assert_eq!(running.wait(), Ok(1));
+        eventually("the panicking waker woken", || {
+            bad.wakes.load(Ordering::SeqCst) > 0
+        });
+        for i in 0..3 {
+            assert_eq!(pool.try_submit(move || i).unwrap().wait(), Ok(i));
+        }
+        let v = pool.try_spawn(|| async { 4 }).unwrap();
+        assert_eq!(v.wait(), Ok(4));
+        drop(drain);
+        drop(closed);
+        let report = pool.shutdown(ShutdownOptions::default());
+        assert!(!report.timed_out, "{report:?}");
+        assert!(pool.join().iter().all(Result::is_ok));
     });
 }

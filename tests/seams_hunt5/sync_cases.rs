@@ -39,6 +39,10 @@ pub(crate) fn cases() -> Vec<Case> {
             "semaphore_close_under_waiters_of_every_form_on_threads",
             close_under_waiters_of_every_form_on_threads,
         ),
+        case(
+            "semaphore_guard_dropped_in_an_unwind_with_a_waiter_whose_waker_panics",
+            a_guard_dropped_in_an_unwind_with_a_waiter_whose_waker_panics,
+        ),
     ]
 }
 
@@ -279,4 +283,46 @@ fn close_under_waiters_of_every_form_on_threads() {
             Err(AcquireError)
         );
     });
+}
+
+/// The environment variable that turns this test binary into the probe below.
+pub(crate) const UNWIND_PROBE_ENV: &str = "APLEX_HUNT5_UNWIND_PROBE";
+
+/// Run by the test binary re-launched as the probe: a semaphore guard dropped while a panic
+/// unwinds, with a waiter whose waker panics when the released permit wakes it. A panic out
+/// of that drop, during the unwind, would abort the process.
+pub(crate) fn unwind_probe() {
+    std::panic::set_hook(Box::new(|_| {}));
+    let sem = Semaphore::new(1);
+    let guard = sem.try_acquire().unwrap();
+    let bad = Arc::new(super::time_cases::PanickingWaker::default());
+    let waker = std::task::Waker::from(Arc::clone(&bad));
+    let mut waiter = Box::pin(sem.acquire());
+    assert!(super::poll_with(waiter.as_mut(), &waker).is_pending());
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _held = guard;
+        panic!("a user panic while the guard is held");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(bad.wakes.load(Ordering::SeqCst), 1);
+    // The waiter was granted the permit; it gets it when polled again.
+    let (_counter, good) = super::CountingWaker::new();
+    assert!(super::poll_with(waiter.as_mut(), &good).is_ready());
+}
+
+/// Re-launches this binary as the probe named `which` (see `main`): it must exit cleanly,
+/// not abort.
+pub(crate) fn run_unwind_probe(which: &'static str) {
+    within("the unwind probe", move || {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(UNWIND_PROBE_ENV, which)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the {which} probe ended with {status}");
+    });
+}
+
+fn a_guard_dropped_in_an_unwind_with_a_waiter_whose_waker_panics() {
+    run_unwind_probe("semaphore");
 }
