@@ -110,7 +110,7 @@ fn all_cases() -> Vec<Case> {
 fn main() {
     // Re-launched by a case as a probe whose failure would abort the process.
     match std::env::var(sync_cases::UNWIND_PROBE_ENV).as_deref() {
-        Ok("semaphore") => return sync_cases::unwind_probe(),
+        Ok("sync") => return sync_cases::unwind_probe(),
         #[cfg(feature = "conn-pool")]
         Ok("conn") => return conn_cases::unwind_probe(),
         _ => {}

@@ -40,7 +40,7 @@ pub(crate) fn cases() -> Vec<Case> {
             close_under_waiters_of_every_form_on_threads,
         ),
         case(
-            "semaphore_guard_dropped_in_an_unwind_with_a_waiter_whose_waker_panics",
+            "sync_guards_and_halves_dropped_in_an_unwind_with_a_waker_that_panics",
             a_guard_dropped_in_an_unwind_with_a_waiter_whose_waker_panics,
         ),
     ]
@@ -289,8 +289,9 @@ fn close_under_waiters_of_every_form_on_threads() {
 pub(crate) const UNWIND_PROBE_ENV: &str = "APLEX_HUNT5_UNWIND_PROBE";
 
 /// Run by the test binary re-launched as the probe: a semaphore guard dropped while a panic
-/// unwinds, with a waiter whose waker panics when the released permit wakes it. A panic out
-/// of that drop, during the unwind, would abort the process.
+/// unwinds, with a waiter whose waker panics when the released permit wakes it; then the
+/// oneshot's and the mpsc's halves dropped so, with a peer's waker that panics. A panic out
+/// of any of those drops, during the unwind, would abort the process.
 pub(crate) fn unwind_probe() {
     std::panic::set_hook(Box::new(|_| {}));
     let sem = Semaphore::new(1);
@@ -308,6 +309,40 @@ pub(crate) fn unwind_probe() {
     // The waiter was granted the permit; it gets it when polled again.
     let (_counter, good) = super::CountingWaker::new();
     assert!(super::poll_with(waiter.as_mut(), &good).is_ready());
+
+    // The channels' halves wake the other side from their drops too.
+    let (tx, mut rx) = oneshot::channel::<u8>();
+    assert!(super::poll_with(std::pin::Pin::new(&mut rx), &waker).is_pending());
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _held = tx;
+        panic!("a user panic while the oneshot sender is held");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+
+    let (mut tx, rx) = oneshot::channel::<u8>();
+    {
+        let mut closed = std::pin::pin!(tx.closed());
+        assert!(super::poll_with(closed.as_mut(), &waker).is_pending());
+    }
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _held = rx;
+        panic!("a user panic while the oneshot receiver is held");
+    }));
+    assert!(unwound.is_err());
+    assert!(tx.is_closed());
+
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    {
+        let mut recv = std::pin::pin!(rx.recv());
+        assert!(super::poll_with(recv.as_mut(), &waker).is_pending());
+    }
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _held = tx;
+        panic!("a user panic while the last mpsc sender is held");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Closed));
 }
 
 /// Re-launches this binary as the probe named `which` (see `main`): it must exit cleanly,
@@ -324,5 +359,5 @@ pub(crate) fn run_unwind_probe(which: &'static str) {
 }
 
 fn a_guard_dropped_in_an_unwind_with_a_waiter_whose_waker_panics() {
-    run_unwind_probe("semaphore");
+    run_unwind_probe("sync");
 }
