@@ -72,6 +72,10 @@ pub(crate) fn cases() -> Vec<Case> {
             "elastic_drain_and_closed_with_a_waker_that_panics",
             drain_and_closed_with_a_waker_that_panics,
         ),
+        case(
+            "elastic_room_futures_dropped_after_one_poll_leak_no_room",
+            room_futures_dropped_after_one_poll_leak_no_room,
+        ),
     ]
 }
 
@@ -614,5 +618,58 @@ fn drain_and_closed_with_a_waker_that_panics() {
         let report = pool.shutdown(ShutdownOptions::default());
         assert!(!report.timed_out, "{report:?}");
         assert!(pool.join().iter().all(Result::is_ok));
+    });
+}
+
+/// A full queue; `spawn_when_room` and `submit` futures polled once and dropped, and one
+/// granted room dropped before its next poll. No room leaks: once the queue empties, the
+/// capacity is whole again (exactly one waiting work fits, the next is `QueueFull`).
+fn room_futures_dropped_after_one_poll_leak_no_room() {
+    within("room futures dropped", || {
+        let pool = ElasticPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let (release, held) = std_mpsc::channel::<()>();
+        let (closure_tx, closure_started) = std_mpsc::channel();
+        let holder = pool
+            .try_submit(move || {
+                closure_tx.send(()).unwrap();
+                held.recv().unwrap();
+            })
+            .unwrap();
+        closure_started.recv_timeout(HANG).unwrap();
+        let queued = pool.try_submit(|| 1).unwrap();
+        let (_counter, waker) = super::CountingWaker::new();
+        for _ in 0..3 {
+            let mut spawn = Box::pin(pool.spawn_when_room(|| async { 2 }));
+            assert!(super::poll_with(spawn.as_mut(), &waker).is_pending());
+            let mut submit = Box::pin(pool.submit(|| 3));
+            assert!(super::poll_with(submit.as_mut(), &waker).is_pending());
+        }
+        // This one is granted the room as the queue empties, and dropped before it looks.
+        let mut granted = Box::pin(pool.submit(|| 4));
+        assert!(super::poll_with(granted.as_mut(), &waker).is_pending());
+        release.send(()).unwrap();
+        holder.wait().unwrap();
+        assert_eq!(queued.wait(), Ok(1));
+        drop(granted);
+        // The queue is empty: one work may wait again, then it is full.
+        let (release, held) = std_mpsc::channel::<()>();
+        let (closure_tx, closure_started) = std_mpsc::channel();
+        let holder = pool
+            .try_submit(move || {
+                closure_tx.send(()).unwrap();
+                held.recv().unwrap();
+            })
+            .unwrap();
+        closure_started.recv_timeout(HANG).unwrap();
+        let waiting = pool.try_submit(|| 5);
+        let refused = pool.try_submit(|| 6).map(|_| ());
+        release.send(()).unwrap();
+        holder.wait().unwrap();
+        assert_eq!(waiting.unwrap().wait(), Ok(5));
+        assert_eq!(refused, Err(Error::QueueFull));
     });
 }
