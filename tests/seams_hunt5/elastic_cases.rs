@@ -17,8 +17,9 @@ pub(crate) fn cases() -> Vec<Case> {
         bug(
             "elastic_closure_waiting_on_an_async_work_of_its_own_worker",
             closure_waiting_on_an_async_work_of_its_own_worker,
-            "a worker whose async works all wait registers as idle and takes the closure, \
-             which then blocks the thread those works need (src/pool/elastic/steps.rs, step)",
+            "a worker whose async works all wait has room, so its step registers it in `idle` \
+             (src/pool/elastic/steps.rs, step); accept (queue.rs) hands it the closure instead \
+             of growing, and the closure blocks the thread its async work needs: a hang",
         ),
         case(
             "elastic_a_panic_among_async_works_sharing_a_worker",
@@ -75,6 +76,13 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "elastic_room_futures_dropped_after_one_poll_leak_no_room",
             room_futures_dropped_after_one_poll_leak_no_room,
+        ),
+        bug(
+            "elastic_scaled_workers_whose_start_hook_panics",
+            scaled_workers_whose_start_hook_panics,
+            "after START_FAILURES_IN_A_ROW failed starts with no worker left, queued works wait \
+             for the shutdown (src/pool/elastic/queue.rs, start_failed); tests/elastic_pool/\
+             shutdown.rs asserts that wait, so failing them WorkerLost needs the lead's call",
         ),
     ]
 }
@@ -671,5 +679,30 @@ fn room_futures_dropped_after_one_poll_leak_no_room() {
         holder.wait().unwrap();
         assert_eq!(waiting.unwrap().wait(), Ok(5));
         assert_eq!(refused, Err(Error::QueueFull));
+    });
+}
+
+/// `min_workers(0)` and a start hook that always panics: `build` cannot know, but a work
+/// accepted then must still end (it can never run: an error, not a handle that waits until
+/// the pool is dropped), and the shutdown ends too.
+fn scaled_workers_whose_start_hook_panics() {
+    within("a start hook that always panics", || {
+        let pool = ElasticPool::builder()
+            .min_workers(0)
+            .max_workers(2)
+            .on_worker_start(|_| panic!("the start hook panics on purpose"))
+            .build()
+            .unwrap();
+        // Half the hang bound each: the shutdown below must still fit in it.
+        let mut first = pool.try_submit(|| 1).unwrap();
+        let outcome = first.wait_timeout(HANG / 4);
+        assert!(matches!(outcome, Err(Error::WorkerLost(_))), "{outcome:?}");
+        // A later submit tries a new worker again, and fails the same way.
+        let mut second = pool.try_spawn(|| async { 2 }).unwrap();
+        let outcome = second.wait_timeout(HANG / 4);
+        assert!(matches!(outcome, Err(Error::WorkerLost(_))), "{outcome:?}");
+        let report = pool.shutdown(ShutdownOptions::default());
+        assert!(!report.timed_out, "{report:?}");
+        assert_eq!(pool.stats().workers, 0);
     });
 }
