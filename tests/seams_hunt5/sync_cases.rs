@@ -40,6 +40,10 @@ pub(crate) fn cases() -> Vec<Case> {
             close_under_waiters_of_every_form_on_threads,
         ),
         case(
+            "oneshot_closed_resolves_on_a_close_from_another_thread",
+            oneshot_closed_resolves_on_a_close_from_another_thread,
+        ),
+        case(
             "sync_guards_and_halves_dropped_in_an_unwind_with_a_waker_that_panics",
             a_guard_dropped_in_an_unwind_with_a_waiter_whose_waker_panics,
         ),
@@ -360,4 +364,26 @@ pub(crate) fn run_unwind_probe(which: &'static str) {
 
 fn a_guard_dropped_in_an_unwind_with_a_waiter_whose_waker_panics() {
     run_unwind_probe("sync");
+}
+
+/// `Sender::closed` awaited on a foreign executor while another thread calls
+/// `Receiver::close` (not a drop): it resolves, the send then gives the value back, and the
+/// receiver reports the end.
+fn oneshot_closed_resolves_on_a_close_from_another_thread() {
+    within("closed on a close", || {
+        for _ in 0..100 {
+            let (mut tx, mut rx) = oneshot::channel::<u8>();
+            let closer = std::thread::spawn(move || {
+                rx.close();
+                rx
+            });
+            super::run_foreign(tx.closed());
+            assert!(tx.is_closed());
+            assert_eq!(tx.send(1), Err(1));
+            let mut rx = closer.join().unwrap();
+            assert!(rx.is_closed() && rx.is_empty());
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+            assert!(rx.is_terminated());
+        }
+    });
 }
