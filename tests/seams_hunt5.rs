@@ -28,6 +28,9 @@ mod drop_cases;
 #[cfg(feature = "elastic")]
 #[path = "seams_hunt5/elastic_cases.rs"]
 mod elastic_cases;
+#[cfg(feature = "elastic")]
+#[path = "seams_hunt5/elastic_life_cases.rs"]
+mod elastic_life_cases;
 #[path = "seams_hunt5/foreign_cases.rs"]
 mod foreign_cases;
 #[cfg(feature = "helpers")]
@@ -100,6 +103,8 @@ fn all_cases() -> Vec<Case> {
     cases.extend(foreign_cases::cases());
     #[cfg(feature = "elastic")]
     cases.extend(elastic_cases::cases());
+    #[cfg(feature = "elastic")]
+    cases.extend(elastic_life_cases::cases());
     #[cfg(feature = "conn-pool")]
     cases.extend(conn_cases::cases());
     #[cfg(feature = "helpers")]
