@@ -224,7 +224,9 @@ impl<T> Inner<T> {
     }
 
     /// Cleans every connection, even if the cleanup panics for some: the first panic is
-    /// resumed once all were passed to it.
+    /// resumed once all were passed to it — unless this thread is already unwinding (a
+    /// `Pooled` dropped by a panic gives its connection back from its `Drop`, where a second
+    /// panic would abort the process): the cleanup's panic is dropped then.
     fn clean_all(&self, conns: Vec<T>) {
         let mut first_panic = None;
         for conn in conns {
@@ -233,7 +235,11 @@ impl<T> Inner<T> {
             }
         }
         if let Some(panic) = first_panic {
-            resume_unwind(panic);
+            if std::thread::panicking() {
+                crate::runtime::task::drop_contained(panic);
+            } else {
+                resume_unwind(panic);
+            }
         }
     }
 
@@ -342,6 +348,10 @@ impl<T> Inner<T> {
             if let Some(failure) = failure {
                 return Err(Error::Io(io::Error::other(failure)));
             }
+            // A factory that returns at once would make this loop never return `Pending`: yield
+            // between attempts, so that the caller's deadline (`acquire_timeout`) gets a look
+            // and the executor's other tasks a turn.
+            crate::runtime::yield_now().await;
         }
     }
 

@@ -18,7 +18,6 @@
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::Poll;
@@ -40,16 +39,36 @@ thread_local! {
     static WORKER_OF: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Runs `future`, turning a panic inside it into `Err(message)`.
+/// Runs `future`, turning a panic inside it into `Err(message)`. The future is dropped here,
+/// as soon as it finished, so that a panic in its `Drop` is an `Err` too: left to the caller's
+/// drop, it would unwind past the code that reports the outcome, and the outcome would be
+/// lost without a word.
 pub(crate) async fn catch_panic<F: Future>(future: F) -> Result<F::Output, String> {
-    let mut future = pin!(future);
-    poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(take_panic_message(payload))),
-        },
-    )
+    // Boxed, so that the finished future can be moved out of its slot (the box moves, not the
+    // future) and dropped inside the guard.
+    let mut slot = Some(Box::pin(future));
+    poll_fn(|cx| {
+        let Some(future) = slot.as_mut() else {
+            unreachable!("catch_panic polled after it finished")
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        if let Ok(Poll::Pending) = polled {
+            return Poll::Pending;
+        }
+        // Finished (a value or a panic): drop the future now, inside the guard.
+        let finished = slot.take();
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(finished)));
+        Poll::Ready(match (polled, dropped) {
+            (Err(payload), dropped) => {
+                // The first panic is the outcome; a second one, from the drop, is let go.
+                crate::runtime::task::drop_contained(dropped);
+                Err(take_panic_message(payload))
+            }
+            (Ok(_), Err(payload)) => Err(take_panic_message(payload)),
+            (Ok(Poll::Ready(value)), Ok(())) => Ok(value),
+            (Ok(Poll::Pending), Ok(())) => unreachable!("returned above"),
+        })
+    })
     .await
 }
 

@@ -54,7 +54,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use super::blocking;
-use super::waiters::{lock, Registration, Waiters};
+use super::waiters::{lock, wake_all, Registration, Waiters};
 
 mod receiver;
 mod reserve;
@@ -438,9 +438,8 @@ impl<T> Drop for Sender<T> {
             None
         };
         drop(chan);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        // Through `wake_all`: a waker's panic must not leave a drop during an unwind.
+        wake_all(waker);
     }
 }
 

@@ -31,7 +31,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::blocking;
-use super::waiters::{lock, store_waker};
+use super::waiters::{lock, store_waker, wake_all};
 
 pub use super::error::{RecvError, RecvTimeoutError, TryRecvError};
 
@@ -175,9 +175,8 @@ impl<T> Drop for Sender<T> {
         inner.state = State::SenderGone;
         let waker = inner.rx_waker.take();
         drop(inner);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        // Through `wake_all`: a waker's panic must not leave a drop during an unwind.
+        wake_all(waker);
     }
 }
 
@@ -460,9 +459,8 @@ impl<T> Drop for Receiver<T> {
         let tx_waker = inner.tx_waker.take();
         let rx_waker = inner.rx_waker.take();
         drop(inner);
-        if let Some(waker) = tx_waker {
-            waker.wake();
-        }
+        // Through `wake_all`: a waker's panic must not leave a drop during an unwind.
+        wake_all(tx_waker);
         drop(rx_waker);
         drop(old); // a value sent and never received
     }

@@ -139,7 +139,9 @@ impl<T> Waiters<T> {
     }
 }
 
-/// Wakes every waker, in order, even if one of them panics; the first panic is then resumed.
+/// Wakes every waker, in order, even if one of them panics; the first panic is then resumed,
+/// unless this thread is already unwinding: guards wake from their `Drop`, and a panic out of
+/// a drop during an unwind aborts the process. The waker's panic is dropped then.
 ///
 /// Call it with no lock held.
 pub(crate) fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
@@ -150,6 +152,10 @@ pub(crate) fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
         }
     }
     if let Some(payload) = first_panic {
-        panic::resume_unwind(payload);
+        if std::thread::panicking() {
+            crate::runtime::task::drop_contained(payload);
+        } else {
+            panic::resume_unwind(payload);
+        }
     }
 }

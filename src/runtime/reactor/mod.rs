@@ -112,7 +112,7 @@ impl Reactor {
         let mut due = Vec::new();
         self.take_due_timers(Instant::now(), &mut due);
         let any = !due.is_empty();
-        due.into_iter().for_each(Waker::wake);
+        wake_contained(due);
         any
     }
 
@@ -137,7 +137,7 @@ impl Reactor {
         }
 
         self.take_due_timers(Instant::now(), &mut ready);
-        ready.into_iter().for_each(Waker::wake);
+        wake_contained(ready);
         Ok(())
     }
 }
@@ -156,6 +156,16 @@ impl Reactor {
         )];
         self.wakeup.wait(&mut fds, timeout)?;
         Ok(fds[0].revents != 0)
+    }
+}
+
+/// Wakes every waker, each inside an unwind guard. A waker is user code (a foreign
+/// executor's): one whose `wake` panics must neither skip the wakers after it nor unwind out
+/// of a reactor turn, which would end `block_on`, a pool worker, or the global timer thread
+/// (every later sleep outside an executor would then wait forever).
+pub(crate) fn wake_contained(wakers: Vec<Waker>) {
+    for waker in wakers {
+        super::task::contain(move || waker.wake());
     }
 }
 

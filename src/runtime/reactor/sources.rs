@@ -120,7 +120,7 @@ impl Reactor {
         for dir in lock(&source.dirs).iter_mut() {
             wakers.extend(dir.waker.take());
         }
-        wakers.into_iter().for_each(Waker::wake);
+        super::wake_contained(wakers);
     }
 }
 
