@@ -9,8 +9,12 @@
 //! - A work the balancer pinned (its pick is binding: [`Balancer::is_binding`]) runs on the
 //!   worker it was pushed to. Any other work that has not started may be taken by an idle
 //!   worker, oldest first, up to half of what waits (at most one batch) per steal.
-//! - `queued` counts the works waiting in a queue; a stolen work leaves it at once and is
-//!   counted as running by the thief when it starts, so balancers always see true loads.
+//! - `queued` counts the works waiting in a queue, less those cancelled there: each queued
+//!   work carries a [`QueueMark`], and whichever comes first — the worker that takes it out of
+//!   the queue, or a cancel — takes the mark and uncounts it. A cancelled work stays in the
+//!   queue (no scan) until a worker pops it and drops it unstarted. A stolen work leaves the
+//!   count at once and is counted as running by the thief when it starts, so balancers
+//!   always see true loads.
 //!
 //! # Not missing a steal
 //!
@@ -27,13 +31,14 @@
 //! other side sees the idle thief.
 //!
 //! [`Balancer::is_binding`]: crate::balance::Balancer::is_binding
+//! [`QueueMark`]: super::cell::QueueMark
 
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::cell::Job;
+use super::cell::{take_marks, Job, QueuedCounts};
 use super::worker::{JobSource, Room, Step, WorkCounts, BATCH};
 use crate::balance::Load;
 use crate::runtime::reactor::lock;
@@ -72,7 +77,8 @@ struct Queue {
 #[repr(align(128))]
 pub(crate) struct WorkerShared {
     queue: Mutex<Queue>,
-    /// Works waiting in this worker's queue (counted by the pool when it picks this worker).
+    /// Works waiting in this worker's queue (counted by the pool when it picks this worker),
+    /// less those cancelled while they wait.
     pub(crate) queued: AtomicUsize,
     /// Works running on this worker (async works in flight, or a plain closure), and ended.
     pub(crate) counts: Arc<WorkCounts>,
@@ -155,6 +161,7 @@ impl WorkerShared {
         let want = max.min(q.jobs.len().div_ceil(2));
         let mut taken = 0;
         let mut at = 0;
+        let start = batch.len();
         while taken < want && at < q.jobs.len() && at < STEAL_SCAN {
             if q.jobs[at].pinned {
                 at += 1;
@@ -164,16 +171,44 @@ impl WorkerShared {
             }
         }
         drop(q);
-        self.queued.fetch_sub(taken, Ordering::Relaxed);
+        self.uncount(take_marks(&batch[start..]));
         taken
+    }
+
+    /// Takes `n` works out of the waiting count (they left the queue, or were cancelled).
+    fn uncount(&self, n: usize) {
+        if n > 0 {
+            // ORDERING: Relaxed: a count for loads; every decrement follows its increment
+            // (through the queue's lock or the handle's hand-over), so it never wraps.
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+        }
     }
 }
 
 /// The workers of one thread pool, as the pool and their dispatchers see them.
 pub(crate) struct Queues {
     workers: Vec<WorkerShared>,
-    /// How many workers are marked idle.
-    idle: AtomicUsize,
+    /// How many workers are marked idle (on a line of its own: the workers write it, while
+    /// every handle's clone of the pool's `Arc` writes the reference count beside it).
+    idle: IdleCount,
+}
+
+/// The count of idle workers, aligned to two cache lines (see [`WorkCounts`]).
+#[repr(align(128))]
+struct IdleCount(AtomicUsize);
+
+impl std::ops::Deref for IdleCount {
+    type Target = AtomicUsize;
+
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
+}
+
+impl QueuedCounts for Queues {
+    fn uncount(&self, worker: usize) {
+        self.workers[worker].uncount(1);
+    }
 }
 
 impl std::fmt::Debug for Queues {
@@ -189,7 +224,7 @@ impl Queues {
     pub(crate) fn new(n: usize, capacity: usize) -> Queues {
         Queues {
             workers: (0..n).map(|_| WorkerShared::new(capacity)).collect(),
-            idle: AtomicUsize::new(0),
+            idle: IdleCount(AtomicUsize::new(0)),
         }
     }
 
@@ -225,7 +260,8 @@ impl Queues {
             let mut q = lock(&target.queue);
             if q.intake != Intake::Open {
                 drop(q);
-                target.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+                let jobs: Vec<Arc<dyn Job>> = jobs.collect();
+                target.uncount(take_marks(&jobs));
                 for job in jobs {
                     job.fail(Error::ShutDown);
                 }
@@ -345,7 +381,7 @@ impl JobSource for Queues {
         if q.intake == Intake::Stopping {
             batch.extend(q.jobs.drain(..).map(|queued| queued.job));
             drop(q);
-            own.queued.store(0, Ordering::Relaxed);
+            own.uncount(take_marks(batch.iter()));
             for job in batch.drain(..) {
                 job.fail(Error::Cancelled);
             }
@@ -356,7 +392,7 @@ impl JobSource for Queues {
             let n = free.min(q.jobs.len());
             batch.extend(q.jobs.drain(..n).map(|queued| queued.job));
             drop(q);
-            own.queued.fetch_sub(n, Ordering::Relaxed);
+            own.uncount(take_marks(batch.iter()));
             return Poll::Ready(Step::Run);
         }
         if free == 0 {

@@ -12,8 +12,12 @@
 //!   plain closure (which will hold its thread; the works behind it stay in the queue for the
 //!   next free worker). So the works start in the order they were pushed, whichever worker
 //!   frees up first.
-//! - `queued` mirrors the queue's length for loads read without the lock; each worker's
-//!   running count is its own [`WorkCounts`].
+//! - `queued` counts the queue's works for loads read without the lock, less those cancelled
+//!   while they wait (a cancelled work stays in the queue until a dispatcher pops it and drops
+//!   it unstarted; its [`QueueMark`] says who uncounts it, as in the per-worker queues); each
+//!   worker's running count is its own [`WorkCounts`].
+//!
+//! [`QueueMark`]: super::cell::QueueMark
 //!
 //! # Not missing a wake-up
 //!
@@ -30,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::cell::Job;
+use super::cell::{take_marks, Job, QueuedCounts};
 use super::queues::Intake;
 use super::worker::{JobSource, Room, Step, WorkCounts, BATCH};
 use crate::balance::Load;
@@ -116,7 +120,7 @@ impl State {
 /// One queue of waiting works, shared by all the workers of a thread pool.
 pub(crate) struct SharedQueue {
     state: Mutex<State>,
-    /// The queue's length, mirrored for loads (written under the lock).
+    /// The queue's works, less those cancelled there (see the module docs).
     queued: AtomicUsize,
     /// Each worker's running and ended works.
     counts: Vec<Arc<WorkCounts>>,
@@ -192,8 +196,14 @@ impl SharedQueue {
                 }
                 return;
             }
-            st.jobs.extend(jobs);
-            self.queued.store(st.jobs.len(), Ordering::Relaxed);
+            // Every job is marked (as counted in the one queue, "worker 0") before it is seen.
+            st.jobs.extend(jobs.inspect(|queued| {
+                if let Some(mark) = queued.job.queue_mark() {
+                    mark.set(0);
+                }
+            }));
+            // ORDERING: Relaxed: a count for loads; see `uncount`.
+            self.queued.fetch_add(n, Ordering::Relaxed);
             while wakers.len() < n {
                 match st.take_idle(&self.counts) {
                     Some(w) => wakers.push(w),
@@ -202,6 +212,15 @@ impl SharedQueue {
             }
         }
         wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Takes `n` works out of the waiting count (they left the queue, or were cancelled).
+    fn uncount(&self, n: usize) {
+        if n > 0 {
+            // ORDERING: Relaxed: a count for loads; every decrement follows its increment
+            // (through the lock or the handle's hand-over), so it never wraps.
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+        }
     }
 
     /// Queues one job at the back (see [`push_all`](SharedQueue::push_all)).
@@ -223,12 +242,11 @@ impl SharedQueue {
                 (_, true) | (Intake::Stopping, _) => Intake::Stopping,
                 _ => Intake::Closing,
             };
-            let cancelled: Vec<Queued> = if now {
-                st.jobs.drain(..).collect()
+            let cancelled: Vec<Arc<dyn Job>> = if now {
+                st.jobs.drain(..).map(|queued| queued.job).collect()
             } else {
                 Vec::new()
             };
-            self.queued.store(st.jobs.len(), Ordering::Relaxed);
             st.idle.clear();
             let wakers: Vec<Waker> = st
                 .parked
@@ -240,11 +258,18 @@ impl SharedQueue {
                 .collect();
             (cancelled, wakers)
         };
+        self.uncount(take_marks(&cancelled));
         // A closure's captures may panic as they drop: that must not keep the rest queued.
-        for queued in cancelled {
-            contain(|| queued.job.fail(Error::Cancelled));
+        for job in cancelled {
+            contain(|| job.fail(Error::Cancelled));
         }
         wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl QueuedCounts for SharedQueue {
+    fn uncount(&self, _worker: usize) {
+        SharedQueue::uncount(self, 1);
     }
 }
 
@@ -278,13 +303,13 @@ impl JobSource for SharedQueue {
                     break;
                 }
             }
-            self.queued.store(st.jobs.len(), Ordering::Relaxed);
             let more = if st.jobs.is_empty() {
                 None
             } else {
                 st.take_idle(&self.counts) // works left behind: another idle worker takes the next
             };
             drop(st);
+            self.uncount(take_marks(batch.iter()));
             if let Some(w) = more {
                 w.wake();
             }

@@ -309,6 +309,7 @@ impl Builder {
         let inner = Arc::new(PoolInner {
             thread_ids: threads.iter().map(|t| t.thread().id()).collect(),
             threads: Mutex::new(threads),
+            queued_counts: workers.counts(),
             workers,
             picker: Picker::new(self.balancer),
             open: AtomicBool::new(true),
