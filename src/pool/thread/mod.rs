@@ -169,13 +169,15 @@ impl PoolInner {
             workers.len(),
             |i| workers.worker(i).load(),
             |_, i| {
-                workers.worker(i).queued.fetch_add(1, Ordering::Relaxed);
                 if let Some(job) = jobs.next() {
                     if let Some(mark) = job.queue_mark() {
                         mark.set(i);
                     }
                     shares[i].push(job);
                 }
+            },
+            |i, added| {
+                workers.worker(i).queued.fetch_add(added, Ordering::Relaxed);
             },
         );
         for (i, share) in shares.into_iter().enumerate() {
