@@ -381,7 +381,7 @@ impl JobSource for Queues {
         if q.intake == Intake::Stopping {
             batch.extend(q.jobs.drain(..).map(|queued| queued.job));
             drop(q);
-            own.uncount(take_marks(batch.iter()));
+            own.uncount(take_marks(batch));
             for job in batch.drain(..) {
                 job.fail(Error::Cancelled);
             }
@@ -392,7 +392,7 @@ impl JobSource for Queues {
             let n = free.min(q.jobs.len());
             batch.extend(q.jobs.drain(..n).map(|queued| queued.job));
             drop(q);
-            own.uncount(take_marks(batch.iter()));
+            own.uncount(take_marks(batch));
             return Poll::Ready(Step::Run);
         }
         if free == 0 {

@@ -376,7 +376,7 @@ impl JobSource for SharedQueue {
                 st.take_idle(&self.counts) // works left behind: another idle worker takes the next
             };
             drop(st);
-            self.uncount(take_marks(batch.iter()));
+            self.uncount(take_marks(batch));
             if let Some(w) = more {
                 w.wake();
             }
