@@ -221,10 +221,13 @@ impl Balancer for RoundRobin {
         }
         // (Compare and wrap rather than `%`: a division costs more than the rest of a pick.)
         let start = wrap(self.next, n);
-        let picked = (start..n)
-            .chain(0..start)
-            .find(|&i| loads[i].has_room())
-            .unwrap_or(start);
+        let mut picked = start;
+        while !loads[picked].has_room() {
+            picked = if picked + 1 == n { 0 } else { picked + 1 };
+            if picked == start {
+                break; // nobody has room: the next in turn anyway
+            }
+        }
         self.next = picked + 1; // wrapped at the next pick
         picked
     }
