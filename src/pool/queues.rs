@@ -26,7 +26,8 @@
 //! only then looks at the other queues one last time. The other side wakes an idle worker
 //! whenever works wait behind a busy worker: a push to a busy worker that is not waiting for
 //! jobs, a worker about to run a plain closure with works queued, a full worker with works
-//! queued, and a thief that left works behind. The idle and blocking flags and the queue
+//! queued, and a thief that left works behind. Whoever wakes an idle worker clears its idle
+//! flag, so the next callers do not take its lock again before it has looked. The idle and blocking flags and the queue
 //! counts are ordered by `SeqCst` fences, so either the thief's last look sees the work or the
 //! other side sees the idle thief.
 //!
@@ -267,7 +268,10 @@ impl Queues {
                 }
                 return;
             }
-            q.jobs.extend(jobs.map(|job| Queued { job, pinned }));
+            q.jobs.reserve(jobs.len());
+            for job in jobs {
+                q.jobs.push_back(Queued { job, pinned });
+            }
             q.waker.take()
         };
         match waker {
@@ -308,9 +312,13 @@ impl Queues {
         let n = self.workers.len();
         for j in (1..n).map(|k| (busy + k) % n) {
             let w = &self.workers[j];
-            if !w.idle.load(Ordering::SeqCst) {
+            // Whoever clears an idle worker's flag wakes it: the callers after it (a busy
+            // worker calls this at every plain closure) skip that worker, and its lock, until
+            // it marks itself idle again.
+            if !w.idle.load(Ordering::SeqCst) || !w.idle.swap(false, Ordering::SeqCst) {
                 continue;
             }
+            self.idle.fetch_sub(1, Ordering::SeqCst);
             let waker = lock(&w.queue).waker.take();
             if let Some(waker) = waker {
                 waker.wake();
@@ -328,7 +336,9 @@ impl Queues {
 
     /// Marks worker `me` idle or not, keeping the count.
     fn set_idle(&self, me: &WorkerShared, idle: bool) {
-        // Only this worker writes its flag: a plain read skips the swap when nothing changes.
+        // Only this worker sets its flag (`wake_idle` may clear it), and each step clears it
+        // before it may set it: a plain read skips the swap when nothing changes. (A stale
+        // `true` read here only makes the swap below find the flag cleared already.)
         if me.idle.load(Ordering::Relaxed) == idle {
             return;
         }
