@@ -247,7 +247,9 @@ impl SharedQueue {
     /// (as many as there are). A closed queue fails them with `ShutDown`.
     pub(crate) fn push_all(&self, jobs: impl ExactSizeIterator<Item = Queued>) {
         let n = jobs.len();
-        let mut wakers = Vec::new();
+        // (The first waker apart: a push of one work wakes at most one worker, and should not
+        // allocate a list for it.)
+        let (mut first, mut more) = (None, Vec::new());
         {
             let mut st = lock(&self.state);
             if st.intake != Intake::Open {
@@ -258,21 +260,26 @@ impl SharedQueue {
                 return;
             }
             // Every job is marked (as counted in the one queue, "worker 0") before it is seen.
-            st.jobs.extend(jobs.inspect(|queued| {
+            st.jobs.reserve(n);
+            for queued in jobs {
                 if let Some(mark) = queued.job.queue_mark() {
                     mark.set(0);
                 }
-            }));
+                st.jobs.push_back(queued);
+            }
             // ORDERING: Relaxed: a count for loads; see `uncount`.
             self.queued.fetch_add(n, Ordering::Relaxed);
-            while wakers.len() < n {
+            if n > 0 {
+                first = st.take_idle(&self.counts);
+            }
+            while first.is_some() && more.len() + 1 < n {
                 match st.take_idle(&self.counts) {
-                    Some(w) => wakers.push(w),
+                    Some(w) => more.push(w),
                     None => break,
                 }
             }
         }
-        wakers.into_iter().for_each(Waker::wake);
+        first.into_iter().chain(more).for_each(Waker::wake);
     }
 
     /// Takes `n` works out of the waiting count (they left the queue, or were cancelled).
