@@ -27,9 +27,9 @@
 //! whenever works wait behind a busy worker: a push to a busy worker that is not waiting for
 //! jobs, a worker about to run a plain closure with works queued, a full worker with works
 //! queued, and a thief that left works behind. Whoever wakes an idle worker clears its idle
-//! flag, so the next callers do not take its lock again before it has looked. The idle and blocking flags and the queue
-//! counts are ordered by `SeqCst` fences, so either the thief's last look sees the work or the
-//! other side sees the idle thief.
+//! flag, so the next callers do not take its lock again before it has looked. The idle and
+//! blocking flags and the queue counts are ordered by `SeqCst` fences, so either the thief's
+//! last look sees the work or the other side sees the idle thief.
 //!
 //! [`Balancer::is_binding`]: crate::balance::Balancer::is_binding
 //! [`QueueMark`]: super::cell::QueueMark

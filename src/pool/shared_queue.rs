@@ -118,10 +118,9 @@ impl State {
     /// share of the queued works and the running ones of it and those workers, less what it
     /// runs already (0 when it has its share: the rest is theirs).
     ///
-    /// The worker running least among them always gets at least one: with `k` works queued,
-    /// `mine` running, and `m - 1` others running none, `ceil((k + mine) / m) > mine` when
-    /// `mine` is the least (0 for the others here, so `mine` is 0 and the share is
-    /// `ceil(k / m) >= 1`).
+    /// A worker running nothing always gets at least one (`ceil(k / m) >= 1` with `k >= 1`
+    /// works queued). So a declined work never waits on decliners alone: those workers run
+    /// nothing, and whichever comes first takes one; the decliner wakes one that is idle.
     fn share(&self, me: usize, mine: usize, counts: &[Arc<WorkCounts>]) -> usize {
         if self.coming == 0 {
             return usize::MAX;
