@@ -219,12 +219,16 @@ impl Balancer for RoundRobin {
         if n == 0 {
             return 0;
         }
-        let start = self.next % n;
-        let picked = (0..n)
-            .map(|i| (start + i) % n)
-            .find(|&i| loads[i].has_room())
-            .unwrap_or(start);
-        self.next = (picked + 1) % n;
+        // (Compare and wrap rather than `%`: a division costs more than the rest of a pick.)
+        let start = wrap(self.next, n);
+        let mut picked = start;
+        while !loads[picked].has_room() {
+            picked = if picked + 1 == n { 0 } else { picked + 1 };
+            if picked == start {
+                break; // nobody has room: the next in turn anyway
+            }
+        }
+        self.next = picked + 1; // wrapped at the next pick
         picked
     }
 }
@@ -375,14 +379,17 @@ impl Balancer for LeastLoaded {
         }
         // Smaller is better: `false` (has room) sorts before `true` (full).
         let key = |i: usize| (!loads[i].has_room(), loads[i].total());
-        let start = self.next % n;
-        let mut best = start;
-        for i in (1..n).map(|step| (start + step) % n) {
-            if key(i) < key(best) {
-                best = i;
+        let start = wrap(self.next, n);
+        let (mut best, mut best_key) = (start, key(start));
+        for step in 1..n {
+            let i = start + step;
+            let i = if i >= n { i - n } else { i }; // `start + step < 2n`
+            let k = key(i);
+            if k < best_key {
+                (best, best_key) = (i, k);
             }
         }
-        self.next = (best + 1) % n;
+        self.next = best + 1; // wrapped at the next pick
         best
     }
 }
@@ -494,6 +501,18 @@ where
 {
     fn pick(&mut self, loads: &[Load], hint: Option<u64>) -> usize {
         (self.f)(loads, hint)
+    }
+}
+
+/// `i` taken into `0..n` (`n > 0`): a cursor that may have run one past the end (or that was
+/// set for more workers) wraps to the start, without a division in the common case.
+fn wrap(i: usize, n: usize) -> usize {
+    if i < n {
+        i
+    } else if i == n {
+        0
+    } else {
+        i % n
     }
 }
 

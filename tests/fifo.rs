@@ -387,3 +387,44 @@ fn a_balancer_with_a_shared_queue_is_refused() {
         .unwrap();
     assert_eq!(pool.submit(|| 5).wait(), Ok(5));
 }
+
+/// Async works pushed while every worker is idle spread over the workers: the first worker to
+/// wake takes its share, not every work its room allows. Each round, 8 works on 2 workers with
+/// room for 8 each record their thread, then wait until all 8 have started (so none ends and
+/// frees room early); both threads must have run some. Fresh pools and a reused one.
+#[test]
+fn async_works_pushed_to_idle_workers_spread_over_them() {
+    fn round(pool: &ThreadPool) {
+        let all_started = Arc::new(Event::new());
+        let started = Arc::new(AtomicUsize::new(0));
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (all_started, started) = (Arc::clone(&all_started), Arc::clone(&started));
+                let threads = Arc::clone(&threads);
+                pool.spawn(move || async move {
+                    threads.lock().unwrap().push(std::thread::current().id());
+                    if started.fetch_add(1, Ordering::SeqCst) + 1 == 8 {
+                        all_started.set();
+                    }
+                    all_started.wait().await;
+                })
+            })
+            .collect();
+        for h in handles {
+            finish(h, "a spread work").unwrap();
+        }
+        let mut seen = threads.lock().unwrap().clone();
+        seen.sort_unstable_by_key(|id| format!("{id:?}"));
+        seen.dedup();
+        assert_eq!(seen.len(), 2, "every work ran on one worker");
+        assert_eq!(pool.loads(), [0, 0]);
+    }
+    for _ in 0..ROUNDS {
+        round(&shared_pool(2, 8));
+    }
+    let pool = shared_pool(2, 8);
+    for _ in 0..ROUNDS * 4 {
+        round(&pool);
+    }
+}

@@ -30,7 +30,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
@@ -119,7 +119,10 @@ fn done_state<T>(result: &Result<T, Error>) -> u8 {
 /// The result slot, the waker around it, and what the job keeps under the same lock (`extra`:
 /// its closure until it starts, say).
 struct Slot<T, X: ?Sized> {
-    result: Option<Result<T, Error>>,
+    /// The outcome, its error boxed: an `Error` is 32 bytes inline and most outcomes are
+    /// values, so the box (made only for an error) keeps every work's cell 16 bytes smaller —
+    /// memory that crosses cores at every work.
+    result: Option<Result<T, Box<Error>>>,
     /// The caller waiting on the handle.
     waiter: Option<Waker>,
     /// Last, so that a `Completion<T, X>` can be seen as a `Completion<T, dyn Send>`.
@@ -132,6 +135,8 @@ pub(crate) struct Completion<T, X: ?Sized = ()> {
     state: AtomicU8,
     /// The handle cancels the work when it is dropped (kept here: it fits in padding).
     cancel_on_drop: AtomicBool,
+    /// Which queue counts the work as waiting (kept here: it fits in padding too).
+    queue_mark: QueueMark,
     slot: Mutex<Slot<T, X>>,
 }
 
@@ -148,6 +153,7 @@ impl<T, X> Completion<T, X> {
         Completion {
             state: AtomicU8::new(QUEUED),
             cancel_on_drop: AtomicBool::new(false),
+            queue_mark: QueueMark(AtomicU32::new(0)),
             slot: Mutex::new(Slot {
                 result: None,
                 waiter: None,
@@ -187,7 +193,7 @@ impl<T, X: ?Sized> Completion<T, X> {
     fn publish(&self, result: Result<T, Error>) {
         let waiter = {
             let mut slot = lock(&self.slot);
-            slot.result = Some(result);
+            slot.result = Some(result.map_err(Box::new));
             slot.waiter.take()
         };
         if let Some(w) = waiter {
@@ -276,6 +282,11 @@ impl<T, X: ?Sized> Completion<T, X> {
         false
     }
 
+    /// Where the work is counted as waiting, while it is.
+    pub(crate) fn queue_mark(&self) -> &QueueMark {
+        &self.queue_mark
+    }
+
     /// Makes dropping the handle cancel the work.
     pub(crate) fn set_cancel_on_drop(&self) {
         self.cancel_on_drop.store(true, Ordering::Relaxed);
@@ -312,7 +323,7 @@ impl<T, X: ?Sized> Completion<T, X> {
             let state = self.state.load(Ordering::Relaxed);
             self.state
                 .store(TAKEN | (state & CANCELLED), Ordering::Relaxed);
-            return Poll::Ready(result);
+            return Poll::Ready(result.map_err(|e| *e));
         }
         assert!(
             self.state.load(Ordering::Relaxed) & PHASE != TAKEN,
@@ -333,6 +344,80 @@ pub(crate) trait Job: Send + Sync {
     fn start(self: Arc<Self>, room: &Rc<Room>);
     /// Ends the work with `error` unless it already has an outcome, and drops the closure.
     fn fail(&self, error: Error);
+    /// Where the work is counted as waiting, for a queue whose loads a cancel should lower at
+    /// once (the thread pool's); `None` for a work no such queue holds.
+    fn queue_mark(&self) -> Option<&QueueMark> {
+        None
+    }
+}
+
+/// Which worker's queue counts a work as waiting, so that a cancel can take the work out of
+/// the loads at once, while the work itself stays in the queue until a worker pops it.
+///
+/// The count and the mark move together: the pool counts the work in worker `i`'s queue and
+/// sets the mark to `i` before it queues the work; then exactly one side takes the mark, and
+/// with it the duty to uncount: the worker that takes the work out of the queue (to start,
+/// steal, fail or cancel it), or a cancel that decided `Cancelled` while the work waited. So a
+/// count never drops twice or stays up for a work that has left (see [`QueuedCounts`]).
+#[derive(Debug)]
+pub(crate) struct QueueMark(
+    /// `0`: counted nowhere; `i + 1`: counted in worker `i`'s queue (a pool has fewer than
+    /// `u32::MAX` worker threads).
+    AtomicU32,
+);
+
+impl QueueMark {
+    /// Marks the work as counted in worker `worker`'s queue (before the work is queued).
+    pub(crate) fn set(&self, worker: usize) {
+        let mark = u32::try_from(worker + 1).unwrap_or(u32::MAX);
+        // ORDERING: Relaxed: the queue's lock (for the worker that pops the work) and the
+        // hand-over of the handle (for a cancel) publish it.
+        self.0.store(mark, Ordering::Relaxed);
+    }
+
+    /// Takes the mark: the worker whose queue still counts the work, if this call is the one
+    /// that must uncount it.
+    pub(crate) fn take(&self) -> Option<usize> {
+        // ORDERING: Relaxed: the swaps on one atomic are totally ordered; one of them wins.
+        match self.0.swap(0, Ordering::Relaxed) {
+            0 => None,
+            mark => Some(mark as usize - 1),
+        }
+    }
+}
+
+/// A pool's counts of waiting works, per worker (the `queued` of its loads). (Unwind-safe, as
+/// the pools that hold it are.)
+pub(crate) trait QueuedCounts: Send + Sync + std::panic::RefUnwindSafe {
+    /// A work counted as waiting in worker `worker`'s queue was cancelled there: uncount it.
+    fn uncount(&self, worker: usize);
+}
+
+/// Uncounts a cancelled work that still waits in a queue (if it does: the worker that pops it
+/// otherwise does).
+pub(crate) fn uncount_cancelled<T>(
+    completion: &Completion<T, dyn Send>,
+    counts: &dyn QueuedCounts,
+) {
+    if let Some(worker) = completion.queue_mark().take() {
+        counts.uncount(worker);
+    }
+}
+
+/// How many of `jobs`, just taken out of a queue, were still counted as waiting there (their
+/// marks are taken: no cancel will uncount them now).
+pub(crate) fn take_marks(jobs: &[Arc<dyn Job>]) -> usize {
+    // The jobs were written on other cores. A locked swap waits for its line before the next
+    // one starts, so ask for every line first: the misses overlap instead of queueing up.
+    for job in jobs {
+        if let Some(mark) = job.queue_mark() {
+            // ORDERING: Relaxed: only a read ahead of the swap below.
+            std::hint::black_box(mark.0.load(Ordering::Relaxed));
+        }
+    }
+    jobs.iter()
+        .filter(|job| job.queue_mark().is_some_and(|mark| mark.take().is_some()))
+        .count()
 }
 
 /// The outcome side of a work, as its handle sees it.

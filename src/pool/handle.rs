@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::cell::Outcome;
+use super::cell::{uncount_cancelled, Outcome, QueuedCounts};
 use crate::Error;
 
 /// How long a blocking wait spins before it parks: a parked thread's wake-up costs ~10 µs, so a
@@ -32,6 +32,9 @@ const WAIT_SPIN: Duration = Duration::from_micros(20);
 #[must_use = "a dropped Handle lets its work run on unobserved; keep it to get the result"]
 pub struct Handle<T> {
     outcome: Arc<dyn Outcome<T>>,
+    /// The counts of waiting works of the pool that queued the work, if they are kept per
+    /// work (a thread pool's): a cancel that finds the work still waiting lowers its load.
+    queued_in: Option<Arc<dyn QueuedCounts>>,
 }
 
 impl<T> std::fmt::Debug for Handle<T> {
@@ -44,7 +47,21 @@ impl<T> std::fmt::Debug for Handle<T> {
 
 impl<T> Handle<T> {
     pub(crate) fn new(outcome: Arc<dyn Outcome<T>>) -> Handle<T> {
-        Handle { outcome }
+        Handle {
+            outcome,
+            queued_in: None,
+        }
+    }
+
+    /// A handle whose cancel uncounts the work from `counts` while it waits in a queue.
+    pub(crate) fn counted_in(
+        outcome: Arc<dyn Outcome<T>>,
+        counts: Arc<dyn QueuedCounts>,
+    ) -> Handle<T> {
+        Handle {
+            outcome,
+            queued_in: Some(counts),
+        }
     }
 
     /// A handle that has already failed with `error` (a work that could not be submitted).
@@ -55,9 +72,7 @@ impl<T> Handle<T> {
     {
         let completion = Arc::new(super::cell::Completion::new());
         completion.fail(error);
-        Handle {
-            outcome: completion,
-        }
+        Handle::new(completion)
     }
 
     /// Blocks the calling thread until the work ends, and returns its outcome.
@@ -149,7 +164,18 @@ impl<T> Handle<T> {
     /// assert_eq!(h.wait(), Err(aplex::Error::Cancelled));
     /// ```
     pub fn cancel(&self) -> bool {
-        self.outcome.cancel()
+        self.cancel_counted(self.queued_in.as_deref())
+    }
+
+    /// Cancels the work as [`cancel`](Handle::cancel) does, uncounting it from `counts` if it
+    /// still waits in a queue (for a map, which keeps its pool's counts once for all its
+    /// handles).
+    pub(crate) fn cancel_counted(&self, counts: Option<&dyn QueuedCounts>) -> bool {
+        let cancelled = self.outcome.cancel();
+        if let (true, Some(counts)) = (cancelled, counts) {
+            uncount_cancelled(self.outcome.completion(), counts);
+        }
+        cancelled
     }
 
     /// True once the work has an outcome (the handle will not wait). A running async work whose
@@ -213,7 +239,7 @@ impl<T> Future for Handle<T> {
 impl<T> Drop for Handle<T> {
     fn drop(&mut self) {
         if self.outcome.completion().cancels_on_drop() {
-            self.outcome.cancel();
+            self.cancel();
         }
     }
 }

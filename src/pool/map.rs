@@ -14,7 +14,7 @@ pub(crate) use self::feed::SubmitJobs;
 use self::feed::{Feed, FlexSource, Source, STAGE};
 pub(crate) use self::flight::{Chunk, ChunkResults, DenseResults, Single};
 use self::flight::{InFlight, Landed, Ready};
-use super::cell::{Job, Outcome, PlainJob};
+use super::cell::{Job, Outcome, PlainJob, QueuedCounts};
 use super::Handle;
 use crate::time::{sleep_until, Sleep};
 use crate::Error;
@@ -56,6 +56,9 @@ pub struct Map<T> {
     timer: Option<Sleep>,
     /// The time ran out: everything left was cancelled; nothing more comes.
     ended: bool,
+    /// The pool's counts of waiting works, which a cancel of a waiting item lowers (a thread
+    /// pool's map; kept once here rather than in every item's handle).
+    queued_in: Option<Arc<dyn QueuedCounts>>,
 }
 
 impl<T> std::fmt::Debug for Map<T> {
@@ -125,7 +128,13 @@ impl<T: Send + 'static> Map<T> {
 
     /// A thread pool's map over `iter`: items and chunks become plain jobs, staged and sent
     /// to the pool by `submit` in batches.
-    pub(crate) fn staged<A, F, I>(f: F, mut iter: I, workers: usize, submit: SubmitJobs) -> Map<T>
+    pub(crate) fn staged<A, F, I>(
+        f: F,
+        mut iter: I,
+        workers: usize,
+        submit: SubmitJobs,
+        queued_in: Arc<dyn QueuedCounts>,
+    ) -> Map<T>
     where
         F: Fn(A) -> T + Send + Sync + 'static,
         I: Iterator<Item = A> + Send + 'static,
@@ -158,6 +167,7 @@ impl<T: Send + 'static> Map<T> {
             Some(InFlight::Dense(len, handle))
         };
         let mut map = Map::with_source(workers, Box::new(|_| None));
+        map.queued_in = Some(queued_in);
         map.source = Some(Feed::Staged {
             pull: Box::new(pull),
             staged: Vec::with_capacity(STAGE),
@@ -176,6 +186,7 @@ impl<T: Send + 'static> Map<T> {
             deadline: None,
             timer: None,
             ended: false,
+            queued_in: None,
         }
     }
 }
@@ -310,7 +321,7 @@ impl<T> Map<T> {
         self.source = None;
         self.timer = None;
         for pending in self.in_flight.drain(..) {
-            pending.cancel();
+            pending.cancel(self.queued_in.as_deref());
         }
         self.ready = Ready::empty();
         Some(Err(Error::TimedOut))
@@ -416,7 +427,7 @@ impl<T> Drop for Map<T> {
     fn drop(&mut self) {
         // Nobody will read these results: do not run what has not started.
         for pending in self.in_flight.drain(..) {
-            pending.cancel();
+            pending.cancel(self.queued_in.as_deref());
         }
     }
 }

@@ -9,8 +9,12 @@
 //! - A work the balancer pinned (its pick is binding: [`Balancer::is_binding`]) runs on the
 //!   worker it was pushed to. Any other work that has not started may be taken by an idle
 //!   worker, oldest first, up to half of what waits (at most one batch) per steal.
-//! - `queued` counts the works waiting in a queue; a stolen work leaves it at once and is
-//!   counted as running by the thief when it starts, so balancers always see true loads.
+//! - `queued` counts the works waiting in a queue, less those cancelled there: each queued
+//!   work carries a [`QueueMark`], and whichever comes first — the worker that takes it out of
+//!   the queue, or a cancel — takes the mark and uncounts it. A cancelled work stays in the
+//!   queue (no scan) until a worker pops it and drops it unstarted. A stolen work leaves the
+//!   count at once and is counted as running by the thief when it starts, so balancers
+//!   always see true loads.
 //!
 //! # Not missing a steal
 //!
@@ -22,18 +26,20 @@
 //! only then looks at the other queues one last time. The other side wakes an idle worker
 //! whenever works wait behind a busy worker: a push to a busy worker that is not waiting for
 //! jobs, a worker about to run a plain closure with works queued, a full worker with works
-//! queued, and a thief that left works behind. The idle and blocking flags and the queue
-//! counts are ordered by `SeqCst` fences, so either the thief's last look sees the work or the
-//! other side sees the idle thief.
+//! queued, and a thief that left works behind. Whoever wakes an idle worker clears its idle
+//! flag, so the next callers do not take its lock again before it has looked. The idle and
+//! blocking flags and the queue counts are ordered by `SeqCst` fences, so either the thief's
+//! last look sees the work or the other side sees the idle thief.
 //!
 //! [`Balancer::is_binding`]: crate::balance::Balancer::is_binding
+//! [`QueueMark`]: super::cell::QueueMark
 
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::cell::Job;
+use super::cell::{take_marks, Job, QueuedCounts};
 use super::worker::{JobSource, Room, Step, WorkCounts, BATCH};
 use crate::balance::Load;
 use crate::runtime::reactor::lock;
@@ -72,7 +78,8 @@ struct Queue {
 #[repr(align(128))]
 pub(crate) struct WorkerShared {
     queue: Mutex<Queue>,
-    /// Works waiting in this worker's queue (counted by the pool when it picks this worker).
+    /// Works waiting in this worker's queue (counted by the pool when it picks this worker),
+    /// less those cancelled while they wait.
     pub(crate) queued: AtomicUsize,
     /// Works running on this worker (async works in flight, or a plain closure), and ended.
     pub(crate) counts: Arc<WorkCounts>,
@@ -155,6 +162,7 @@ impl WorkerShared {
         let want = max.min(q.jobs.len().div_ceil(2));
         let mut taken = 0;
         let mut at = 0;
+        let start = batch.len();
         while taken < want && at < q.jobs.len() && at < STEAL_SCAN {
             if q.jobs[at].pinned {
                 at += 1;
@@ -164,16 +172,44 @@ impl WorkerShared {
             }
         }
         drop(q);
-        self.queued.fetch_sub(taken, Ordering::Relaxed);
+        self.uncount(take_marks(&batch[start..]));
         taken
+    }
+
+    /// Takes `n` works out of the waiting count (they left the queue, or were cancelled).
+    fn uncount(&self, n: usize) {
+        if n > 0 {
+            // ORDERING: Relaxed: a count for loads; every decrement follows its increment
+            // (through the queue's lock or the handle's hand-over), so it never wraps.
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+        }
     }
 }
 
 /// The workers of one thread pool, as the pool and their dispatchers see them.
 pub(crate) struct Queues {
     workers: Vec<WorkerShared>,
-    /// How many workers are marked idle.
-    idle: AtomicUsize,
+    /// How many workers are marked idle (on a line of its own: the workers write it, while
+    /// every handle's clone of the pool's `Arc` writes the reference count beside it).
+    idle: IdleCount,
+}
+
+/// The count of idle workers, aligned to two cache lines (see [`WorkCounts`]).
+#[repr(align(128))]
+struct IdleCount(AtomicUsize);
+
+impl std::ops::Deref for IdleCount {
+    type Target = AtomicUsize;
+
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
+}
+
+impl QueuedCounts for Queues {
+    fn uncount(&self, worker: usize) {
+        self.workers[worker].uncount(1);
+    }
 }
 
 impl std::fmt::Debug for Queues {
@@ -189,7 +225,7 @@ impl Queues {
     pub(crate) fn new(n: usize, capacity: usize) -> Queues {
         Queues {
             workers: (0..n).map(|_| WorkerShared::new(capacity)).collect(),
-            idle: AtomicUsize::new(0),
+            idle: IdleCount(AtomicUsize::new(0)),
         }
     }
 
@@ -225,13 +261,17 @@ impl Queues {
             let mut q = lock(&target.queue);
             if q.intake != Intake::Open {
                 drop(q);
-                target.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+                let jobs: Vec<Arc<dyn Job>> = jobs.collect();
+                target.uncount(take_marks(&jobs));
                 for job in jobs {
                     job.fail(Error::ShutDown);
                 }
                 return;
             }
-            q.jobs.extend(jobs.map(|job| Queued { job, pinned }));
+            q.jobs.reserve(jobs.len());
+            for job in jobs {
+                q.jobs.push_back(Queued { job, pinned });
+            }
             q.waker.take()
         };
         match waker {
@@ -272,9 +312,13 @@ impl Queues {
         let n = self.workers.len();
         for j in (1..n).map(|k| (busy + k) % n) {
             let w = &self.workers[j];
-            if !w.idle.load(Ordering::SeqCst) {
+            // Whoever clears an idle worker's flag wakes it: the callers after it (a busy
+            // worker calls this at every plain closure) skip that worker, and its lock, until
+            // it marks itself idle again.
+            if !w.idle.load(Ordering::SeqCst) || !w.idle.swap(false, Ordering::SeqCst) {
                 continue;
             }
+            self.idle.fetch_sub(1, Ordering::SeqCst);
             let waker = lock(&w.queue).waker.take();
             if let Some(waker) = waker {
                 waker.wake();
@@ -292,7 +336,9 @@ impl Queues {
 
     /// Marks worker `me` idle or not, keeping the count.
     fn set_idle(&self, me: &WorkerShared, idle: bool) {
-        // Only this worker writes its flag: a plain read skips the swap when nothing changes.
+        // Only this worker sets its flag (`wake_idle` may clear it), and each step clears it
+        // before it may set it: a plain read skips the swap when nothing changes. (A stale
+        // `true` read here only makes the swap below find the flag cleared already.)
         if me.idle.load(Ordering::Relaxed) == idle {
             return;
         }
@@ -345,7 +391,7 @@ impl JobSource for Queues {
         if q.intake == Intake::Stopping {
             batch.extend(q.jobs.drain(..).map(|queued| queued.job));
             drop(q);
-            own.queued.store(0, Ordering::Relaxed);
+            own.uncount(take_marks(batch));
             for job in batch.drain(..) {
                 job.fail(Error::Cancelled);
             }
@@ -356,7 +402,7 @@ impl JobSource for Queues {
             let n = free.min(q.jobs.len());
             batch.extend(q.jobs.drain(..n).map(|queued| queued.job));
             drop(q);
-            own.queued.fetch_sub(n, Ordering::Relaxed);
+            own.uncount(take_marks(batch));
             return Poll::Ready(Step::Run);
         }
         if free == 0 {

@@ -12,8 +12,18 @@
 //!   plain closure (which will hold its thread; the works behind it stay in the queue for the
 //!   next free worker). So the works start in the order they were pushed, whichever worker
 //!   frees up first.
-//! - `queued` mirrors the queue's length for loads read without the lock; each worker's
-//!   running count is its own [`WorkCounts`].
+//! - A dispatcher takes no more than its fair share while other workers with room and nothing
+//!   running are idle or on their way to the queue: the queued works and its own running ones,
+//!   spread over itself and them (see [`State::share`]). The rest stays for them, and an idle
+//!   one is woken. So the first worker to wake does not take every async work its room allows
+//!   while the others sit idle; the worker running least always gets at least one work, so a
+//!   waiting work is never left with every worker parked.
+//! - `queued` counts the queue's works for loads read without the lock, less those cancelled
+//!   while they wait (a cancelled work stays in the queue until a dispatcher pops it and drops
+//!   it unstarted; its [`QueueMark`] says who uncounts it, as in the per-worker queues); each
+//!   worker's running count is its own [`WorkCounts`].
+//!
+//! [`QueueMark`]: super::cell::QueueMark
 //!
 //! # Not missing a wake-up
 //!
@@ -30,7 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::cell::Job;
+use super::cell::{take_marks, Job, QueuedCounts};
 use super::queues::Intake;
 use super::worker::{JobSource, Room, Step, WorkCounts, BATCH};
 use crate::balance::Load;
@@ -55,8 +65,10 @@ impl Queued {
 /// Where a worker's dispatcher waits, if it waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Parked {
-    /// Running, or about to look at the queue.
+    /// Running (or looking at the queue now).
     No,
+    /// On its way to the queue: woken while idle, or not there yet since its thread started.
+    Woken,
     /// Waits for jobs, with room: a push wakes it.
     Idle,
     /// Waits for a running work to end (no room): only a close wakes it through the queue.
@@ -70,6 +82,8 @@ struct State {
     parked: Vec<(Parked, Option<Waker>)>,
     /// The idle workers, in the order they went idle.
     idle: Vec<usize>,
+    /// How many workers are idle or woken (`Parked::Idle` or `Parked::Woken`).
+    coming: usize,
 }
 
 impl State {
@@ -78,6 +92,9 @@ impl State {
         let (parked, _) = self.parked[me];
         if parked == Parked::Idle {
             self.idle.retain(|&w| w != me);
+        }
+        if matches!(parked, Parked::Idle | Parked::Woken) {
+            self.coming -= 1;
         }
         self.parked[me].0 = Parked::No;
     }
@@ -92,7 +109,37 @@ impl State {
         }
         if how == Parked::Idle {
             self.idle.push(me);
+            self.coming += 1;
         }
+    }
+
+    /// How many works worker `me` may take now, running `mine` works: everything while no
+    /// other worker with room and nothing running is idle or on its way here; else its fair
+    /// share of the queued works and the running ones of it and those workers, less what it
+    /// runs already (0 when it has its share: the rest is theirs).
+    ///
+    /// A worker running nothing always gets at least one (`ceil(k / m) >= 1` with `k >= 1`
+    /// works queued). So a declined work never waits on decliners alone: those workers run
+    /// nothing, and whichever comes first takes one; the decliner wakes one that is idle.
+    fn share(&self, me: usize, mine: usize, counts: &[Arc<WorkCounts>]) -> usize {
+        if self.coming == 0 {
+            return usize::MAX;
+        }
+        // ORDERING: Relaxed: a hint. A worker idle or woken with nothing running runs nothing
+        // until it comes here, under this lock, so the count cannot rise meanwhile.
+        let others = (0..self.parked.len())
+            .filter(|&w| {
+                w != me
+                    && matches!(self.parked[w].0, Parked::Idle | Parked::Woken)
+                    && counts[w].running.load(Ordering::Relaxed) == 0
+            })
+            .count();
+        if others == 0 {
+            return usize::MAX;
+        }
+        (self.jobs.len() + mine)
+            .div_ceil(others + 1)
+            .saturating_sub(mine)
     }
 
     /// Takes the waker of an idle worker, if any: the one that went idle last among those
@@ -101,14 +148,29 @@ impl State {
     /// be spinning).
     fn take_idle(&mut self, counts: &[Arc<WorkCounts>]) -> Option<Waker> {
         let last = self.idle.len().checked_sub(1)?;
+        let at = self.last_idle_running_nothing(counts).unwrap_or(last);
+        self.wake_at(at)
+    }
+
+    /// Takes the waker of the idle worker that went idle last among those running nothing, if
+    /// any: the one that takes its share of what another worker left.
+    fn take_idle_running_nothing(&mut self, counts: &[Arc<WorkCounts>]) -> Option<Waker> {
+        let at = self.last_idle_running_nothing(counts)?;
+        self.wake_at(at)
+    }
+
+    /// Where in `idle` the last idle worker running nothing is.
+    fn last_idle_running_nothing(&self, counts: &[Arc<WorkCounts>]) -> Option<usize> {
         // ORDERING: Relaxed: a hint; whichever worker comes first takes the work.
-        let at = self
-            .idle
+        self.idle
             .iter()
             .rposition(|&w| counts[w].running.load(Ordering::Relaxed) == 0)
-            .unwrap_or(last);
+    }
+
+    /// Takes the idle worker at `at` in `idle` out of it, as woken, and its waker.
+    fn wake_at(&mut self, at: usize) -> Option<Waker> {
         let w = self.idle.remove(at);
-        self.parked[w].0 = Parked::No;
+        self.parked[w].0 = Parked::Woken; // still counted in `coming`: it is on its way
         self.parked[w].1.take()
     }
 }
@@ -116,7 +178,7 @@ impl State {
 /// One queue of waiting works, shared by all the workers of a thread pool.
 pub(crate) struct SharedQueue {
     state: Mutex<State>,
-    /// The queue's length, mirrored for loads (written under the lock).
+    /// The queue's works, less those cancelled there (see the module docs).
     queued: AtomicUsize,
     /// Each worker's running and ended works.
     counts: Vec<Arc<WorkCounts>>,
@@ -141,8 +203,10 @@ impl SharedQueue {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
                 intake: Intake::Open,
-                parked: (0..n).map(|_| (Parked::No, None)).collect(),
+                // Every worker is on its way to its first look at the queue.
+                parked: (0..n).map(|_| (Parked::Woken, None)).collect(),
                 idle: Vec::with_capacity(n),
+                coming: n,
             }),
             queued: AtomicUsize::new(0),
             counts: (0..n).map(|_| Arc::default()).collect(),
@@ -182,7 +246,9 @@ impl SharedQueue {
     /// (as many as there are). A closed queue fails them with `ShutDown`.
     pub(crate) fn push_all(&self, jobs: impl ExactSizeIterator<Item = Queued>) {
         let n = jobs.len();
-        let mut wakers = Vec::new();
+        // (The first waker apart: a push of one work wakes at most one worker, and should not
+        // allocate a list for it.)
+        let (mut first, mut more) = (None, Vec::new());
         {
             let mut st = lock(&self.state);
             if st.intake != Intake::Open {
@@ -192,16 +258,36 @@ impl SharedQueue {
                 }
                 return;
             }
-            st.jobs.extend(jobs);
-            self.queued.store(st.jobs.len(), Ordering::Relaxed);
-            while wakers.len() < n {
+            // Every job is marked (as counted in the one queue, "worker 0") before it is seen.
+            st.jobs.reserve(n);
+            for queued in jobs {
+                if let Some(mark) = queued.job.queue_mark() {
+                    mark.set(0);
+                }
+                st.jobs.push_back(queued);
+            }
+            // ORDERING: Relaxed: a count for loads; see `uncount`.
+            self.queued.fetch_add(n, Ordering::Relaxed);
+            if n > 0 {
+                first = st.take_idle(&self.counts);
+            }
+            while first.is_some() && more.len() + 1 < n {
                 match st.take_idle(&self.counts) {
-                    Some(w) => wakers.push(w),
+                    Some(w) => more.push(w),
                     None => break,
                 }
             }
         }
-        wakers.into_iter().for_each(Waker::wake);
+        first.into_iter().chain(more).for_each(Waker::wake);
+    }
+
+    /// Takes `n` works out of the waiting count (they left the queue, or were cancelled).
+    fn uncount(&self, n: usize) {
+        if n > 0 {
+            // ORDERING: Relaxed: a count for loads; every decrement follows its increment
+            // (through the lock or the handle's hand-over), so it never wraps.
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+        }
     }
 
     /// Queues one job at the back (see [`push_all`](SharedQueue::push_all)).
@@ -223,13 +309,13 @@ impl SharedQueue {
                 (_, true) | (Intake::Stopping, _) => Intake::Stopping,
                 _ => Intake::Closing,
             };
-            let cancelled: Vec<Queued> = if now {
-                st.jobs.drain(..).collect()
+            let cancelled: Vec<Arc<dyn Job>> = if now {
+                st.jobs.drain(..).map(|queued| queued.job).collect()
             } else {
                 Vec::new()
             };
-            self.queued.store(st.jobs.len(), Ordering::Relaxed);
             st.idle.clear();
+            st.coming = 0;
             let wakers: Vec<Waker> = st
                 .parked
                 .iter_mut()
@@ -240,11 +326,18 @@ impl SharedQueue {
                 .collect();
             (cancelled, wakers)
         };
+        self.uncount(take_marks(&cancelled));
         // A closure's captures may panic as they drop: that must not keep the rest queued.
-        for queued in cancelled {
-            contain(|| queued.job.fail(Error::Cancelled));
+        for job in cancelled {
+            contain(|| job.fail(Error::Cancelled));
         }
         wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl QueuedCounts for SharedQueue {
+    fn uncount(&self, _worker: usize) {
+        SharedQueue::uncount(self, 1);
     }
 }
 
@@ -266,10 +359,15 @@ impl JobSource for SharedQueue {
             return Poll::Ready(Step::Stop); // `close(true)` cancelled the queue
         }
         let free = room.free().min(BATCH);
-        if free > 0 && !st.jobs.is_empty() {
+        let share = if free > 0 && !st.jobs.is_empty() {
+            st.share(me, room.running(), &self.counts).min(free)
+        } else {
+            0
+        };
+        if share > 0 {
             // Only what starts at once: a plain closure holds this thread, so the works behind
             // it are left to the next free worker.
-            while batch.len() < free {
+            while batch.len() < share {
                 let Some(queued) = st.jobs.pop_front() else {
                     break;
                 };
@@ -278,13 +376,13 @@ impl JobSource for SharedQueue {
                     break;
                 }
             }
-            self.queued.store(st.jobs.len(), Ordering::Relaxed);
             let more = if st.jobs.is_empty() {
                 None
             } else {
                 st.take_idle(&self.counts) // works left behind: another idle worker takes the next
             };
             drop(st);
+            self.uncount(take_marks(batch));
             if let Some(w) = more {
                 w.wake();
             }
@@ -294,14 +392,25 @@ impl JobSource for SharedQueue {
             return Poll::Ready(Step::Stop);
         }
         // Full: wait for a running work to end (registered for a close too). Room and nothing
-        // to take: wait, idle, for a push.
+        // to take (or our share taken): wait, idle, for a push.
         let how = if free == 0 {
             Parked::Full
         } else {
             Parked::Idle
         };
+        // Our share is taken and works wait: they are for the workers with nothing running on
+        // their way here, or idle (one is woken; it takes its share and wakes the next if works
+        // are left).
+        let more = if how == Parked::Idle && !st.jobs.is_empty() {
+            st.take_idle_running_nothing(&self.counts)
+        } else {
+            None
+        };
         st.park(me, how, cx);
         drop(st);
+        if let Some(w) = more {
+            w.wake();
+        }
         room.wait_for_ends(cx);
         Poll::Pending
     }

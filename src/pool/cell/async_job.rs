@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use super::{Cancel, Completion, Job, Outcome, AFTER_PUBLISH};
+use super::{Cancel, Completion, Job, Outcome, QueueMark, AFTER_PUBLISH};
 use crate::pool::worker::{Room, RoomGuard};
 use crate::runtime::task::{contain, take_panic_message};
 use crate::Error;
@@ -77,6 +77,10 @@ where
         self.completion.fail(error);
         let closure = self.completion.extra(|p| p.closure.take());
         drop(closure); // outside the lock
+    }
+
+    fn queue_mark(&self) -> Option<&QueueMark> {
+        Some(self.completion.queue_mark())
     }
 }
 

@@ -4,7 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{Cancel, Completion, Job, Outcome, QUEUED};
+use super::{Cancel, Completion, Job, Outcome, QueueMark, QUEUED};
 use crate::pool::worker::Room;
 use crate::runtime::task::{contain, take_panic_message};
 use crate::Error;
@@ -78,6 +78,10 @@ where
 
     fn fail(&self, error: Error) {
         self.completion.fail_closure(error);
+    }
+
+    fn queue_mark(&self) -> Option<&QueueMark> {
+        Some(self.completion.queue_mark())
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::pool::cell::QueuedCounts;
 use crate::pool::Handle;
 use crate::runtime::task::take_panic_message;
 use crate::Error;
@@ -39,10 +40,11 @@ pub(super) enum Landed<T> {
 }
 
 impl<T> InFlight<T> {
-    pub(super) fn cancel(&self) -> bool {
+    /// Cancels the work; `queued_in`: the pool's counts of waiting works, to lower at once.
+    pub(super) fn cancel(&self, queued_in: Option<&dyn QueuedCounts>) -> bool {
         match self {
-            InFlight::One(h) => h.cancel(),
-            InFlight::Dense(_, h) => h.cancel(),
+            InFlight::One(h) => h.cancel_counted(queued_in),
+            InFlight::Dense(_, h) => h.cancel_counted(queued_in),
         }
     }
 

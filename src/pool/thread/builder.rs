@@ -99,7 +99,9 @@ impl Builder {
     ///
     /// A worker takes from the queue only what it starts at once: async works while it has room
     /// ([`max_works_per_worker`](Builder::max_works_per_worker)), up to and including one plain
-    /// closure. The waiting works belong to no worker: [`loads`](super::ThreadPool::loads) and
+    /// closure — and, while other workers with nothing running are idle, no more than its fair
+    /// share, so that async works pushed to an idle pool spread over its workers. A work
+    /// cancelled while it waits leaves the loads at once. The waiting works belong to no worker: [`loads`](super::ThreadPool::loads) and
     /// [`detailed_loads`](super::ThreadPool::detailed_loads) report each worker's running works,
     /// and spread the waiting ones evenly over the workers (the first workers get the
     /// remainder), so that the loads still add up to every work the pool holds.
@@ -309,6 +311,7 @@ impl Builder {
         let inner = Arc::new(PoolInner {
             thread_ids: threads.iter().map(|t| t.thread().id()).collect(),
             threads: Mutex::new(threads),
+            queued_counts: workers.counts(),
             workers,
             picker: Picker::new(self.balancer),
             open: AtomicBool::new(true),

@@ -12,7 +12,7 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use self::queueing::Queueing;
-use super::cell::{AsyncJob, Job, Outcome, PlainJob};
+use super::cell::{AsyncJob, Job, Outcome, PlainJob, QueuedCounts};
 use super::map::Map;
 use super::picker::Picker;
 use super::shared_queue::Queued;
@@ -80,6 +80,8 @@ impl std::fmt::Debug for ThreadPool {
 /// What the pool, its maps and its handles share.
 pub(crate) struct PoolInner {
     workers: Queueing,
+    /// The same queues, as the counts of waiting works that a handle's cancel lowers.
+    queued_counts: Arc<dyn QueuedCounts>,
     thread_ids: Vec<ThreadId>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     picker: Picker,
@@ -137,6 +139,9 @@ impl PoolInner {
                 workers.worker(i).queued.fetch_add(1, Ordering::Relaxed);
             },
         );
+        if let Some(mark) = job.queue_mark() {
+            mark.set(index);
+        }
         workers.push(index, job, pinned);
     }
 
@@ -164,8 +169,15 @@ impl PoolInner {
             workers.len(),
             |i| workers.worker(i).load(),
             |_, i| {
-                workers.worker(i).queued.fetch_add(1, Ordering::Relaxed);
-                shares[i].extend(jobs.next());
+                if let Some(job) = jobs.next() {
+                    if let Some(mark) = job.queue_mark() {
+                        mark.set(i);
+                    }
+                    shares[i].push(job);
+                }
+            },
+            |i, added| {
+                workers.worker(i).queued.fetch_add(added, Ordering::Relaxed);
             },
         );
         for (i, share) in shares.into_iter().enumerate() {
@@ -177,6 +189,12 @@ impl PoolInner {
 
     pub(crate) fn worker_count(&self) -> usize {
         self.workers.len()
+    }
+
+    /// The handle of a work this pool is about to queue: its cancel lowers the pool's loads
+    /// at once while the work waits.
+    fn handle<T>(&self, outcome: Arc<dyn Outcome<T>>) -> Handle<T> {
+        Handle::counted_in(outcome, Arc::clone(&self.queued_counts))
     }
 
     fn close(&self, now: bool) {
@@ -275,7 +293,7 @@ impl ThreadPool {
         T: Send + 'static,
     {
         let job = PlainJob::new(f);
-        let handle = Handle::new(job.clone() as Arc<dyn Outcome<T>>);
+        let handle = self.inner.handle(job.clone() as Arc<dyn Outcome<T>>);
         self.inner.submit_job(hint, job, true);
         handle
     }
@@ -323,7 +341,9 @@ impl ThreadPool {
         Fut::Output: Send + 'static,
     {
         let job = AsyncJob::new(f);
-        let handle = Handle::new(job.clone() as Arc<dyn Outcome<Fut::Output>>);
+        let handle = self
+            .inner
+            .handle(job.clone() as Arc<dyn Outcome<Fut::Output>>);
         self.inner.submit_job(hint, job, false);
         handle
     }
@@ -351,11 +371,13 @@ impl ThreadPool {
     {
         let inner = self.inner.clone();
         let workers = self.inner.worker_count();
+        let counts = Arc::clone(&self.inner.queued_counts);
         Map::staged(
             f,
             iter.into_iter(),
             workers,
             Box::new(move |jobs| inner.submit_jobs(jobs)),
+            counts,
         )
     }
 

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::balance::Load;
+use crate::pool::cell::QueuedCounts;
 use crate::pool::queues::Queues;
 use crate::pool::shared_queue::SharedQueue;
 use crate::pool::worker::{dispatch, WorkCounts};
@@ -43,6 +44,14 @@ impl Queueing {
         match self {
             Queueing::PerWorker(q) => q.loads(),
             Queueing::Shared(q) => q.loads(),
+        }
+    }
+
+    /// The queues, as the counts of waiting works that a handle's cancel lowers.
+    pub(crate) fn counts(&self) -> Arc<dyn QueuedCounts> {
+        match self {
+            Queueing::PerWorker(q) => q.clone(),
+            Queueing::Shared(q) => q.clone(),
         }
     }
 
