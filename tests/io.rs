@@ -307,9 +307,19 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// Whether `fd` is open in this process (Linux's `/proc`).
+#[cfg(target_os = "linux")]
+fn is_open(fd: std::os::unix::io::RawFd) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok()
+}
+
+/// Other threads (a finished test's, ending: its executor's fds close with it) may close fds
+/// meanwhile, never open ones: the counts can only fall by their doing, so the test checks its
+/// own fds by number, and the count only as an upper bound.
 #[test]
 #[cfg(target_os = "linux")]
 fn drop_closes_and_deregisters_every_fd() {
+    use std::os::unix::io::AsRawFd;
     let _serial = serial();
     block_on(async {
         let before = open_fds();
@@ -323,13 +333,23 @@ fn drop_closes_and_deregisters_every_fd() {
         }
         let (a, b) = UnixStream::pair().unwrap();
         let udp = Async::new(UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
-        assert!(open_fds() >= before + 400);
+        let mut ours: Vec<_> = conns
+            .iter()
+            .flat_map(|(c, s)| [c.as_raw_fd(), s.as_raw_fd()])
+            .chain([a.as_raw_fd(), b.as_raw_fd(), listener.as_raw_fd()])
+            .chain([udp.as_raw_fd()])
+            .collect();
+        ours.sort_unstable();
+        ours.dedup();
+        assert_eq!(ours.len(), 404, "every object has an fd of its own");
+        assert!(ours.iter().all(|&fd| is_open(fd)));
 
         drop(conns);
         drop((a, b, listener));
         let inner = udp.into_inner().unwrap();
         drop(inner);
-        // Other threads (a finished test's) may close fds meanwhile, never open ones.
+        let left: Vec<_> = ours.into_iter().filter(|&fd| is_open(fd)).collect();
+        assert!(left.is_empty(), "fds left open: {left:?}");
         let after = open_fds();
         assert!(
             after <= before,

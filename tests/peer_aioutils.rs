@@ -131,27 +131,31 @@ fn yielder() {
 
 #[test]
 fn yielder_in_completion_order() {
-    // aioutils: test_yielder: outputs come as they complete. Each future waits for the one
-    // spawned after it, so completion order is the reverse of spawn order.
+    // aioutils: test_yielder: outputs come as they complete. Every future but the last waits
+    // for its gate, which the reader opens from the last to the first, one output at a time,
+    // so completion order is the reverse of spawn order. (A future that opened the next gate
+    // itself would race the one it released to the end.)
     let y = Yielder::new();
     let gates: Vec<_> = (0..5)
         .map(|_| Arc::new(aplex::sync::Event::new()))
         .collect();
-    for i in 0..5 {
-        let mine = Arc::clone(&gates[i]);
-        let before = i.checked_sub(1).map(|p| Arc::clone(&gates[p]));
+    for (i, gate) in gates.iter().enumerate() {
+        let mine = Arc::clone(gate);
         y.spawn(async move {
             if i < 4 {
                 mine.wait().await;
             }
-            if let Some(before) = before {
-                before.set();
-            }
             i
         });
     }
-    let got: Vec<usize> = y.into_iter().collect();
-    assert_eq!(got, [4, 3, 2, 1, 0]);
+    let mut outputs = y.into_iter();
+    let mut got = vec![outputs.next()];
+    for gate in gates[..4].iter().rev() {
+        gate.set();
+        got.push(outputs.next());
+    }
+    got.push(outputs.next());
+    assert_eq!(got, [Some(4), Some(3), Some(2), Some(1), Some(0), None]);
 }
 
 #[test]

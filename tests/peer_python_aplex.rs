@@ -44,9 +44,30 @@ fn pool(workers: usize, max_works: usize) -> ThreadPool {
         .unwrap()
 }
 
-/// A gate every gated work waits on, shared across threads.
-fn gate() -> Arc<Event> {
-    Arc::new(Event::new())
+/// A gate every gated work waits on, shared across threads. The test's own handle opens it
+/// when dropped: a test that fails before opening it ends with its failure, instead of its
+/// pool's drop waiting forever for the works held at the gate.
+struct Gate(Arc<Event>);
+
+impl Gate {
+    /// The gate, for a work to wait on.
+    fn share(&self) -> Arc<Event> {
+        Arc::clone(&self.0)
+    }
+
+    fn set(&self) {
+        self.0.set();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}
+
+fn gate() -> Gate {
+    Gate(Arc::new(Event::new()))
 }
 
 #[test]
@@ -104,7 +125,7 @@ fn exceed_max_runnings() {
     let started = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..2 * POOL_SIZE * MAX_WORKS_PER_WORKER + 1)
         .map(|_| {
-            let open = Arc::clone(&open);
+            let open = open.share();
             let started = Arc::clone(&started);
             pool.spawn(move || async move {
                 started.fetch_add(1, Ordering::SeqCst);
@@ -237,7 +258,7 @@ fn cancel_running_sync_work() {
     let pool = pool(1, MAX_WORKS_PER_WORKER);
     let (started_tx, started_rx) = mpsc::channel();
     let open = gate();
-    let gate_for_work = Arc::clone(&open);
+    let gate_for_work = open.share();
     let handle = pool.submit(move || {
         started_tx.send(()).unwrap();
         gate_for_work.wait_blocking();
@@ -256,7 +277,7 @@ fn cancel_pending() {
     let pool = pool(1, 1);
     let open = gate();
     let blocker = {
-        let open = Arc::clone(&open);
+        let open = open.share();
         pool.submit(move || open.wait_blocking())
     };
     let ran = Arc::new(AtomicUsize::new(0));
@@ -279,7 +300,7 @@ fn cancel_cancelled() {
     let pool = pool(1, 1);
     let open = gate();
     let blocker = {
-        let open = Arc::clone(&open);
+        let open = open.share();
         pool.submit(move || open.wait_blocking())
     };
     let queued = pool.submit(|| ());
@@ -328,33 +349,73 @@ fn close_cancels_running_async_works() {
     assert_eq!(handle.wait(), Err(Error::Cancelled));
 }
 
+/// Round robin that records where it put each work.
+struct RecordedRoundRobin {
+    round_robin: RoundRobin,
+    picks: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Balancer for RecordedRoundRobin {
+    fn pick(&mut self, loads: &[Load], hint: Option<u64>) -> usize {
+        let pick = self.round_robin.pick(loads, hint);
+        self.picks.lock().unwrap().push(pick);
+        pick
+    }
+}
+
 #[test]
 fn find_available_worker() {
     // Python: test_inte_loadbalancers.test_find_available_worker: with every worker but the
     // last full, the next work goes to the last one, whatever the round-robin turn
+    // Where the balancer put each work is read from its picks, not from the loads: a worker
+    // taking a work from its queue has it counted nowhere until the work starts, and an idle
+    // worker would take a work left behind a full one anyway.
     const WORKERS: usize = 3;
     const MAX: usize = 5;
-    let pool = pool(WORKERS, MAX);
+    let picks = Arc::new(Mutex::new(Vec::new()));
+    let pool = ThreadPool::builder()
+        .workers(WORKERS)
+        .max_works_per_worker(MAX)
+        .balancer(RecordedRoundRobin {
+            round_robin: RoundRobin::new(),
+            picks: Arc::clone(&picks),
+        })
+        .build()
+        .unwrap();
     let open = gate();
+    let started = Arc::new(AtomicUsize::new(0));
     let mut heavy = Vec::new();
     let mut light = Vec::new();
     for i in 0..WORKERS * MAX {
         if (i + 1) % WORKERS == 0 {
             light.push(pool.spawn(|| async {}));
         } else {
-            let open = Arc::clone(&open);
-            heavy.push(pool.spawn(move || async move { open.wait().await }));
+            let (open, started) = (open.share(), Arc::clone(&started));
+            heavy.push(pool.spawn(move || async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                open.wait().await
+            }));
         }
     }
     for h in light {
         h.wait().unwrap();
     }
-    wait_for("the light works leave the last worker", || {
-        pool.loads() == [MAX, MAX, 0]
+    let turns: Vec<usize> = (0..WORKERS * MAX).map(|i| i % WORKERS).collect();
+    assert_eq!(
+        *picks.lock().unwrap(),
+        turns,
+        "round robin while all have room"
+    );
+    wait_for("the heavy works run and the light ones left", || {
+        started.load(Ordering::SeqCst) == 10 && pool.loads() == [MAX, MAX, 0]
     });
-    let open_for_last = Arc::clone(&open);
+    let open_for_last = open.share();
     heavy.push(pool.spawn(move || async move { open_for_last.wait().await }));
-    assert_eq!(pool.loads(), [MAX, MAX, 1]);
+    // The turn is worker 0's, which is full: the work goes to the one with room.
+    assert_eq!(picks.lock().unwrap().last(), Some(&2));
+    wait_for("the last work runs on the last worker", || {
+        pool.loads() == [MAX, MAX, 1]
+    });
     open.set();
     for h in heavy {
         h.wait().unwrap();
@@ -385,15 +446,22 @@ fn get_proper_worker() {
 fn calculate_loadings() {
     // Python: test_unit_worker_managers.test_calculate_loadings: 5 works on 2 workers of 3,
     // round robin: loads 3 and 2, then 0 and 0
+    // Read once all five run: a worker taking a work from its queue has it counted nowhere
+    // until the work starts.
     let pool = pool(POOL_SIZE, MAX_WORKS_PER_WORKER);
     assert_eq!(pool.loads(), [0, 0]);
     let open = gate();
+    let started = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..5)
         .map(|_| {
-            let open = Arc::clone(&open);
-            pool.spawn(move || async move { open.wait().await })
+            let (open, started) = (open.share(), Arc::clone(&started));
+            pool.spawn(move || async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                open.wait().await
+            })
         })
         .collect();
+    wait_for("all five run", || started.load(Ordering::SeqCst) == 5);
     assert_eq!(pool.loads(), [3, 2]);
     open.set();
     for h in handles {

@@ -44,17 +44,40 @@ pub(crate) const HANG: Duration = Duration::from_secs(20);
 
 /// Runs `f` on its own thread and returns its value; fails the case if it takes longer than
 /// [`HANG`] (the thread is left behind: it is hung).
+///
+/// Returns only once that thread has ended, its thread-locals destroyed: a `block_on` there
+/// made an executor whose fds close only then, and a count of fds taken next must not see
+/// them vanish midway. (A destructor that hung would be caught by the case's own bound.)
 pub(crate) fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std_mpsc::channel();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let result = catch_unwind(AssertUnwindSafe(f));
         let _ = tx.send(result);
     });
-    match rx.recv_timeout(HANG) {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+    let outcome = match rx.recv_timeout(HANG) {
+        Ok(outcome) => outcome,
         Err(_) => panic!("hung: {what} did not finish within {HANG:?}"),
+    };
+    let _ = thread.join();
+    match outcome {
+        Ok(value) => value,
+        Err(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// Joins a case's thread, which has sent its verdict and is only ending (destroying its
+/// thread-locals); fails after [`HANG`] instead of hanging if a destructor hangs.
+fn join_ended(thread: std::thread::JoinHandle<()>) -> Result<(), String> {
+    let end = Instant::now() + HANG;
+    while !thread.is_finished() {
+        if Instant::now() >= end {
+            return Err(format!("its thread did not end within {HANG:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Its main has returned: what is left (thread-local destructors) cannot wait on us.
+    let _ = thread.join();
+    Ok(())
 }
 
 /// Waits (polling every millisecond) until `cond` holds; fails the case after [`HANG`].
@@ -133,13 +156,16 @@ pub(crate) fn run_cases(target: &str, cases: Vec<Case>) -> ! {
         let start = Instant::now();
         let run = case.run;
         // A case that hangs past its own bounds is reported, and the others still run.
+        // The next case starts once this one's thread has ended: its thread-locals (the
+        // executor of a `block_on` on it, with its fds) are gone before another case counts.
         let (tx, rx) = std_mpsc::channel();
-        std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             let _ = tx.send(catch_unwind(run).map_err(|p| message(&*p)));
         });
-        let outcome = rx
-            .recv_timeout(HANG * 3)
-            .unwrap_or_else(|_| Err(format!("hung for {:?}", HANG * 3)));
+        let outcome = match rx.recv_timeout(HANG * 3) {
+            Ok(outcome) => join_ended(thread).and(outcome),
+            Err(_) => Err(format!("hung for {:?}", HANG * 3)),
+        };
         match outcome {
             Ok(()) => {
                 passed += 1;

@@ -138,20 +138,45 @@ fn blocked_threads_are_served_in_arrival_order() {
     let mut threads = Vec::new();
     for i in 0..6 {
         let (p, order) = (pool.clone(), Arc::clone(&order));
+        let (in_line_tx, in_line) = std::sync::mpsc::channel();
         threads.push(thread::spawn(move || {
-            let conn = p.acquire_blocking().unwrap();
+            // The acquire `acquire_blocking` drives, driven here the same way (poll, park
+            // until woken), saying when its first poll has put it in line: `stats().waiters`
+            // counts a waiter a moment before that, so it cannot tell the arrival order.
+            let waker = Waker::from(Arc::new(Unpark(thread::current())));
+            let mut cx = Context::from_waker(&waker);
+            let mut acquire = pin!(p.acquire());
+            assert!(
+                acquire.as_mut().poll(&mut cx).is_pending(),
+                "no slot is free"
+            );
+            in_line_tx.send(()).unwrap();
+            let deadline = Instant::now() + BOUND;
+            let conn = loop {
+                if let Poll::Ready(conn) = acquire.as_mut().poll(&mut cx) {
+                    break conn.unwrap();
+                }
+                assert!(Instant::now() < deadline, "thread {i} was never served");
+                thread::park_timeout(Duration::from_millis(100));
+            };
             order.lock().unwrap().push(i);
             drop(conn);
         }));
-        let deadline = Instant::now() + BOUND;
-        while pool.stats().waiters != i + 1 {
-            assert!(Instant::now() < deadline);
-            thread::sleep(Duration::from_millis(1));
-        }
+        in_line.recv_timeout(BOUND).expect("in line");
     }
+    assert_eq!(pool.stats().waiters, 6);
     drop(held);
     for t in threads {
         t.join().unwrap();
     }
     assert_eq!(*order.lock().unwrap(), (0..6).collect::<Vec<_>>());
+}
+
+/// Wakes a thread driving a future by hand, as `acquire_blocking`'s parker does.
+struct Unpark(thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
 }

@@ -367,11 +367,13 @@ fn a_waker_cloned_to_a_thousand_threads_waking_at_once() {
     within("a thousand wakers", || {
         let woken = Arc::new(AtomicUsize::new(0));
         let barrier = Arc::new(Barrier::new(THREADS));
+        let threads = Arc::new(Mutex::new(Vec::new()));
         block_on(async {
             // The main future's waker and a spawned task's waker, half the threads each.
             let task_woken = Arc::new(AtomicUsize::new(0));
             let tw = task_woken.clone();
             let b = barrier.clone();
+            let t = threads.clone();
             let mut spawned = false;
             let task = spawn_local(poll_fn(move |cx| {
                 if tw.load(Ordering::SeqCst) == THREADS / 2 {
@@ -379,7 +381,8 @@ fn a_waker_cloned_to_a_thousand_threads_waking_at_once() {
                 }
                 if !spawned {
                     spawned = true;
-                    spawn_wakers(cx.waker(), &tw, &b, THREADS / 2);
+                    let waking = spawn_wakers(cx.waker(), &tw, &b, THREADS / 2);
+                    t.lock().unwrap().extend(waking);
                 }
                 Poll::Pending
             }));
@@ -390,27 +393,39 @@ fn a_waker_cloned_to_a_thousand_threads_waking_at_once() {
                 }
                 if !spawned {
                     spawned = true;
-                    spawn_wakers(cx.waker(), &woken, &barrier, THREADS / 2);
+                    let waking = spawn_wakers(cx.waker(), &woken, &barrier, THREADS / 2);
+                    threads.lock().unwrap().extend(waking);
                 }
                 Poll::Pending
             })
             .await;
             task.await;
         });
+        // Ended before the next case counts this process's threads.
+        for t in std::mem::take(&mut *threads.lock().unwrap()) {
+            t.join().expect("a waking thread");
+        }
     });
 }
 
 /// Starts `n` threads that meet at `barrier`, then count and wake `waker` at once.
-fn spawn_wakers(waker: &Waker, count: &Arc<AtomicUsize>, barrier: &Arc<Barrier>, n: usize) {
-    for _ in 0..n {
-        let (waker, count, barrier) = (waker.clone(), count.clone(), barrier.clone());
-        std::thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                barrier.wait();
-                count.fetch_add(1, Ordering::SeqCst);
-                waker.wake();
-            })
-            .expect("a waking thread");
-    }
+fn spawn_wakers(
+    waker: &Waker,
+    count: &Arc<AtomicUsize>,
+    barrier: &Arc<Barrier>,
+    n: usize,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            let (waker, count, barrier) = (waker.clone(), count.clone(), barrier.clone());
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    barrier.wait();
+                    count.fetch_add(1, Ordering::SeqCst);
+                    waker.wake();
+                })
+                .expect("a waking thread")
+        })
+        .collect()
 }
