@@ -201,6 +201,13 @@ fn process_cancel_running_queued_and_finished() {
         eventually("call 1 starts", || dir.join("started-1").exists());
         let q = (queued.cancel(), queued.wait());
         let f = (first.cancel(), first.wait());
+        // The worker handles frames in order: once call 1's cancel has dropped its future,
+        // call 2's cancel (sent before it) has been handled too. Opening the gate earlier
+        // would race the cancels through the pipe (documented: a call the worker reaches
+        // before its cancel arrives runs, its result discarded).
+        eventually("call 1's future is dropped by its cancel", || {
+            dir.join("ended-1").exists()
+        });
         open_gate(&dir);
         let later = p.call(&works::gated, (d, 3)).wait();
         let never_started = !dir.join("started-2").exists();

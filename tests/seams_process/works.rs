@@ -60,10 +60,12 @@ aplex::works! {
             }
         }
         /// An async work that marks `dir/started-ID`, then waits for `dir/go`; returns the
-        /// most gated works its worker ran at once.
+        /// most gated works its worker ran at once. Its future marks `dir/ended-ID` when it is
+        /// dropped, finished or cancelled.
         pub async fn gated(arg: (String, u64)) -> usize {
             let (dir, id) = arg;
             let dir = PathBuf::from(dir);
+            let _ended = MarkOnDrop(dir.join(format!("ended-{id}")));
             let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
             MOST.fetch_max(now, Ordering::SeqCst);
             touch(&dir.join(format!("started-{id}")));
@@ -122,6 +124,15 @@ impl aplex::wire::Wire for Touchy {
 /// Gated works running now, and the most at once, in this worker process.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 static MOST: AtomicUsize = AtomicUsize::new(0);
+
+/// Marks its path when dropped.
+struct MarkOnDrop(PathBuf);
+
+impl Drop for MarkOnDrop {
+    fn drop(&mut self) {
+        touch(&self.0);
+    }
+}
 
 fn touch(path: &Path) {
     let _ = std::fs::write(path, b"");

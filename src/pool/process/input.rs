@@ -84,6 +84,32 @@ impl Inbox {
     }
 }
 
+impl Inbox {
+    /// A look at what is read and not yet taken, for the executor's other tasks.
+    pub(crate) fn pending(&self) -> Pending {
+        Pending(self.0.clone())
+    }
+}
+
+/// A look at what the input thread has read and the executor not yet taken.
+pub(crate) struct Pending(Arc<Mutex<Queue>>);
+
+impl Pending {
+    /// Calls `f` with the job id of every cancel frame read and not yet taken, in order.
+    pub(crate) fn cancels(&self, mut f: impl FnMut(u64)) {
+        let queue = lock(&self.0);
+        for item in &queue.items {
+            if let Incoming::Frames(frames) = item {
+                for (kind, id, _) in frames.iter() {
+                    if kind == frame::CANCEL {
+                        f(id);
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Inbox {
     fn drop(&mut self) {
         let waker = {

@@ -308,6 +308,11 @@ impl ProcessPool {
     /// [`Error`]: `Panicked`, `Remote`, `Wire` (the argument or result could not cross, or a
     /// frame is over the maximum), `WorkerLost`, `Cancelled`, `ShutDown`.
     ///
+    /// [`Handle::cancel`] resolves the handle `Cancelled` at once and sends a cancel frame: a
+    /// running async work is dropped at its next `.await`, and a call queued in the worker is
+    /// dropped unstarted — unless the worker reaches it before the frame arrives, in which case
+    /// it runs and its result is discarded.
+    ///
     /// ```no_run
     /// # aplex::works! { pub mod works { pub fn double(x: u64) -> u64 { x * 2 } } }
     /// # let pool = aplex::ProcessPool::builder().build(&works::WORKS).unwrap();

@@ -64,6 +64,9 @@ struct State {
     flusher: RefCell<Option<Waker>>,
     running: RefCell<HashMap<u64, LocalTask<()>>>,
     queue: RefCell<VecDeque<Call>>,
+    /// The input thread's frames not yet handled: cancels there are honoured before a queued
+    /// call starts.
+    pending: input::Pending,
     max_works: Cell<usize>,
     max_frame: Cell<usize>,
     /// A shutdown frame came: exit once idle.
@@ -157,6 +160,7 @@ pub(crate) fn serve(registry: &Registry) -> io::Result<()> {
         flusher: RefCell::new(None),
         running: RefCell::new(HashMap::new()),
         queue: RefCell::new(VecDeque::new()),
+        pending: incoming.pending(),
         max_works: Cell::new(1),
         max_frame: Cell::new(super::DEFAULT_MAX_FRAME),
         closing: Cell::new(false),
@@ -318,6 +322,7 @@ const SCRATCH_KEEP: usize = 64 << 10;
 
 /// Starts queued calls while there is room.
 fn pump(state: &Rc<State>) {
+    drop_cancelled_in_queue(state);
     loop {
         if state.running.borrow().len() >= state.max_works.get() {
             return;
@@ -328,6 +333,24 @@ fn pump(state: &Rc<State>) {
         let id = call.id;
         let task = crate::spawn_local(run_call(state.clone(), call));
         state.running.borrow_mut().insert(id, task);
+    }
+}
+
+/// Drops queued calls whose cancel frame is already read but not yet handled (it waits behind
+/// the frames of an earlier read): a call cancelled while queued must not start because the
+/// work ahead of it ended first. Handling that frame later finds nothing to cancel.
+fn drop_cancelled_in_queue(state: &State) {
+    if state.queue.borrow().is_empty() {
+        return;
+    }
+    let mut ids = Vec::new();
+    state.pending.cancels(|id| ids.push(id));
+    if !ids.is_empty() {
+        ids.sort_unstable();
+        state
+            .queue
+            .borrow_mut()
+            .retain(|c| ids.binary_search(&c.id).is_err());
     }
 }
 
