@@ -220,3 +220,72 @@ fn in_thread_serves_excess_calls_on_any_free_thread() {
     gate.open();
     finish(a, "the holding call");
 }
+
+/// The case as a user writes it: A, B, C, D submitted back to back, before any has
+/// started (A may share a batch with C on worker 0). C and D still run while A holds its
+/// worker: works a worker took but has not started are handed to the idle one.
+#[test]
+fn works_submitted_back_to_back_run_beside_a_held_one() {
+    for round in 0..ROUNDS * 5 {
+        let pool = round_robin_pool(300);
+        let gate = Gate::default();
+        let g = gate.clone();
+        let a = pool.submit(move || g.wait());
+        let b = pool.submit(thread_index);
+        let c = pool.submit(thread_index);
+        let d = pool.submit(thread_index);
+        let later: Vec<usize> = [b, c, d]
+            .into_iter()
+            .map(|h| finish(h, &format!("round {round}: a work behind the held one")))
+            .collect();
+        gate.open();
+        finish(a, "the held work");
+        assert_eq!(later.len(), 3);
+    }
+}
+
+/// The same through a map: its first item holds a worker, and every other item runs on the
+/// other worker meanwhile (counted before the gate opens), whatever batches the items came in.
+#[test]
+fn map_items_behind_a_held_item_run_on_the_idle_worker() {
+    for round in 0..ROUNDS * 5 {
+        let pool = round_robin_pool(300);
+        let gate = Gate::default();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (g, r) = (gate.clone(), ran.clone());
+        let mut map = pool.map(
+            move |i: usize| {
+                if i == 0 {
+                    g.wait();
+                } else {
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+                i
+            },
+            0..8usize,
+        );
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let first = Iterator::next(&mut map);
+            let _ = tx.send(());
+            (first, map.collect::<Vec<_>>())
+        });
+        let end = Instant::now() + BOUND;
+        while ran.load(Ordering::SeqCst) < 7 {
+            assert!(
+                Instant::now() < end,
+                "round {round}: {} of 7 items ran beside the held one",
+                ran.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            rx.try_recv().is_err(),
+            "the held item was read before its gate opened"
+        );
+        gate.open();
+        let (first, rest) = reader.join().unwrap();
+        assert_eq!(first, Some(Ok(0)));
+        assert_eq!(rest, (1..8).map(Ok).collect::<Vec<_>>());
+    }
+}

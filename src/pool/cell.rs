@@ -349,6 +349,10 @@ pub(crate) trait Job: Send + Sync {
     fn queue_mark(&self) -> Option<&QueueMark> {
         None
     }
+    /// True for a plain closure: once started, it holds the worker's thread until it ends.
+    fn holds_thread(&self) -> bool {
+        false
+    }
 }
 
 /// Which worker's queue counts a work as waiting, so that a cancel can take the work out of

@@ -64,6 +64,8 @@ struct Queued {
     job: Arc<dyn Job>,
     /// Only this queue's worker may run it.
     pinned: bool,
+    /// A plain closure: it holds the worker's thread once started.
+    plain: bool,
 }
 
 struct Queue {
@@ -169,6 +171,9 @@ impl WorkerShared {
             } else if let Some(queued) = q.jobs.remove(at) {
                 batch.push(queued.job);
                 taken += 1;
+                if queued.plain {
+                    break; // it ends the thief's batch, as it ends a worker's own
+                }
             }
         }
         drop(q);
@@ -270,7 +275,8 @@ impl Queues {
             }
             q.jobs.reserve(jobs.len());
             for job in jobs {
-                q.jobs.push_back(Queued { job, pinned });
+                let plain = job.holds_thread();
+                q.jobs.push_back(Queued { job, pinned, plain });
             }
             q.waker.take()
         };
@@ -399,7 +405,16 @@ impl JobSource for Queues {
         }
         let free = room.free().min(BATCH);
         if free > 0 && !q.jobs.is_empty() {
+            // A plain closure ends the batch: what waits behind it stays in the queue, where
+            // an idle worker can take it while the closure holds this thread (a work taken
+            // into a batch is out of every other worker's reach until it starts).
             let n = free.min(q.jobs.len());
+            let n = q
+                .jobs
+                .iter()
+                .take(n)
+                .position(|queued| queued.plain)
+                .map_or(n, |at| at + 1);
             batch.extend(q.jobs.drain(..n).map(|queued| queued.job));
             drop(q);
             own.uncount(take_marks(batch));

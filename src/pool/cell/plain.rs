@@ -83,6 +83,10 @@ where
     fn queue_mark(&self) -> Option<&QueueMark> {
         Some(self.completion.queue_mark())
     }
+
+    fn holds_thread(&self) -> bool {
+        true
+    }
 }
 
 impl<F, T> PlainJob<F, T>
