@@ -109,8 +109,14 @@ impl ElasticPoolBuilder {
     /// thread until it returns, whatever the limit, and another worker takes over the works
     /// queued meanwhile. So the limit only matters for async works: set 1 for a classic pool
     /// where every async work holds a worker for its whole life (one thread per work in
-    /// flight, up to `max_workers`); mind that a long plain closure on a worker also stalls the
-    /// async works that share that worker.
+    /// flight, up to `max_workers`).
+    ///
+    /// For a plain closure, a worker that runs async works is busy: the closure goes to a
+    /// worker with nothing running if one is idle, else the pool grows, and only at
+    /// `max_workers` (with no such worker) does it run beside async works, stalling them until
+    /// it returns. There, a closure that blocks on one of the async works of its own worker
+    /// (`handle.wait()`) never returns; await the handle from an async work instead, or keep
+    /// `max_workers` above what such closures need, or set this limit to 1.
     ///
     /// [`ThreadPool`]: crate::ThreadPool
     ///

@@ -243,6 +243,29 @@ impl Shared {
         }
     }
 
+    /// Whether the pool can offer a free worker to a plain closure: one parked with nothing
+    /// running, or room to start one.
+    pub(super) fn offers_free_worker(&self, st: &State) -> bool {
+        st.idle.has_free()
+            || (self.config.scaling && st.intake == Intake::Open && st.workers < st.max)
+    }
+
+    /// Brings a free worker to the queue for a plain closure that a busy worker (`not`, which
+    /// runs async works) passed over: wakes one parked with nothing running, else counts a new
+    /// one, to be started once the lock is released (true). Called under the same lock as the
+    /// pass-over, so the woken or new worker's first look at the queue comes after it.
+    pub(super) fn summon_free(&self, st: &mut State, not: usize) -> (Option<Waker>, bool) {
+        if let Some(w) = st.idle.take_free(Some(not)) {
+            self.mirror_idle(st);
+            return (Some(w), false);
+        }
+        let grow = self.config.scaling && st.intake == Intake::Open && st.workers < st.max;
+        if grow {
+            st.reserve_worker();
+        }
+        (None, grow)
+    }
+
     /// Accepts a work (or fails it, if the pool is closed), waking an idle worker or starting a
     /// new one when every worker is busy.
     pub(crate) fn accept<T: 'static, W: Queueable<T> + 'static>(
@@ -269,8 +292,16 @@ impl Shared {
                 _room: room,
             };
             st.queue.push(priority, queued);
-            let waker = st.idle.take_other(None);
-            let grow = waker.is_none() && self.config.scaling && st.workers < st.max;
+            let can_grow = self.config.scaling && st.workers < st.max;
+            // A plain closure holds its worker's thread: it goes to a worker with nothing
+            // running, else to a new one; only at `max` to one that runs async works (which
+            // it stalls until it returns; see `max_works_per_worker`).
+            let waker = if W::PLAIN && can_grow {
+                st.idle.take_free(None)
+            } else {
+                st.idle.take_other(None)
+            };
+            let grow = waker.is_none() && can_grow;
             if grow {
                 st.reserve_worker();
             }
@@ -335,7 +366,7 @@ impl Shared {
     }
 
     /// Starts one worker, already counted in `workers` and `threads`.
-    fn start_worker(
+    pub(super) fn start_worker(
         self: &Arc<Self>,
         ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
     ) -> std::io::Result<()> {
@@ -364,7 +395,7 @@ impl Shared {
             ready: None,
         };
         let shared = self.clone();
-        let me = ElasticWorker::new(id, finished, held);
+        let me = ElasticWorker::new(id, finished, held, self.clone());
         match start_thread(start, move || shared.worker_life(me, counts, ready)) {
             Ok(thread) => {
                 if let Some(r) = lock(&self.state).record(id) {

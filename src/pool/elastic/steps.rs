@@ -16,6 +16,17 @@
 //!   works, under the lock; a worker about to block reads the idle count after its held works
 //!   are in place (one about to park full looks under the lock). So either the parked worker
 //!   sees the works, or the holder sees it parked.
+//! - A plain closure holds its worker's thread until it returns, so a worker that runs async
+//!   works (*busy*) starts none while the pool can offer a free worker ([`PlainRule`]): it
+//!   takes no plain closure from the queue or from another worker, and gives back to the queue
+//!   the plain closures it holds. A worker that passes a plain closure over summons a free
+//!   worker under the same lock (wakes one parked with nothing running, or starts one), whose
+//!   first look at the queue comes after it; so no plain closure is stranded. At `max`, with
+//!   no free worker parked, a busy worker starts plain closures as before.
+//! - One take from the queue is of one kind: plain closures or async works. A plain closure
+//!   after an async work in one batch would hold the thread that work needs; an async work
+//!   after a plain closure would wait for it to return. What is left is the next step's, and
+//!   a worker always steps again after a batch.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +35,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::held::{Held, Queued};
+use super::held::{Held, PlainRule, Queued};
 use super::queue::{Intake, Shared, State};
 use super::track::{self, Ending};
 use crate::pool::cell::Job;
@@ -47,15 +58,23 @@ pub(crate) struct ElasticWorker {
     pub(super) held: Arc<Held>,
     /// Running while the worker is idle and above `min`: when it fires, the worker leaves.
     idle_timer: Option<Sleep>,
+    /// Its pool, to start the workers a step summons.
+    pool: Arc<Shared>,
 }
 
 impl ElasticWorker {
-    pub(super) fn new(id: usize, finished: Arc<AtomicUsize>, held: Arc<Held>) -> ElasticWorker {
+    pub(super) fn new(
+        id: usize,
+        finished: Arc<AtomicUsize>,
+        held: Arc<Held>,
+        pool: Arc<Shared>,
+    ) -> ElasticWorker {
         ElasticWorker {
             id,
             finished,
             held,
             idle_timer: None,
+            pool,
         }
     }
 }
@@ -69,6 +88,13 @@ struct After {
     drainers: Vec<Waker>,
     /// Held works to cancel (the worker leaves at a shutdown that stops now).
     cancel: Vec<Queued>,
+    /// A free worker was summoned for the plain closure this worker passed over in the queue
+    /// or in another worker's held works (once a step: it comes for the front one).
+    summoned: bool,
+    /// Free workers to wake, so summoned.
+    wake: Vec<Waker>,
+    /// Workers to start, so summoned (already counted).
+    start: usize,
 }
 
 impl JobSource for Shared {
@@ -83,6 +109,11 @@ impl JobSource for Shared {
     ) -> Poll<Step> {
         let mut after = After::default();
         let step = self.step(me, room, batch, &mut after, cx);
+        after.wake.drain(..).for_each(Waker::wake);
+        for _ in 0..after.start {
+            // A failed start is handled there (retried, or the queue's works failed).
+            let _ = me.pool.start_worker(None);
+        }
         if !after.cancel.is_empty() {
             let n = after.cancel.len();
             for q in after.cancel {
@@ -146,10 +177,29 @@ impl Shared {
             after.cancel = me.held.drain();
             return Poll::Ready(self.leave(&mut st, me));
         }
+        let rule = PlainRule {
+            busy: room.running() > 0,
+            offer: self.offers_free_worker(&st),
+        };
+        if !rule.allows(rule.busy) {
+            // One free worker for each: a worker takes a fair share of the queue, so the
+            // first one summoned may take only the first of them.
+            let back = me.held.take_plain();
+            if !back.is_empty() {
+                for _ in 0..back.len() {
+                    self.summon_one(&mut st, me, after);
+                }
+                for q in back.into_iter().rev() {
+                    st.queue.push_front(q.priority, q);
+                }
+                self.mirror_top(&st);
+            }
+        }
         // Any worker with room takes (and steals): it parks among the idle ones, and the one a
         // blocking worker wakes must be able to take what that worker holds.
         if room.free() > 0
-            && (self.take(&mut st, me, room, batch) || self.steal(&mut st, me, room, batch, cx))
+            && (self.take(&mut st, me, room, batch, rule, after)
+                || self.steal(&mut st, me, room, batch, rule, after, cx))
         {
             me.idle_timer = None;
             if st.idle.remove(me.id).is_some() {
@@ -181,7 +231,7 @@ impl Shared {
         } else if !idle {
             me.idle_timer = None;
         }
-        if room.free() > 0 && st.idle.set(me.id, cx.waker()) {
+        if room.free() > 0 && st.idle.set(me.id, cx.waker(), rule.busy) {
             self.mirror_idle(&st);
         }
         // Full (async works fill the room), with works held: an idle worker may take them.
@@ -192,7 +242,7 @@ impl Shared {
         } else {
             None
         };
-        st.waiting.set(me.id, cx.waker());
+        st.waiting.set(me.id, cx.waker(), rule.busy);
         drop(st);
         if let Some(w) = helper {
             w.wake();
@@ -201,22 +251,50 @@ impl Shared {
         Poll::Pending
     }
 
+    /// Summons a free worker for the plain closure `me` passed over, once a step (see the
+    /// module docs).
+    fn summon(&self, st: &mut State, me: &ElasticWorker, after: &mut After) {
+        if !after.summoned {
+            after.summoned = true;
+            self.summon_one(st, me, after);
+        }
+    }
+
+    /// Wakes a free worker, or counts one to start.
+    fn summon_one(&self, st: &mut State, me: &ElasticWorker, after: &mut After) {
+        let (wake, start) = self.summon_free(st, me.id);
+        after.wake.extend(wake);
+        after.start += usize::from(start);
+    }
+
     /// Puts the next works to try into `batch`: what `me` holds, unless a higher priority waits
-    /// in the queue; else a fair share of the queue. False if there is nothing.
+    /// in the queue; else a fair share of the queue, of one kind. False if there is nothing.
     fn take(
         &self,
         st: &mut State,
         me: &ElasticWorker,
         room: &Room,
         batch: &mut Vec<Arc<dyn Job>>,
+        rule: PlainRule,
+        after: &mut After,
     ) -> bool {
         let floor = me.held.front_priority();
-        if st.priorities_used && self.steal_higher(st, me, room, batch, floor) {
+        if st.priorities_used && self.steal_higher(st, me, room, batch, floor, rule, after) {
             return true;
         }
         let share = (st.queue.len() / st.workers.max(1)).clamp(1, TAKE);
-        let mut taken = Vec::new();
+        let mut taken: Vec<Queued> = Vec::new();
         while taken.len() < share {
+            let Some(plain) = st.queue.peek_above(floor).map(|q| q.plain) else {
+                break;
+            };
+            if plain && !rule.allows(rule.busy) {
+                self.summon(st, me, after);
+                break;
+            }
+            if taken.first().is_some_and(|first| first.plain != plain) {
+                break;
+            }
             match st.queue.pop_above(floor) {
                 Some(q) => taken.push(q),
                 None => break,
@@ -228,22 +306,25 @@ impl Shared {
         if !taken.is_empty() {
             self.mirror_top(st);
         }
-        me.held.hold_first(taken, batch, room.free());
+        me.held.hold_first(taken, batch, room.free(), rule);
         true
     }
 
     /// A worker with room and nothing to take takes half of what the worker holding most
     /// holds. It registers as idle first (see the module docs), and stays so if it took
     /// nothing.
+    #[allow(clippy::too_many_arguments)] // a step's parts, each passed along from `step`
     fn steal(
         &self,
         st: &mut State,
         me: &ElasticWorker,
         room: &Room,
         batch: &mut Vec<Arc<dyn Job>>,
+        rule: PlainRule,
+        after: &mut After,
         cx: &Context<'_>,
     ) -> bool {
-        if st.idle.set(me.id, cx.waker()) {
+        if st.idle.set(me.id, cx.waker(), rule.busy) {
             self.mirror_idle(st);
         }
         let victim = st
@@ -252,19 +333,23 @@ impl Shared {
             .filter(|r| !Arc::ptr_eq(&r.held, &me.held))
             .map(|r| (r.held.len(), &r.held))
             .max_by_key(|(len, _)| *len);
-        let stolen = match victim {
-            Some((len, held)) if len > 0 => held.steal_half(),
+        let (stolen, passed_over) = match victim {
+            Some((len, held)) if len > 0 => held.steal_half(rule),
             _ => return false,
         };
+        if passed_over {
+            self.summon(st, me, after);
+        }
         if stolen.is_empty() {
             return false;
         }
-        me.held.hold_first(stolen, batch, room.free());
+        me.held.hold_first(stolen, batch, room.free(), rule);
         true
     }
 
     /// Takes the first half of what another worker holds if it starts with a priority higher
     /// than anything else this worker could take: priorities hold across the workers' lists.
+    #[allow(clippy::too_many_arguments)] // a step's parts, each passed along from `take`
     fn steal_higher(
         &self,
         st: &mut State,
@@ -272,6 +357,8 @@ impl Shared {
         room: &Room,
         batch: &mut Vec<Arc<dyn Job>>,
         floor: Option<i32>,
+        rule: PlainRule,
+        after: &mut After,
     ) -> bool {
         let best = st
             .records
@@ -285,11 +372,14 @@ impl Shared {
         if floor.max(st.queue.top()).is_some_and(|mine| mine >= p) {
             return false;
         }
-        let stolen = victim.steal_half();
+        let (stolen, passed_over) = victim.steal_half(rule);
+        if passed_over {
+            self.summon(st, me, after);
+        }
         if stolen.is_empty() {
             return false;
         }
-        me.held.hold_first(stolen, batch, room.free());
+        me.held.hold_first(stolen, batch, room.free(), rule);
         true
     }
 
