@@ -162,6 +162,29 @@ impl ElasticPoolBuilder {
     }
 
     /// Runs `f(n)` on each new worker thread before it takes work.
+    ///
+    /// A worker whose hook panics does not start: `build` fails with the panic's message for
+    /// one of `min_workers`; later, the pool starts another in its place, and
+    /// [`join`](ElasticPool::join) reports it as `Error::WorkerLost`. When no worker is alive and
+    /// starts fail three times in a row, every queued work fails with `Error::WorkerLost`
+    /// (naming the hook's panic or the OS error), rather than wait for a worker that may never
+    /// come; the pool stays open, and a later submit tries to start a worker again.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let broken = Arc::new(AtomicBool::new(true));
+    /// let b = Arc::clone(&broken);
+    /// let pool = aplex::ElasticPool::builder()
+    ///     .min_workers(0)
+    ///     .on_worker_start(move |_| assert!(!b.load(Ordering::SeqCst), "no database"))
+    ///     .build()
+    ///     .unwrap();
+    /// let lost = pool.try_submit(|| 1).unwrap().wait();
+    /// assert!(matches!(lost, Err(aplex::Error::WorkerLost(why)) if why.contains("no database")));
+    /// broken.store(false, Ordering::SeqCst); // the trouble passes: the next submit is served
+    /// assert_eq!(pool.try_submit(|| 2).unwrap().wait(), Ok(2));
+    /// ```
     pub fn on_worker_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
         self.on_start = Some(Arc::new(f));
         self

@@ -40,9 +40,23 @@ use crate::pool::Handle;
 use crate::runtime::reactor::lock;
 use crate::Error;
 
-/// Failed worker starts in a row (start hooks that panicked) after which the pool stops
-/// replacing them: a hook that always panics must not spin up threads forever.
+/// Failed worker starts in a row (start hooks that panicked, threads the OS refused) after
+/// which the pool stops replacing them: a hook that always panics must not spin up threads
+/// forever. If no worker is alive then, the queued works fail (see [`AfterFailedStart`]).
 const START_FAILURES_IN_A_ROW: usize = 3;
+
+/// What to do after a worker failed to start, decided under the lock.
+#[must_use]
+enum AfterFailedStart {
+    /// Nothing: the pool needs no worker, is shutting down, or has one alive for its queue.
+    Nothing,
+    /// Start another worker (counted already).
+    Retry,
+    /// Starts failed too often in a row and no worker is alive: nothing would ever run these
+    /// queued works, so fail them (`Error::WorkerLost`, with the reason). The count of
+    /// failures starts over, so a later submit tries again.
+    GiveUp(Vec<Queued>, String),
+}
 
 /// Whether the pool takes works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +410,7 @@ impl Shared {
         };
         let shared = self.clone();
         let me = ElasticWorker::new(id, finished, held, self.clone());
+        let replace = ready.is_none(); // `build`'s workers are not replaced: it fails
         match start_thread(start, move || shared.worker_life(me, counts, ready)) {
             Ok(thread) => {
                 if let Some(r) = lock(&self.state).record(id) {
@@ -411,7 +426,10 @@ impl Shared {
                 st.workers -= 1;
                 st.threads -= 1;
                 st.records.retain(|r| r.id != id);
+                let why = format!("a worker thread could not start: {e}");
+                let next = self.after_failed_start(&mut st, replace, why);
                 self.notify(st);
+                self.follow(next);
                 Err(e)
             }
         }
@@ -449,26 +467,60 @@ impl Shared {
     /// A worker's start hook panicked: it is not counted, it is reported (in `join`), and it is
     /// replaced if the pool needs a worker (`replace`: not during `build`, which fails).
     fn start_failed(self: &Arc<Self>, id: usize, why: &str, replace: bool) {
-        let again = {
+        let next = {
             let mut st = lock(&self.state);
             st.workers -= 1;
+            let why = format!("on_worker_start panicked: {why}");
             if let Some(r) = st.record(id) {
-                r.lost = Some(format!("on_worker_start panicked: {why}"));
+                r.lost = Some(why.clone());
             }
-            st.start_failures += 1;
-            let needed = st.workers < st.min
-                || (self.config.scaling && st.queued_len() > 0 && st.workers < st.max);
-            let again = replace
-                && needed
-                && st.intake == Intake::Open
-                && st.start_failures < START_FAILURES_IN_A_ROW;
-            if again {
-                st.reserve_worker();
-            }
-            again
+            self.after_failed_start(&mut st, replace, why)
         };
-        if again {
-            let _ = self.start_worker(None);
+        self.follow(next);
+    }
+
+    /// Counts a failed start (already uncounted from `workers`) and decides what follows.
+    fn after_failed_start(&self, st: &mut State, replace: bool, why: String) -> AfterFailedStart {
+        st.start_failures += 1;
+        let needed = st.workers < st.min
+            || (self.config.scaling && st.queued_len() > 0 && st.workers < st.max);
+        if !(replace && needed && st.intake == Intake::Open) {
+            return AfterFailedStart::Nothing;
+        }
+        if st.start_failures < START_FAILURES_IN_A_ROW {
+            st.reserve_worker();
+            return AfterFailedStart::Retry;
+        }
+        if st.workers > 0 {
+            return AfterFailedStart::Nothing; // a live worker runs the queue
+        }
+        st.start_failures = 0;
+        let mut queued = st.queue.drain();
+        self.mirror_top(st);
+        for r in &st.records {
+            queued.extend(r.held.drain()); // (none: no worker is alive to hold any)
+        }
+        AfterFailedStart::GiveUp(queued, why)
+    }
+
+    /// Does what [`after_failed_start`](Shared::after_failed_start) decided, outside the lock.
+    fn follow(self: &Arc<Self>, next: AfterFailedStart) {
+        match next {
+            AfterFailedStart::Nothing => {}
+            AfterFailedStart::Retry => {
+                let _ = self.start_worker(None);
+            }
+            AfterFailedStart::GiveUp(queued, why) => {
+                let n = queued.len();
+                let why = format!("no worker could start ({why})");
+                for q in queued {
+                    q.job.fail(Error::WorkerLost(why.clone()));
+                }
+                if n > 0 {
+                    // Ended by the pool but not by a shutdown: the report counts them completed.
+                    self.work_ended(n, Ending::Ran);
+                }
+            }
         }
     }
 
