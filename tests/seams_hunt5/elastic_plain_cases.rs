@@ -3,6 +3,7 @@
 //! new one, and only at `max_workers` to a worker whose async works it then stalls.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,10 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "elastic_priorities_among_mixed_closures_and_async_works",
             priorities_among_mixed_closures_and_async_works,
+        ),
+        case(
+            "elastic_closure_beside_async_works_when_no_worker_can_start",
+            closure_beside_async_works_when_no_worker_can_start,
         ),
     ]
 }
@@ -202,5 +207,42 @@ fn priorities_among_mixed_closures_and_async_works() {
         assert_eq!(sharing.wait(), Ok("shared"));
         assert_eq!(got, [Ok(0), Ok(5), Ok(-3), Ok(9), Ok(7), Ok(2)]);
         assert_eq!(*order.lock().unwrap(), [9, 7, 5, 2, 0, -3]);
+    });
+}
+
+/// The first worker starts; every later start hook panics. With the first worker running an
+/// async work that waits, a plain closure cannot get a free worker: once the starts have failed
+/// often enough in a row, the busy worker runs it (and the async work ends afterwards).
+fn closure_beside_async_works_when_no_worker_can_start() {
+    super::within("a closure when no worker can start", || {
+        let starts = Arc::new(AtomicUsize::new(0));
+        let s = Arc::clone(&starts);
+        let pool = ElasticPool::builder()
+            .min_workers(1)
+            .max_workers(4)
+            .on_worker_start(move |_| {
+                let n = s.fetch_add(1, Ordering::SeqCst);
+                assert!(n == 0, "start hook {n} panics on purpose");
+            })
+            .build()
+            .unwrap();
+        let gate = Arc::new(Event::new());
+        let (started_tx, started) = std_mpsc::channel();
+        let g = Arc::clone(&gate);
+        let waiting = pool
+            .try_spawn(move || async move {
+                started_tx.send(()).unwrap();
+                g.wait().await;
+                "async"
+            })
+            .unwrap();
+        started.recv_timeout(HANG).unwrap();
+        let mut closure = pool.try_submit(|| "closure").unwrap();
+        // The bound only catches the hang: the closure left waiting behind the async work.
+        let outcome = closure.wait_timeout(HANG / 2);
+        gate.set();
+        assert_eq!(outcome, Ok("closure"));
+        assert_eq!(waiting.wait(), Ok("async"));
+        assert!(starts.load(Ordering::SeqCst) > 1);
     });
 }

@@ -12,6 +12,7 @@ mod priority;
 mod queue;
 mod room;
 mod shutdown;
+mod starts;
 mod steps;
 mod track;
 mod watch;

@@ -1,13 +1,14 @@
 //! The elastic pool's shared priority queue, which its workers pull from; the rules for growing
-//! and shrinking the set of workers; and the counts of accepted works.
+//! and shrinking the set of workers (starting one is the `starts` module's); and the counts of
+//! accepted works.
 //!
 //! # Ownership rules
 //!
 //! - `State` is behind one lock shared by the submitters, the workers and the pool handle. The
 //!   lock is held only to push, pop, count and swap wakers; no job runs, no waker is woken, no
 //!   room is given back and no thread is started under it.
-//! - A worker counts in `workers` from the moment a submitter, `resize` or a failed start decides
-//!   to start it until its dispatcher decides to leave (both under the lock), so the count never
+//! - A worker counts in `workers` from the moment a submitter, `resize`, a step or a failed start
+//!   decides to start it until its dispatcher decides to leave (both under the lock), so the count never
 //!   overshoots `max` however many submitters race. It counts in `threads` from the same moment
 //!   until its thread has dropped every task it ran (a thread-local guard, dropped as the thread
 //!   exits), which is what a shutdown waits for.
@@ -16,12 +17,13 @@
 //!   the `held` module). A work counts as running once it left both.
 //! - `tally` counts every accepted work from its submit until its outcome is published (see the
 //!   `track` module for who ends it); `drain` and the shutdown wait on it.
-//! - An idle worker parks its dispatcher's waker in `idle` (keyed by the worker's id); a
-//!   submitter takes one out and wakes it. A worker that leaves removes its own entry. The
-//!   queue's top priority and the idle count are mirrored in atomics (`Shared::mirror_top`, `mirror_idle`) after
-//!   every change, for the workers that read them without the lock.
+//! - An idle worker parks its dispatcher's waker in `idle` (keyed by the worker's id, marked
+//!   busy if it runs async works); a submitter takes one out and wakes it (for a plain closure,
+//!   a free one, else it starts a worker: see the `steps` module). A worker that leaves removes
+//!   its own entry. The queue's top priority and the idle count are mirrored in atomics
+//!   (`Shared::mirror_top`, `mirror_idle`) after every change, for the workers that read them
+//!   without the lock.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -32,31 +34,13 @@ use super::held::{Held, Queued};
 use super::lanes::Lanes;
 use super::parked::Parked;
 use super::room::{QueueRoom, Rooms};
-use super::steps::ElasticWorker;
-use super::track::{self, Ending, Queueable};
+use super::starts::START_FAILURES_IN_A_ROW;
+use super::track::{Ending, Queueable};
 use crate::pool::cell::Job;
-use crate::pool::worker::{dispatch, start_thread, ThreadStart, WorkCounts};
+use crate::pool::worker::WorkCounts;
 use crate::pool::Handle;
 use crate::runtime::reactor::lock;
 use crate::Error;
-
-/// Failed worker starts in a row (start hooks that panicked, threads the OS refused) after
-/// which the pool stops replacing them: a hook that always panics must not spin up threads
-/// forever. If no worker is alive then, the queued works fail (see [`AfterFailedStart`]).
-const START_FAILURES_IN_A_ROW: usize = 3;
-
-/// What to do after a worker failed to start, decided under the lock.
-#[must_use]
-enum AfterFailedStart {
-    /// Nothing: the pool needs no worker, is shutting down, or has one alive for its queue.
-    Nothing,
-    /// Start another worker (counted already).
-    Retry,
-    /// Starts failed too often in a row and no worker is alive: nothing would ever run these
-    /// queued works, so fail them (`Error::WorkerLost`, with the reason). The count of
-    /// failures starts over, so a later submit tries again.
-    GiveUp(Vec<Queued>, String),
-}
 
 /// Whether the pool takes works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +54,7 @@ pub(crate) enum Intake {
 
 /// A worker thread the pool started, and what it counted.
 pub(crate) struct WorkerRecord {
-    id: usize,
+    pub(super) id: usize,
     /// Works running on it now (for `idle`).
     pub(crate) counts: Arc<WorkCounts>,
     /// Works it took from the queue that have ended (any outcome).
@@ -125,14 +109,14 @@ pub(crate) struct State {
     pub(crate) intake: Intake,
     /// Every worker ever started, in start order.
     pub(crate) records: Vec<WorkerRecord>,
-    next_id: usize,
+    pub(super) next_id: usize,
     pub(crate) tally: Tally,
     /// `drain` futures waiting for `tally.unfinished` to reach 0.
     pub(super) drainers: Vec<Waker>,
     /// Async waiters of the `watch` module (`shutdown_async`, `closed`), woken by `notify`.
     pub(super) watchers: Vec<Waker>,
     /// Worker starts that failed in a row.
-    start_failures: usize,
+    pub(super) start_failures: usize,
     /// A shutdown has run to its end.
     pub(crate) shut: bool,
 }
@@ -144,12 +128,12 @@ impl State {
     }
 
     /// Counts a worker to be started.
-    fn reserve_worker(&mut self) {
+    pub(super) fn reserve_worker(&mut self) {
         self.workers += 1;
         self.threads += 1;
     }
 
-    fn record(&mut self, id: usize) -> Option<&mut WorkerRecord> {
+    pub(super) fn record(&mut self, id: usize) -> Option<&mut WorkerRecord> {
         self.records.iter_mut().find(|r| r.id == id)
     }
 }
@@ -186,21 +170,6 @@ pub(crate) struct Mirrors {
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ElasticShared").finish_non_exhaustive()
-    }
-}
-
-thread_local! {
-    /// On a worker thread: tells the pool when the thread is gone (after its tasks were dropped).
-    static THREAD_EXIT: RefCell<Option<ThreadExit>> = const { RefCell::new(None) };
-}
-
-struct ThreadExit(Arc<Shared>);
-
-impl Drop for ThreadExit {
-    fn drop(&mut self) {
-        let mut st = lock(&self.0.state);
-        st.threads -= 1;
-        self.0.notify(st);
     }
 }
 
@@ -258,10 +227,17 @@ impl Shared {
     }
 
     /// Whether the pool can offer a free worker to a plain closure: one parked with nothing
-    /// running, or room to start one.
+    /// running, or room to start one (unless starts keep failing).
     pub(super) fn offers_free_worker(&self, st: &State) -> bool {
-        st.idle.has_free()
-            || (self.config.scaling && st.intake == Intake::Open && st.workers < st.max)
+        st.idle.has_free() || self.may_grow(st)
+    }
+
+    /// Whether a worker may be started for the queue.
+    fn may_grow(&self, st: &State) -> bool {
+        self.config.scaling
+            && st.intake == Intake::Open
+            && st.workers < st.max
+            && st.start_failures < START_FAILURES_IN_A_ROW
     }
 
     /// Brings a free worker to the queue for a plain closure that a busy worker (`not`, which
@@ -273,7 +249,7 @@ impl Shared {
             self.mirror_idle(st);
             return (Some(w), false);
         }
-        let grow = self.config.scaling && st.intake == Intake::Open && st.workers < st.max;
+        let grow = self.may_grow(st);
         if grow {
             st.reserve_worker();
         }
@@ -367,184 +343,6 @@ impl Shared {
         }
         if n > 0 {
             self.work_ended(n, Ending::TakenOut);
-        }
-    }
-
-    /// Reserves and starts one worker (or `build`'s, with `ready`).
-    pub(crate) fn start_new_worker(
-        self: &Arc<Self>,
-        ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
-    ) -> std::io::Result<()> {
-        lock(&self.state).reserve_worker();
-        self.start_worker(ready)
-    }
-
-    /// Starts one worker, already counted in `workers` and `threads`.
-    pub(super) fn start_worker(
-        self: &Arc<Self>,
-        ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
-    ) -> std::io::Result<()> {
-        let counts = Arc::new(WorkCounts::default());
-        let finished = Arc::new(AtomicUsize::new(0));
-        let held = Arc::new(Held::default());
-        let id = {
-            let mut st = lock(&self.state);
-            let id = st.next_id;
-            st.next_id += 1;
-            st.records.push(WorkerRecord {
-                id,
-                counts: counts.clone(),
-                finished: finished.clone(),
-                thread: None,
-                lost: None,
-                held: held.clone(),
-            });
-            id
-        };
-        let start = ThreadStart {
-            name: format!("{}-{id}", self.config.name),
-            index: id,
-            spin: self.config.spin,
-            on_start: None, // run by `worker_life`, which handles its panic
-            ready: None,
-        };
-        let shared = self.clone();
-        let me = ElasticWorker::new(id, finished, held, self.clone());
-        let replace = ready.is_none(); // `build`'s workers are not replaced: it fails
-        match start_thread(start, move || shared.worker_life(me, counts, ready)) {
-            Ok(thread) => {
-                if let Some(r) = lock(&self.state).record(id) {
-                    r.thread = Some(thread);
-                }
-                // Workers that retired since the last start are joined now, so a pool that
-                // grows and shrinks all day keeps no finished thread's stack around.
-                self.reap(false);
-                Ok(())
-            }
-            Err(e) => {
-                let mut st = lock(&self.state);
-                st.workers -= 1;
-                st.threads -= 1;
-                st.records.retain(|r| r.id != id);
-                let why = format!("a worker thread could not start: {e}");
-                let next = self.after_failed_start(&mut st, replace, why);
-                self.notify(st);
-                self.follow(next);
-                Err(e)
-            }
-        }
-    }
-
-    /// A worker's thread: its start hook, then its dispatcher.
-    async fn worker_life(
-        self: Arc<Self>,
-        me: ElasticWorker,
-        counts: Arc<WorkCounts>,
-        ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
-    ) {
-        THREAD_EXIT.with(|exit| *exit.borrow_mut() = Some(ThreadExit(self.clone())));
-        track::enter_worker(self.clone(), &me);
-        if let Some(hook) = &self.config.on_start {
-            let id = me.id;
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(id)));
-            if let Err(panic) = ran {
-                let why = crate::runtime::task::take_panic_message(panic);
-                self.start_failed(id, &why, ready.is_none());
-                if let Some(ready) = ready {
-                    let _ = ready.send(Err(why));
-                }
-                return;
-            }
-        }
-        lock(&self.state).start_failures = 0;
-        if let Some(ready) = ready {
-            let _ = ready.send(Ok(()));
-        }
-        let max = self.config.max_works;
-        dispatch(self, me, max, counts).await;
-    }
-
-    /// A worker's start hook panicked: it is not counted, it is reported (in `join`), and it is
-    /// replaced if the pool needs a worker (`replace`: not during `build`, which fails).
-    fn start_failed(self: &Arc<Self>, id: usize, why: &str, replace: bool) {
-        let next = {
-            let mut st = lock(&self.state);
-            st.workers -= 1;
-            let why = format!("on_worker_start panicked: {why}");
-            if let Some(r) = st.record(id) {
-                r.lost = Some(why.clone());
-            }
-            self.after_failed_start(&mut st, replace, why)
-        };
-        self.follow(next);
-    }
-
-    /// Counts a failed start (already uncounted from `workers`) and decides what follows.
-    fn after_failed_start(&self, st: &mut State, replace: bool, why: String) -> AfterFailedStart {
-        st.start_failures += 1;
-        let needed = st.workers < st.min
-            || (self.config.scaling && st.queued_len() > 0 && st.workers < st.max);
-        if !(replace && needed && st.intake == Intake::Open) {
-            return AfterFailedStart::Nothing;
-        }
-        if st.start_failures < START_FAILURES_IN_A_ROW {
-            st.reserve_worker();
-            return AfterFailedStart::Retry;
-        }
-        if st.workers > 0 {
-            return AfterFailedStart::Nothing; // a live worker runs the queue
-        }
-        st.start_failures = 0;
-        let mut queued = st.queue.drain();
-        self.mirror_top(st);
-        for r in &st.records {
-            queued.extend(r.held.drain()); // (none: no worker is alive to hold any)
-        }
-        AfterFailedStart::GiveUp(queued, why)
-    }
-
-    /// Does what [`after_failed_start`](Shared::after_failed_start) decided, outside the lock.
-    fn follow(self: &Arc<Self>, next: AfterFailedStart) {
-        match next {
-            AfterFailedStart::Nothing => {}
-            AfterFailedStart::Retry => {
-                let _ = self.start_worker(None);
-            }
-            AfterFailedStart::GiveUp(queued, why) => {
-                let n = queued.len();
-                let why = format!("no worker could start ({why})");
-                for q in queued {
-                    q.job.fail(Error::WorkerLost(why.clone()));
-                }
-                if n > 0 {
-                    // Ended by the pool but not by a shutdown: the report counts them completed.
-                    self.work_ended(n, Ending::Ran);
-                }
-            }
-        }
-    }
-
-    /// Joins the worker threads that have finished, noting a panic in the worker's record;
-    /// with `detach`, lets go of the unfinished ones too.
-    pub(crate) fn reap(&self, detach: bool) {
-        let threads: Vec<(usize, JoinHandle<()>)> = {
-            let mut st = lock(&self.state);
-            st.records
-                .iter_mut()
-                .filter(|r| detach || r.thread.as_ref().is_some_and(JoinHandle::is_finished))
-                .filter_map(|r| r.thread.take().map(|t| (r.id, t)))
-                .collect()
-        };
-        for (id, thread) in threads {
-            if !thread.is_finished() {
-                continue; // detached
-            }
-            if let Err(panic) = thread.join() {
-                let why = crate::runtime::task::take_panic_message(panic);
-                if let Some(r) = lock(&self.state).record(id) {
-                    r.lost.get_or_insert(why);
-                }
-            }
         }
     }
 
