@@ -290,9 +290,25 @@ impl Shared {
             };
             if plain && !rule.allows(rule.busy) {
                 self.summon(st, me, after);
+                if taken.is_empty() && floor.is_some() {
+                    // A plain closure of a higher priority than anything held here waits: the
+                    // held works may not start before it, so rather than spin on them they go
+                    // back to the queue, behind it, for whoever comes once it is taken.
+                    for q in me.held.drain().into_iter().rev() {
+                        st.queue.push_front(q.priority, q);
+                    }
+                    self.mirror_top(st);
+                    return false;
+                }
                 break;
             }
             if taken.first().is_some_and(|first| first.plain != plain) {
+                if !plain {
+                    // Plain closures taken may hold this thread a long time: another worker
+                    // takes the async works left behind them.
+                    after.wake.extend(st.idle.take_other(Some(me.id)));
+                    self.mirror_idle(st);
+                }
                 break;
             }
             match st.queue.pop_above(floor) {
