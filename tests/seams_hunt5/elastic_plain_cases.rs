@@ -191,10 +191,13 @@ fn priorities_among_mixed_closures_and_async_works() {
                 })
                 .unwrap()
             } else {
-                view.try_spawn(move || async move {
+                // Started when its future is made (it runs once the batch yields).
+                view.try_spawn(move || {
                     order.lock().unwrap().push(p);
-                    aplex::yield_now().await; // running across a step: the worker is busy
-                    p
+                    async move {
+                        aplex::yield_now().await; // running across a step: the worker is busy
+                        p
+                    }
                 })
                 .unwrap()
             });

@@ -23,10 +23,10 @@
 //!   worker under the same lock (wakes one parked with nothing running, or starts one), whose
 //!   first look at the queue comes after it; so no plain closure is stranded. At `max`, with
 //!   no free worker parked, a busy worker starts plain closures as before.
-//! - One take from the queue is of one kind: plain closures or async works. A plain closure
-//!   after an async work in one batch would hold the thread that work needs; an async work
-//!   after a plain closure would wait for it to return. What is left is the next step's, and
-//!   a worker always steps again after a batch.
+//! - Within one take (and one batch), a plain closure never follows an async work while the
+//!   pool can offer a free worker: it would hold the thread that work needs. It is left for
+//!   the worker's next step, which comes right after the batch (a worker always steps again),
+//!   busy by then: it passes the closure over and summons a free worker.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -268,7 +268,7 @@ impl Shared {
     }
 
     /// Puts the next works to try into `batch`: what `me` holds, unless a higher priority waits
-    /// in the queue; else a fair share of the queue, of one kind. False if there is nothing.
+    /// in the queue; else a fair share of the queue. False if there is nothing.
     fn take(
         &self,
         st: &mut State,
@@ -284,11 +284,17 @@ impl Shared {
         }
         let share = (st.queue.len() / st.workers.max(1)).clamp(1, TAKE);
         let mut taken: Vec<Queued> = Vec::new();
+        // Busy by the time the next work would start, after the async works taken before it.
+        let mut busy = rule.busy;
         while taken.len() < share {
-            let Some(plain) = st.queue.peek_above(floor).map(|q| q.plain) else {
-                break;
-            };
-            if plain && !rule.allows(rule.busy) {
+            // (Any work is fine, without a look, when the pool has no free worker to offer.)
+            let plain = rule.offer && st.queue.peek_above(floor).is_some_and(|q| q.plain);
+            if plain && !rule.allows(busy) {
+                // Busy only with the async works just taken: the next step (right after this
+                // batch) passes it over, or takes it if they have ended by then.
+                if !rule.busy {
+                    break;
+                }
                 self.summon(st, me, after);
                 if taken.is_empty() && floor.is_some() {
                     // A plain closure of a higher priority than anything held here waits: the
@@ -302,17 +308,11 @@ impl Shared {
                 }
                 break;
             }
-            if taken.first().is_some_and(|first| first.plain != plain) {
-                if !plain {
-                    // Plain closures taken may hold this thread a long time: another worker
-                    // takes the async works left behind them.
-                    after.wake.extend(st.idle.take_other(Some(me.id)));
-                    self.mirror_idle(st);
-                }
-                break;
-            }
             match st.queue.pop_above(floor) {
-                Some(q) => taken.push(q),
+                Some(q) => {
+                    busy |= !q.plain;
+                    taken.push(q);
+                }
                 None => break,
             }
         }
