@@ -97,6 +97,9 @@ pub(crate) struct State {
     pub(super) waiting: Parked,
     /// Workers alive or starting.
     pub(crate) workers: usize,
+    /// Workers counted in `workers` that have not taken their first step: free workers on
+    /// their way to the queue.
+    pub(super) starting: usize,
     /// Worker threads alive or starting, until each has dropped its tasks.
     pub(crate) threads: usize,
     pub(crate) min: usize,
@@ -130,6 +133,7 @@ impl State {
     /// Counts a worker to be started.
     pub(super) fn reserve_worker(&mut self) {
         self.workers += 1;
+        self.starting += 1;
         self.threads += 1;
     }
 
@@ -181,6 +185,7 @@ impl Shared {
                 idle: Parked::default(),
                 waiting: Parked::default(),
                 workers: 0,
+                starting: 0,
                 threads: 0,
                 min,
                 max,
@@ -243,13 +248,16 @@ impl Shared {
     /// Brings a free worker to the queue for a plain closure that a busy worker (`not`, which
     /// runs async works) passed over: wakes one parked with nothing running, else counts a new
     /// one, to be started once the lock is released (true). Called under the same lock as the
-    /// pass-over, so the woken or new worker's first look at the queue comes after it.
+    /// pass-over, so the woken or new worker's first look at the queue comes after it (or
+    /// that of a worker still starting, which comes instead).
     pub(super) fn summon_free(&self, st: &mut State, not: usize) -> (Option<Waker>, bool) {
         if let Some(w) = st.idle.take_free(Some(not)) {
             self.mirror_idle(st);
             return (Some(w), false);
         }
-        let grow = self.may_grow(st);
+        // A worker that is starting looks at the queue first thing: busy workers that step
+        // again and again while it starts must not start one more each time.
+        let grow = st.starting == 0 && self.may_grow(st);
         if grow {
             st.reserve_worker();
         }

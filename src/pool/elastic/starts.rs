@@ -118,6 +118,7 @@ impl Shared {
             Err(e) => {
                 let mut st = lock(&self.state);
                 st.workers -= 1;
+                st.starting -= 1;
                 st.threads -= 1;
                 st.records.retain(|r| r.id != id);
                 let why = format!("a worker thread could not start: {e}");
@@ -164,6 +165,7 @@ impl Shared {
         let next = {
             let mut st = lock(&self.state);
             st.workers -= 1;
+            st.starting -= 1;
             let why = format!("on_worker_start panicked: {why}");
             if let Some(r) = st.record(id) {
                 r.lost = Some(why.clone());

@@ -27,6 +27,9 @@
 //!   pool can offer a free worker: it would hold the thread that work needs. It is left for
 //!   the worker's next step, which comes right after the batch (a worker always steps again),
 //!   busy by then: it passes the closure over and summons a free worker.
+//! - A busy worker woken for an async work cannot reach it past a plain closure at the front
+//!   of the queue; the free worker summoned takes the closure (and maybe only it). So a worker
+//!   that takes plain closures and leaves works in the queue wakes another parked worker.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,6 +61,8 @@ pub(crate) struct ElasticWorker {
     pub(super) held: Arc<Held>,
     /// Running while the worker is idle and above `min`: when it fires, the worker leaves.
     idle_timer: Option<Sleep>,
+    /// It has taken its first step (it no longer counts as starting).
+    stepped: bool,
     /// Its pool, to start the workers a step summons.
     pool: Arc<Shared>,
 }
@@ -74,6 +79,7 @@ impl ElasticWorker {
             finished,
             held,
             idle_timer: None,
+            stepped: false,
             pool,
         }
     }
@@ -166,6 +172,10 @@ impl Shared {
         cx: &mut Context<'_>,
     ) -> Poll<Step> {
         let mut st = lock(&self.state);
+        if !me.stepped {
+            me.stepped = true;
+            st.starting -= 1;
+        }
         let n = track::take_ended_here();
         if n > 0 {
             // ORDERING: a count read after the workers are joined, or as a statistic.
@@ -321,6 +331,13 @@ impl Shared {
         }
         if !taken.is_empty() {
             self.mirror_top(st);
+            if !st.queue.is_empty() && taken.iter().any(|q| q.plain) {
+                // These closures may hold this thread for long, and what they leave in the
+                // queue may be the work that a busy worker was woken for and could not reach
+                // past them: wake another worker to look again.
+                after.wake.extend(st.idle.take_other(Some(me.id)));
+                self.mirror_idle(st);
+            }
         }
         me.held.hold_first(taken, batch, room.free(), rule);
         true
