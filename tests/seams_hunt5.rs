@@ -31,6 +31,9 @@ mod elastic_cases;
 #[cfg(feature = "elastic")]
 #[path = "seams_hunt5/elastic_life_cases.rs"]
 mod elastic_life_cases;
+#[cfg(feature = "elastic")]
+#[path = "seams_hunt5/elastic_plain_cases.rs"]
+mod elastic_plain_cases;
 #[path = "seams_hunt5/foreign_cases.rs"]
 mod foreign_cases;
 #[cfg(feature = "helpers")]
@@ -105,6 +108,8 @@ fn all_cases() -> Vec<Case> {
     cases.extend(elastic_cases::cases());
     #[cfg(feature = "elastic")]
     cases.extend(elastic_life_cases::cases());
+    #[cfg(feature = "elastic")]
+    cases.extend(elastic_plain_cases::cases());
     #[cfg(feature = "conn-pool")]
     cases.extend(conn_cases::cases());
     #[cfg(feature = "helpers")]

@@ -1,6 +1,7 @@
 //! The elastic pool with async works sharing a worker (`max_works_per_worker` defaults to 300):
-//! a plain closure beside them, a panic among them, scaling and idling, resize, drain on a
-//! foreign executor, and a shutdown that gives up while they share a thread with a closure.
+//! a plain closure beside them (more in `elastic_plain_cases`), a panic among them, scaling and
+//! idling, resize, drain on a foreign executor, and a shutdown that gives up while they share a
+//! thread with a closure.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -10,17 +11,10 @@ use std::time::Duration;
 use aplex::sync::Event;
 use aplex::{ElasticPool, Error, ShutdownOptions};
 
-use super::{bug, case, eventually, run_foreign, within, Case, HANG};
+use super::{case, eventually, run_foreign, within, Case, HANG};
 
 pub(crate) fn cases() -> Vec<Case> {
     vec![
-        bug(
-            "elastic_closure_waiting_on_an_async_work_of_its_own_worker",
-            closure_waiting_on_an_async_work_of_its_own_worker,
-            "a worker whose async works all wait has room, so its step registers it in `idle` \
-             (src/pool/elastic/steps.rs, step); accept (queue.rs) hands it the closure instead \
-             of growing, and the closure blocks the thread its async work needs: a hang",
-        ),
         case(
             "elastic_a_panic_among_async_works_sharing_a_worker",
             a_panic_among_async_works_sharing_a_worker,
@@ -58,40 +52,6 @@ pub(crate) fn cases() -> Vec<Case> {
             map_with_a_timeout_beside_shared_async_works,
         ),
     ]
-}
-
-/// Worker 1 runs an async work that waits on a gate; a plain closure submitted next waits
-/// (blocking) for that work. The pool may grow to 4, so nothing forces the closure onto the
-/// thread the async work needs: the closure must get its value once the gate opens.
-fn closure_waiting_on_an_async_work_of_its_own_worker() {
-    within("a closure waiting on an async work", || {
-        let pool = ElasticPool::builder()
-            .min_workers(1)
-            .max_workers(4)
-            .build()
-            .unwrap();
-        let gate = Arc::new(Event::new());
-        let (started_tx, started) = std_mpsc::channel();
-        let g = Arc::clone(&gate);
-        let first = pool
-            .try_spawn(move || async move {
-                started_tx.send(()).unwrap();
-                g.wait().await;
-                7
-            })
-            .unwrap();
-        started.recv_timeout(HANG).unwrap();
-        let (closure_tx, closure_started) = std_mpsc::channel();
-        let waiter = pool
-            .try_submit(move || {
-                closure_tx.send(()).unwrap();
-                first.wait()
-            })
-            .unwrap();
-        closure_started.recv_timeout(HANG).unwrap();
-        gate.set();
-        assert_eq!(waiter.wait(), Ok(Ok(7)));
-    });
 }
 
 /// Three async works share one worker; the middle one panics. The others still end with

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aplex::sync::Event;
 use aplex::{ElasticPool, Error, ShutdownOptions};
 
-use super::{bug, case, eventually, run_foreign, within, Case, HANG};
+use super::{case, eventually, run_foreign, within, Case, HANG};
 
 pub(crate) fn cases() -> Vec<Case> {
     vec![
@@ -34,12 +34,9 @@ pub(crate) fn cases() -> Vec<Case> {
             "elastic_room_futures_dropped_after_one_poll_leak_no_room",
             room_futures_dropped_after_one_poll_leak_no_room,
         ),
-        bug(
+        case(
             "elastic_scaled_workers_whose_start_hook_panics",
             scaled_workers_whose_start_hook_panics,
-            "after START_FAILURES_IN_A_ROW failed starts with no worker left, queued works wait \
-             for the shutdown (src/pool/elastic/queue.rs, start_failed); tests/elastic_pool/\
-             shutdown.rs asserts that wait, so failing them WorkerLost needs the lead's call",
         ),
     ]
 }

@@ -109,8 +109,14 @@ impl ElasticPoolBuilder {
     /// thread until it returns, whatever the limit, and another worker takes over the works
     /// queued meanwhile. So the limit only matters for async works: set 1 for a classic pool
     /// where every async work holds a worker for its whole life (one thread per work in
-    /// flight, up to `max_workers`); mind that a long plain closure on a worker also stalls the
-    /// async works that share that worker.
+    /// flight, up to `max_workers`).
+    ///
+    /// For a plain closure, a worker that runs async works is busy: the closure goes to a
+    /// worker with nothing running if one is idle, else the pool grows, and only at
+    /// `max_workers` (with no such worker) does it run beside async works, stalling them until
+    /// it returns. There, a closure that blocks on one of the async works of its own worker
+    /// (`handle.wait()`) never returns; await the handle from an async work instead, or keep
+    /// `max_workers` above what such closures need, or set this limit to 1.
     ///
     /// [`ThreadPool`]: crate::ThreadPool
     ///
@@ -156,6 +162,29 @@ impl ElasticPoolBuilder {
     }
 
     /// Runs `f(n)` on each new worker thread before it takes work.
+    ///
+    /// A worker whose hook panics does not start: `build` fails with the panic's message for
+    /// one of `min_workers`; later, the pool starts another in its place, and
+    /// [`join`](ElasticPool::join) reports it as `Error::WorkerLost`. When no worker is alive and
+    /// starts fail three times in a row, every queued work fails with `Error::WorkerLost`
+    /// (naming the hook's panic or the OS error), rather than wait for a worker that may never
+    /// come; the pool stays open, and a later submit tries to start a worker again.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let broken = Arc::new(AtomicBool::new(true));
+    /// let b = Arc::clone(&broken);
+    /// let pool = aplex::ElasticPool::builder()
+    ///     .min_workers(0)
+    ///     .on_worker_start(move |_| assert!(!b.load(Ordering::SeqCst), "no database"))
+    ///     .build()
+    ///     .unwrap();
+    /// let lost = pool.try_submit(|| 1).unwrap().wait();
+    /// assert!(matches!(lost, Err(aplex::Error::WorkerLost(why)) if why.contains("no database")));
+    /// broken.store(false, Ordering::SeqCst); // the trouble passes: the next submit is served
+    /// assert_eq!(pool.try_submit(|| 2).unwrap().wait(), Ok(2));
+    /// ```
     pub fn on_worker_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
         self.on_start = Some(Arc::new(f));
         self

@@ -22,6 +22,24 @@ use crate::runtime::reactor::lock;
 
 use super::room::QueueRoom;
 
+/// When a worker may start a plain closure: one holds its worker's thread until it returns, so
+/// on a worker that runs async works it would stall them, and hang for good if it waits on
+/// one of them. Such a worker starts none while the pool can offer a free worker instead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlainRule {
+    /// The worker runs async works now.
+    pub(crate) busy: bool,
+    /// The pool can offer a free worker: one parked with nothing running, or room to grow.
+    pub(crate) offer: bool,
+}
+
+impl PlainRule {
+    /// Whether a plain closure may start on this worker, `busy` or not by then.
+    pub(crate) fn allows(self, busy: bool) -> bool {
+        !busy || !self.offer
+    }
+}
+
 /// One waiting work.
 pub(crate) struct Queued {
     pub(crate) priority: i32,
@@ -51,27 +69,43 @@ impl Held {
     /// Holds `works` ahead of those already held (they were taken for their higher priority,
     /// or nothing is held), and puts into `batch` a clone of each held job, in order, that a
     /// worker with `free` rooms may start: plain closures free their room as they end, so the
-    /// batch stops after its `free`-th async work.
+    /// batch stops after its `free`-th async work; and it stops before a plain closure that
+    /// `rule` does not allow on the worker as busy as the batch makes it.
     pub(crate) fn hold_first(
         &self,
         works: Vec<Queued>,
         batch: &mut Vec<Arc<dyn Job>>,
         free: usize,
+        rule: PlainRule,
     ) {
         let mut held = lock(&self.0);
         for q in works.into_iter().rev() {
             held.push_front(q);
         }
         let mut rooms = free;
+        let mut busy = rule.busy;
         for q in held.iter() {
-            if rooms == 0 {
+            if rooms == 0 || (q.plain && !rule.allows(busy)) {
                 break;
             }
             batch.push(q.job.clone());
             if !q.plain {
                 rooms -= 1;
+                busy = true;
             }
         }
+    }
+
+    /// Takes out the held plain closures (keeping the async works in order), for a worker that
+    /// may not start them any more.
+    pub(crate) fn take_plain(&self) -> Vec<Queued> {
+        let mut held = lock(&self.0);
+        if !held.iter().any(|q| q.plain) {
+            return Vec::new();
+        }
+        let (plain, kept): (Vec<Queued>, Vec<Queued>) = held.drain(..).partition(|q| q.plain);
+        held.extend(kept);
+        plain
     }
 
     /// Takes out the oldest held work if it is `job` and `may(its priority)`, with how many
@@ -96,11 +130,18 @@ impl Held {
         lock(&self.0).front().map(|q| q.priority)
     }
 
-    /// Takes the first half (rounded up) of the held works: the ones to serve first.
-    pub(crate) fn steal_half(&self) -> Vec<Queued> {
+    /// Takes the first half (rounded up) of the held works, the ones to serve first, for a
+    /// thief under `rule`: one that may not start plain closures takes only the async works
+    /// before the first of them. True with them if it passed a plain closure over.
+    pub(crate) fn steal_half(&self, rule: PlainRule) -> (Vec<Queued>, bool) {
         let mut held = lock(&self.0);
-        let n = held.len().div_ceil(2);
-        held.drain(..n).collect()
+        let half = held.len().div_ceil(2);
+        let n = if rule.allows(rule.busy) {
+            half
+        } else {
+            held.iter().take(half).take_while(|q| !q.plain).count()
+        };
+        (held.drain(..n).collect(), n < half)
     }
 
     /// Takes out the held work at `job`, if it is here.

@@ -50,6 +50,30 @@ impl<T> Lanes<T> {
         self.len += 1;
     }
 
+    /// Puts `item` back at the front of its priority's lane: a work given back to the queue
+    /// was taken from the front, so it goes before every work of its priority still waiting.
+    pub(crate) fn push_front(&mut self, priority: i32, item: T) {
+        if priority == DEFAULT_PRIORITY {
+            self.default.push_front(item);
+        } else {
+            self.others.entry(priority).or_default().push_front(item);
+        }
+        self.len += 1;
+    }
+
+    /// The work [`pop_above`](Lanes::pop_above) would take, without taking it.
+    pub(crate) fn peek_above(&self, floor: Option<i32>) -> Option<&T> {
+        let top = self.top()?;
+        if floor.is_some_and(|floor| top <= floor) {
+            return None;
+        }
+        if top == DEFAULT_PRIORITY {
+            self.default.front()
+        } else {
+            self.others.get(&top).and_then(VecDeque::front)
+        }
+    }
+
     /// The highest priority waiting, if any.
     pub(crate) fn top(&self) -> Option<i32> {
         let default = (!self.default.is_empty()).then_some(DEFAULT_PRIORITY);
@@ -141,7 +165,12 @@ mod tests {
         }
         assert_eq!((lanes.len(), lanes.top()), (6, Some(9)));
         assert_eq!(lanes.remove_first(|x| *x == "p5-a"), Some("p5-a"));
+        assert_eq!(lanes.peek_above(Some(9)), None);
+        assert_eq!(lanes.peek_above(Some(8)), Some(&"p9"));
         assert_eq!(lanes.pop(), Some("p9"));
+        lanes.push_front(5, "p5-first");
+        assert_eq!(lanes.peek_above(None), Some(&"p5-first"));
+        assert_eq!(lanes.pop(), Some("p5-first"));
         assert_eq!(lanes.drain(), vec!["p5-b", "p1-a", "p0", "neg"]);
         assert!(lanes.is_empty());
         assert_eq!((lanes.pop(), lanes.top()), (None, None));

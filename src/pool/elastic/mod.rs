@@ -12,6 +12,7 @@ mod priority;
 mod queue;
 mod room;
 mod shutdown;
+mod starts;
 mod steps;
 mod track;
 mod watch;
@@ -37,7 +38,10 @@ pub use shutdown::{ShutdownOptions, ShutdownReport};
 /// - Works wait in one queue, **higher priority first**, first come first served within a
 ///   priority ([`priority`](ElasticPool::priority)).
 /// - When a work is queued and every worker is busy, a worker is added, up to `max_workers`;
-///   a worker above `min_workers` that stays idle for `idle_timeout` leaves.
+///   a worker above `min_workers` that stays idle for `idle_timeout` leaves. For a plain
+///   closure, which holds its worker's thread until it returns, a worker that runs async works
+///   is busy too (see
+///   [`max_works_per_worker`](ElasticPoolBuilder::max_works_per_worker)).
 /// - With a `queue_capacity`, [`try_submit`](ElasticPool::try_submit) fails with
 ///   `Error::QueueFull` at once, [`submit`](ElasticPool::submit) waits for room, and
 ///   [`submit_blocking`](ElasticPool::submit_blocking) blocks for it. The capacity counts

@@ -1,13 +1,14 @@
 //! The elastic pool's shared priority queue, which its workers pull from; the rules for growing
-//! and shrinking the set of workers; and the counts of accepted works.
+//! and shrinking the set of workers (starting one is the `starts` module's); and the counts of
+//! accepted works.
 //!
 //! # Ownership rules
 //!
 //! - `State` is behind one lock shared by the submitters, the workers and the pool handle. The
 //!   lock is held only to push, pop, count and swap wakers; no job runs, no waker is woken, no
 //!   room is given back and no thread is started under it.
-//! - A worker counts in `workers` from the moment a submitter, `resize` or a failed start decides
-//!   to start it until its dispatcher decides to leave (both under the lock), so the count never
+//! - A worker counts in `workers` from the moment a submitter, `resize`, a step or a failed start
+//!   decides to start it until its dispatcher decides to leave (both under the lock), so the count never
 //!   overshoots `max` however many submitters race. It counts in `threads` from the same moment
 //!   until its thread has dropped every task it ran (a thread-local guard, dropped as the thread
 //!   exits), which is what a shutdown waits for.
@@ -16,12 +17,13 @@
 //!   the `held` module). A work counts as running once it left both.
 //! - `tally` counts every accepted work from its submit until its outcome is published (see the
 //!   `track` module for who ends it); `drain` and the shutdown wait on it.
-//! - An idle worker parks its dispatcher's waker in `idle` (keyed by the worker's id); a
-//!   submitter takes one out and wakes it. A worker that leaves removes its own entry. The
-//!   queue's top priority and the idle count are mirrored in atomics (`Shared::mirror_top`, `mirror_idle`) after
-//!   every change, for the workers that read them without the lock.
+//! - An idle worker parks its dispatcher's waker in `idle` (keyed by the worker's id, marked
+//!   busy if it runs async works); a submitter takes one out and wakes it (for a plain closure,
+//!   a free one, else it starts a worker: see the `steps` module). A worker that leaves removes
+//!   its own entry. The queue's top priority and the idle count are mirrored in atomics
+//!   (`Shared::mirror_top`, `mirror_idle`) after every change, for the workers that read them
+//!   without the lock.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -32,17 +34,13 @@ use super::held::{Held, Queued};
 use super::lanes::Lanes;
 use super::parked::Parked;
 use super::room::{QueueRoom, Rooms};
-use super::steps::ElasticWorker;
-use super::track::{self, Ending, Queueable};
+use super::starts::START_FAILURES_IN_A_ROW;
+use super::track::{Ending, Queueable};
 use crate::pool::cell::Job;
-use crate::pool::worker::{dispatch, start_thread, ThreadStart, WorkCounts};
+use crate::pool::worker::WorkCounts;
 use crate::pool::Handle;
 use crate::runtime::reactor::lock;
 use crate::Error;
-
-/// Failed worker starts in a row (start hooks that panicked) after which the pool stops
-/// replacing them: a hook that always panics must not spin up threads forever.
-const START_FAILURES_IN_A_ROW: usize = 3;
 
 /// Whether the pool takes works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +54,7 @@ pub(crate) enum Intake {
 
 /// A worker thread the pool started, and what it counted.
 pub(crate) struct WorkerRecord {
-    id: usize,
+    pub(super) id: usize,
     /// Works running on it now (for `idle`).
     pub(crate) counts: Arc<WorkCounts>,
     /// Works it took from the queue that have ended (any outcome).
@@ -99,6 +97,9 @@ pub(crate) struct State {
     pub(super) waiting: Parked,
     /// Workers alive or starting.
     pub(crate) workers: usize,
+    /// Workers counted in `workers` that have not taken their first step: free workers on
+    /// their way to the queue.
+    pub(super) starting: usize,
     /// Worker threads alive or starting, until each has dropped its tasks.
     pub(crate) threads: usize,
     pub(crate) min: usize,
@@ -111,14 +112,14 @@ pub(crate) struct State {
     pub(crate) intake: Intake,
     /// Every worker ever started, in start order.
     pub(crate) records: Vec<WorkerRecord>,
-    next_id: usize,
+    pub(super) next_id: usize,
     pub(crate) tally: Tally,
     /// `drain` futures waiting for `tally.unfinished` to reach 0.
     pub(super) drainers: Vec<Waker>,
     /// Async waiters of the `watch` module (`shutdown_async`, `closed`), woken by `notify`.
     pub(super) watchers: Vec<Waker>,
     /// Worker starts that failed in a row.
-    start_failures: usize,
+    pub(super) start_failures: usize,
     /// A shutdown has run to its end.
     pub(crate) shut: bool,
 }
@@ -130,12 +131,13 @@ impl State {
     }
 
     /// Counts a worker to be started.
-    fn reserve_worker(&mut self) {
+    pub(super) fn reserve_worker(&mut self) {
         self.workers += 1;
+        self.starting += 1;
         self.threads += 1;
     }
 
-    fn record(&mut self, id: usize) -> Option<&mut WorkerRecord> {
+    pub(super) fn record(&mut self, id: usize) -> Option<&mut WorkerRecord> {
         self.records.iter_mut().find(|r| r.id == id)
     }
 }
@@ -175,21 +177,6 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-thread_local! {
-    /// On a worker thread: tells the pool when the thread is gone (after its tasks were dropped).
-    static THREAD_EXIT: RefCell<Option<ThreadExit>> = const { RefCell::new(None) };
-}
-
-struct ThreadExit(Arc<Shared>);
-
-impl Drop for ThreadExit {
-    fn drop(&mut self) {
-        let mut st = lock(&self.0.state);
-        st.threads -= 1;
-        self.0.notify(st);
-    }
-}
-
 impl Shared {
     pub(crate) fn new(config: Config, min: usize, max: usize, rooms: Option<Arc<Rooms>>) -> Shared {
         Shared {
@@ -198,6 +185,7 @@ impl Shared {
                 idle: Parked::default(),
                 waiting: Parked::default(),
                 workers: 0,
+                starting: 0,
                 threads: 0,
                 min,
                 max,
@@ -243,6 +231,39 @@ impl Shared {
         }
     }
 
+    /// Whether the pool can offer a free worker to a plain closure: one parked with nothing
+    /// running, or room to start one (unless starts keep failing).
+    pub(super) fn offers_free_worker(&self, st: &State) -> bool {
+        st.idle.has_free() || self.may_grow(st)
+    }
+
+    /// Whether a worker may be started for the queue.
+    fn may_grow(&self, st: &State) -> bool {
+        self.config.scaling
+            && st.intake == Intake::Open
+            && st.workers < st.max
+            && st.start_failures < START_FAILURES_IN_A_ROW
+    }
+
+    /// Brings a free worker to the queue for a plain closure that a busy worker (`not`, which
+    /// runs async works) passed over: wakes one parked with nothing running, else counts a new
+    /// one, to be started once the lock is released (true). Called under the same lock as the
+    /// pass-over, so the woken or new worker's first look at the queue comes after it (or
+    /// that of a worker still starting, which comes instead).
+    pub(super) fn summon_free(&self, st: &mut State, not: usize) -> (Option<Waker>, bool) {
+        if let Some(w) = st.idle.take_free(Some(not)) {
+            self.mirror_idle(st);
+            return (Some(w), false);
+        }
+        // A worker that is starting looks at the queue first thing: busy workers that step
+        // again and again while it starts must not start one more each time.
+        let grow = st.starting == 0 && self.may_grow(st);
+        if grow {
+            st.reserve_worker();
+        }
+        (None, grow)
+    }
+
     /// Accepts a work (or fails it, if the pool is closed), waking an idle worker or starting a
     /// new one when every worker is busy.
     pub(crate) fn accept<T: 'static, W: Queueable<T> + 'static>(
@@ -269,8 +290,16 @@ impl Shared {
                 _room: room,
             };
             st.queue.push(priority, queued);
-            let waker = st.idle.take_other(None);
-            let grow = waker.is_none() && self.config.scaling && st.workers < st.max;
+            let can_grow = self.config.scaling && st.workers < st.max;
+            // A plain closure holds its worker's thread: it goes to a worker with nothing
+            // running, else to a new one; only at `max` to one that runs async works (which
+            // it stalls until it returns; see `max_works_per_worker`).
+            let waker = if W::PLAIN && can_grow {
+                st.idle.take_free(None)
+            } else {
+                st.idle.take_other(None)
+            };
+            let grow = waker.is_none() && can_grow;
             if grow {
                 st.reserve_worker();
             }
@@ -322,146 +351,6 @@ impl Shared {
         }
         if n > 0 {
             self.work_ended(n, Ending::TakenOut);
-        }
-    }
-
-    /// Reserves and starts one worker (or `build`'s, with `ready`).
-    pub(crate) fn start_new_worker(
-        self: &Arc<Self>,
-        ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
-    ) -> std::io::Result<()> {
-        lock(&self.state).reserve_worker();
-        self.start_worker(ready)
-    }
-
-    /// Starts one worker, already counted in `workers` and `threads`.
-    fn start_worker(
-        self: &Arc<Self>,
-        ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
-    ) -> std::io::Result<()> {
-        let counts = Arc::new(WorkCounts::default());
-        let finished = Arc::new(AtomicUsize::new(0));
-        let held = Arc::new(Held::default());
-        let id = {
-            let mut st = lock(&self.state);
-            let id = st.next_id;
-            st.next_id += 1;
-            st.records.push(WorkerRecord {
-                id,
-                counts: counts.clone(),
-                finished: finished.clone(),
-                thread: None,
-                lost: None,
-                held: held.clone(),
-            });
-            id
-        };
-        let start = ThreadStart {
-            name: format!("{}-{id}", self.config.name),
-            index: id,
-            spin: self.config.spin,
-            on_start: None, // run by `worker_life`, which handles its panic
-            ready: None,
-        };
-        let shared = self.clone();
-        let me = ElasticWorker::new(id, finished, held);
-        match start_thread(start, move || shared.worker_life(me, counts, ready)) {
-            Ok(thread) => {
-                if let Some(r) = lock(&self.state).record(id) {
-                    r.thread = Some(thread);
-                }
-                // Workers that retired since the last start are joined now, so a pool that
-                // grows and shrinks all day keeps no finished thread's stack around.
-                self.reap(false);
-                Ok(())
-            }
-            Err(e) => {
-                let mut st = lock(&self.state);
-                st.workers -= 1;
-                st.threads -= 1;
-                st.records.retain(|r| r.id != id);
-                self.notify(st);
-                Err(e)
-            }
-        }
-    }
-
-    /// A worker's thread: its start hook, then its dispatcher.
-    async fn worker_life(
-        self: Arc<Self>,
-        me: ElasticWorker,
-        counts: Arc<WorkCounts>,
-        ready: Option<std::sync::mpsc::Sender<Result<(), String>>>,
-    ) {
-        THREAD_EXIT.with(|exit| *exit.borrow_mut() = Some(ThreadExit(self.clone())));
-        track::enter_worker(self.clone(), &me);
-        if let Some(hook) = &self.config.on_start {
-            let id = me.id;
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(id)));
-            if let Err(panic) = ran {
-                let why = crate::runtime::task::take_panic_message(panic);
-                self.start_failed(id, &why, ready.is_none());
-                if let Some(ready) = ready {
-                    let _ = ready.send(Err(why));
-                }
-                return;
-            }
-        }
-        lock(&self.state).start_failures = 0;
-        if let Some(ready) = ready {
-            let _ = ready.send(Ok(()));
-        }
-        let max = self.config.max_works;
-        dispatch(self, me, max, counts).await;
-    }
-
-    /// A worker's start hook panicked: it is not counted, it is reported (in `join`), and it is
-    /// replaced if the pool needs a worker (`replace`: not during `build`, which fails).
-    fn start_failed(self: &Arc<Self>, id: usize, why: &str, replace: bool) {
-        let again = {
-            let mut st = lock(&self.state);
-            st.workers -= 1;
-            if let Some(r) = st.record(id) {
-                r.lost = Some(format!("on_worker_start panicked: {why}"));
-            }
-            st.start_failures += 1;
-            let needed = st.workers < st.min
-                || (self.config.scaling && st.queued_len() > 0 && st.workers < st.max);
-            let again = replace
-                && needed
-                && st.intake == Intake::Open
-                && st.start_failures < START_FAILURES_IN_A_ROW;
-            if again {
-                st.reserve_worker();
-            }
-            again
-        };
-        if again {
-            let _ = self.start_worker(None);
-        }
-    }
-
-    /// Joins the worker threads that have finished, noting a panic in the worker's record;
-    /// with `detach`, lets go of the unfinished ones too.
-    pub(crate) fn reap(&self, detach: bool) {
-        let threads: Vec<(usize, JoinHandle<()>)> = {
-            let mut st = lock(&self.state);
-            st.records
-                .iter_mut()
-                .filter(|r| detach || r.thread.as_ref().is_some_and(JoinHandle::is_finished))
-                .filter_map(|r| r.thread.take().map(|t| (r.id, t)))
-                .collect()
-        };
-        for (id, thread) in threads {
-            if !thread.is_finished() {
-                continue; // detached
-            }
-            if let Err(panic) = thread.join() {
-                let why = crate::runtime::task::take_panic_message(panic);
-                if let Some(r) = lock(&self.state).record(id) {
-                    r.lost.get_or_insert(why);
-                }
-            }
         }
     }
 
