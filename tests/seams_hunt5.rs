@@ -118,7 +118,12 @@ fn all_cases() -> Vec<Case> {
 }
 
 fn main() {
-    // Re-launched by a case as a probe whose failure would abort the process.
+    // Re-launched by a case as a probe whose failure would abort the process, or that must
+    // run under an fd limit.
+    #[cfg(feature = "elastic")]
+    if std::env::var(elastic_life_cases::FD_PROBE_ENV).is_ok() {
+        return elastic_life_cases::fd_shortage_probe();
+    }
     match std::env::var(sync_cases::UNWIND_PROBE_ENV).as_deref() {
         Ok("sync") => return sync_cases::unwind_probe(),
         #[cfg(feature = "conn-pool")]

@@ -220,6 +220,9 @@ pub(crate) struct ThreadStart {
     pub(crate) on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
     /// Told `Ok` once the hook ran (or the hook's panic), if someone waits for it.
     pub(crate) ready: Option<std::sync::mpsc::Sender<Result<(), StartFailure>>>,
+    /// Told the OS error when the thread could not make its executor (out of fds) and nobody
+    /// waits on `ready`: the body never runs, so whoever counted the worker must uncount it.
+    pub(crate) on_no_executor: Option<Box<dyn FnOnce(std::io::Error) + Send>>,
 }
 
 /// Starts a worker thread: it runs the start hook, says it is ready, then runs the future that
@@ -238,6 +241,7 @@ where
         spin,
         on_start,
         ready,
+        on_no_executor,
     } = start;
     std::thread::Builder::new().name(name).spawn(move || {
         // A thread that cannot make its executor and reactor (out of fds) ends here without a
@@ -246,6 +250,8 @@ where
         if let Err(e) = crate::runtime::executor::Local::prepare() {
             if let Some(ready) = ready {
                 let _ = ready.send(Err(StartFailure::Os(e)));
+            } else if let Some(told) = on_no_executor {
+                told(e);
             }
             return;
         }

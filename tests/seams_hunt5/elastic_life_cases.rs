@@ -15,6 +15,10 @@ use super::{case, eventually, run_foreign, within, Case, HANG};
 pub(crate) fn cases() -> Vec<Case> {
     vec![
         case(
+            "elastic_workers_that_cannot_make_their_reactor_leave_no_count_behind",
+            workers_that_cannot_make_their_reactor_leave_no_count_behind,
+        ),
+        case(
             "elastic_pool_dropped_inside_its_own_work",
             pool_dropped_inside_its_own_work,
         ),
@@ -271,5 +275,86 @@ fn scaled_workers_whose_start_hook_panics() {
         let report = pool.shutdown(ShutdownOptions::default());
         assert!(!report.timed_out, "{report:?}");
         assert_eq!(pool.stats().workers, 0);
+    });
+}
+
+/// The env var that makes this binary run [`fd_shortage_probe`] instead of its cases.
+pub(crate) const FD_PROBE_ENV: &str = "APLEX_HUNT5_ELASTIC_FD_PROBE";
+
+/// Run in a child under a small fd limit: the pool grows while no fd is left, so its new
+/// threads cannot make their executors. Every work still ends, and the shutdown ends (a
+/// failed start that stayed counted made it wait forever for a thread that had gone).
+pub(crate) fn fd_shortage_probe() {
+    let pool = ElasticPool::builder()
+        .min_workers(1)
+        .max_workers(4)
+        .max_works_per_worker(1)
+        .build()
+        .expect("the pool starts");
+    assert_eq!(pool.try_submit(|| 1).unwrap().wait(), Ok(1));
+    let mut hog = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        hog.push(f);
+    }
+    let (open, gate) = std_mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    let g = gate.clone();
+    // Holds the live worker, so the works after it make the pool grow (and fail to).
+    let held = pool
+        .try_submit(move || {
+            let _ = g.lock().unwrap().recv();
+        })
+        .unwrap();
+    let queued: Vec<_> = (0..4u32)
+        .map(|i| pool.try_submit(move || i).unwrap())
+        .collect();
+    open.send(()).unwrap();
+    let mut outcomes = vec![held.wait().map(|()| 99)];
+    outcomes.extend(queued.into_iter().map(|mut h| h.wait_timeout(HANG)));
+    println!("OUTCOMES {outcomes:?}");
+    let report = pool.shutdown(ShutdownOptions {
+        total_timeout: Some(HANG),
+        ..Default::default()
+    });
+    println!("SHUTDOWN timed_out={}", report.timed_out);
+    drop(hog); // held to the end: every start the pool tried failed
+}
+
+fn workers_that_cannot_make_their_reactor_leave_no_count_behind() {
+    within("an elastic pool growing with no fd left", || {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 64 && exec '{}'",
+                std::env::current_exe().unwrap().display()
+            ))
+            .env(FD_PROBE_ENV, "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the probe starts");
+        let end = std::time::Instant::now() + HANG;
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the probe hung");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        // Every work ran on the live worker, or ended WorkerLost: none timed out.
+        let outcomes = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("OUTCOMES "))
+            .unwrap_or_else(|| panic!("no outcomes: {stdout}\n{stderr}"));
+        assert!(!outcomes.contains("TimedOut"), "{outcomes}");
+        assert!(
+            stdout.contains("SHUTDOWN timed_out=false"),
+            "{stdout}\n{stderr}"
+        );
     });
 }

@@ -101,10 +101,25 @@ impl Shared {
             spin: self.config.spin,
             on_start: None, // run by `worker_life`, which handles its panic
             ready: None,
+            on_no_executor: None,
+        };
+        let replace = ready.is_none(); // `build`'s workers are not replaced: it fails
+                                       // A thread that cannot make its executor (out of fds) never runs `worker_life`: it is
+                                       // uncounted here, as a thread the OS refused (and `build`, if it waits, sees its
+                                       // `ready` dropped).
+        let failed = self.clone();
+        let start = ThreadStart {
+            on_no_executor: Some(Box::new(move |e: std::io::Error| {
+                failed.thread_failed(
+                    id,
+                    replace,
+                    format!("a worker could not make its reactor: {e}"),
+                );
+            })),
+            ..start
         };
         let shared = self.clone();
         let me = ElasticWorker::new(id, finished, held, self.clone());
-        let replace = ready.is_none(); // `build`'s workers are not replaced: it fails
         match start_thread(start, move || shared.worker_life(me, counts, ready)) {
             Ok(thread) => {
                 if let Some(r) = lock(&self.state).record(id) {
@@ -116,18 +131,23 @@ impl Shared {
                 Ok(())
             }
             Err(e) => {
-                let mut st = lock(&self.state);
-                st.workers -= 1;
-                st.starting -= 1;
-                st.threads -= 1;
-                st.records.retain(|r| r.id != id);
-                let why = format!("a worker thread could not start: {e}");
-                let next = self.after_failed_start(&mut st, replace, why);
-                self.notify(st);
-                self.follow(next);
+                self.thread_failed(id, replace, format!("a worker thread could not start: {e}"));
                 Err(e)
             }
         }
+    }
+
+    /// Worker `id`'s thread did not start or ended before its life began: it is uncounted,
+    /// and replaced if the pool needs a worker (`replace`).
+    fn thread_failed(self: &Arc<Self>, id: usize, replace: bool, why: String) {
+        let mut st = lock(&self.state);
+        st.workers -= 1;
+        st.starting -= 1;
+        st.threads -= 1;
+        st.records.retain(|r| r.id != id);
+        let next = self.after_failed_start(&mut st, replace, why);
+        self.notify(st);
+        self.follow(next);
     }
 
     /// A worker's thread: its start hook, then its dispatcher.

@@ -271,6 +271,7 @@ impl Builder {
                 spin,
                 on_start: self.on_start.clone(),
                 ready: Some(ready_tx.clone()),
+                on_no_executor: None,
             };
             let exit = ExitGuard::new(&exits);
             let spawned = start_thread(start, move || {
