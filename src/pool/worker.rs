@@ -69,6 +69,18 @@ pub(crate) trait JobSource {
     fn on_blocking(self: &Arc<Self>, _me: &Self::Worker) -> Option<Box<dyn Fn()>> {
         None
     }
+
+    /// A plain closure is about to hold worker `me`'s thread while `rest` (the batch's
+    /// unstarted works, the next one last) waits behind it: the source may take `rest` where
+    /// an idle worker can reach it, leaving `rest` empty, and says whether it did. It runs
+    /// before the closure's [`Room::take_blocking`], so its `on_blocking` hook sees them.
+    fn park(&self, _me: &Self::Worker, _rest: &mut Vec<Arc<dyn Job>>) -> bool {
+        false
+    }
+
+    /// The closure ended: gives back into `rest` (empty) what [`park`](JobSource::park) took
+    /// and no other worker did. Called only after a `park` that returned true.
+    fn unpark(&self, _me: &Self::Worker, _rest: &mut Vec<Arc<dyn Job>>) {}
 }
 
 /// The dispatcher's next move.
@@ -177,7 +189,13 @@ pub(crate) async fn dispatch<S: JobSource>(
                 for job in &batch {
                     std::hint::black_box(Arc::strong_count(job));
                 }
-                for job in batch.drain(..) {
+                // Oldest last, so that each start pops the next one and the rest stays whole.
+                batch.reverse();
+                while let Some(job) = batch.pop() {
+                    // A plain closure holds this thread until it ends: the rest of the batch
+                    // waits where an idle worker can take it meanwhile.
+                    let parked =
+                        job.holds_thread() && !batch.is_empty() && source.park(&me, &mut batch);
                     // A plain closure before this one may have run long: a shutdown-now
                     // called meanwhile cancels the rest of the batch, which has not started.
                     let stopping = source.stopping(&me);
@@ -191,6 +209,9 @@ pub(crate) async fn dispatch<S: JobSource>(
                             job.start(&room);
                         }
                     });
+                    if parked {
+                        source.unpark(&me, &mut batch);
+                    }
                 }
                 // Let the works just started run before taking more.
                 crate::yield_now().await;
