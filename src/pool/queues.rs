@@ -200,6 +200,10 @@ impl WorkerShared {
     /// Takes up to `max` of the oldest parked works (at most half, rounded up), while the
     /// worker runs a plain closure. They left the waiting count when the worker took them.
     fn give_away_parked(&self, max: usize, batch: &mut Vec<Arc<dyn Job>>) -> usize {
+        // ORDERING: Relaxed: see `close`; shutting down now, the owner cancels them itself.
+        if self.stopping.load(Ordering::Relaxed) {
+            return 0;
+        }
         let mut parked = lock(&self.parked);
         let want = max.min(parked.len().div_ceil(2));
         let from = parked.len() - want;

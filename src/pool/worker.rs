@@ -11,7 +11,10 @@
 //!   the room and wakes the dispatcher if it waits for room.
 //! - The dispatcher is the `block_on` future of the worker thread. It takes jobs while there is
 //!   room, starts them (a plain closure runs to its end right there; an async work becomes a
-//!   local task), and parks on the queue when there is nothing to take.
+//!   local task), and parks on the queue when there is nothing to take. The batch it took is
+//!   its own until each job starts, except while a plain closure of the batch runs: then the
+//!   source may hold the rest ([`JobSource::park`]), where other workers can take from it, and
+//!   gives back what is left when the closure ends.
 
 use std::cell::Cell;
 use std::future::poll_fn;
