@@ -12,8 +12,9 @@
 //! - A dispatcher takes up to a batch of works in one lock; a batch is all pinned or all free
 //!   to move. Before a plain closure of a free batch holds its thread, the dispatcher moves the
 //!   rest of the batch into its worker's `parked` slot (a swap; pushers never take that lock),
-//!   and takes back what is left when the closure ends. While it is parked, an idle worker may
-//!   take from it (oldest first, before the queue: the parked works are older). A work leaves
+//!   then takes the rest from there one at a time, under that lock, until none is left. While
+//!   a plain closure holds the worker's thread, an idle worker may take from the slot too
+//!   (oldest first, before the queue: the parked works are older). A work leaves
 //!   the `queued` count when a dispatcher takes it into a batch, so parking and stealing a
 //!   parked work change no count, and a cancel of a parked work finds its mark already taken.
 //!   A parked work is cancelled (shutdown now) or run (graceful shutdown) by whichever
@@ -523,12 +524,13 @@ impl JobSource for Queues {
         true
     }
 
-    fn unpark(&self, me: &usize, rest: &mut Vec<Arc<dyn Job>>) {
+    fn take_parked(&self, me: &usize) -> Option<Arc<dyn Job>> {
         let own = &self.workers[*me];
         let mut parked = lock(&own.parked);
-        std::mem::swap(&mut *parked, rest);
+        let job = parked.pop();
         // ORDERING: Relaxed: a hint; thieves take parked works under the lock only.
-        own.parked_len.store(0, Ordering::Relaxed);
+        own.parked_len.store(parked.len(), Ordering::Relaxed);
+        job
     }
 
     fn on_blocking(self: &Arc<Self>, me: &usize) -> Option<Box<dyn Fn()>> {
