@@ -289,3 +289,174 @@ fn map_items_behind_a_held_item_run_on_the_idle_worker() {
         assert_eq!(rest, (1..8).map(Ok).collect::<Vec<_>>());
     }
 }
+
+/// Puts each work on the worker its hint names (without pinning it there).
+struct ByHint;
+
+impl aplex::balance::Balancer for ByHint {
+    fn pick(&mut self, _loads: &[aplex::balance::Load], hint: Option<u64>) -> usize {
+        hint.unwrap_or(0) as usize
+    }
+}
+
+fn by_hint_pool() -> Arc<ThreadPool> {
+    let pool = ThreadPool::builder()
+        .workers(2)
+        .max_works_per_worker(300)
+        .balancer(ByHint)
+        .build()
+        .unwrap();
+    Arc::new(pool)
+}
+
+/// Holds worker `i`'s thread inside an async work (its dispatcher cannot take from its queue
+/// meanwhile, and the worker is not busy, so no other worker takes from it) until the returned
+/// gate opens: what is queued for it meanwhile, it takes in one batch.
+fn stall(pool: &ThreadPool, i: u64) -> (Gate, Handle<()>) {
+    let gate = Gate::default();
+    let (tx, rx) = mpsc::channel();
+    let g = gate.clone();
+    let h = pool.spawn_with(i, move || async move {
+        tx.send(()).unwrap();
+        g.wait();
+    });
+    rx.recv_timeout(BOUND).unwrap();
+    (gate, h)
+}
+
+/// A plain work that sends once it runs, then holds its worker until the gate opens.
+fn holder(started: mpsc::Sender<usize>, gate: Gate) -> impl FnOnce() + Send + 'static {
+    move || {
+        started.send(thread_index()).unwrap();
+        gate.wait();
+    }
+}
+
+/// Worker 0 takes A, B, C, D in one batch; A holds its thread: B, C and D, taken but not
+/// started, still run on the idle worker meanwhile.
+#[test]
+fn works_batched_behind_a_held_closure_run_on_the_idle_worker() {
+    for round in 0..ROUNDS {
+        let pool = by_hint_pool();
+        let (stalled, stall_h) = stall(&pool, 0);
+        let (gate, (tx, rx)) = (Gate::default(), mpsc::channel());
+        let a = pool.submit_with(0, holder(tx, gate.clone()));
+        let rest: Vec<_> = (0..3).map(|_| pool.submit_with(0, thread_index)).collect();
+        stalled.open();
+        finish(stall_h, "the stalling work");
+        assert_eq!(rx.recv_timeout(BOUND).unwrap(), 0);
+        for h in rest {
+            let at = finish(
+                h,
+                &format!("round {round}: a work batched behind the held one"),
+            );
+            assert_eq!(at, 1, "round {round}");
+        }
+        gate.open();
+        finish(a, "the held work");
+    }
+}
+
+/// A batch of pinned works behind a held closure stays on its worker, though the other one
+/// is idle.
+#[test]
+fn pinned_works_batched_behind_a_held_closure_stay() {
+    const KEY: u64 = 5;
+    for _ in 0..ROUNDS {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .max_works_per_worker(300)
+            .balancer(KeyAffinity::new())
+            .build()
+            .unwrap();
+        let (stalled, stall_h) = stall(&pool, KEY);
+        let (gate, (tx, rx)) = (Gate::default(), mpsc::channel());
+        let a = pool.submit_with(KEY, holder(tx, gate.clone()));
+        let pinned: Vec<_> = (0..5)
+            .map(|_| pool.submit_with(KEY, thread_index))
+            .collect();
+        stalled.open();
+        finish(stall_h, "the stalling work");
+        let home = rx.recv_timeout(BOUND).unwrap();
+        // Unkeyed works run on the other worker, which then goes idle and looks for works.
+        for _ in 0..4 {
+            finish(pool.submit(thread_index), "an unkeyed work");
+        }
+        assert!(
+            pinned.iter().all(|h| !h.is_finished()),
+            "a pinned work moved"
+        );
+        gate.open();
+        finish(a, "A");
+        for h in pinned {
+            assert_eq!(finish(h, "a pinned work"), home);
+        }
+    }
+}
+
+/// Worker 1 is held, so nobody takes the works batched behind A on worker 0; one of them is
+/// cancelled, then A shuts the pool down (`now`: the others are cancelled; else they run).
+/// No count is taken twice.
+fn shutdown_with_works_batched_behind_a_held_closure(now: bool) {
+    let pool = by_hint_pool();
+    let (held1, (tx1, rx1)) = (Gate::default(), mpsc::channel());
+    let h1 = pool.submit_with(1, holder(tx1, held1.clone()));
+    assert_eq!(rx1.recv_timeout(BOUND).unwrap(), 1);
+    let (stalled, stall_h) = stall(&pool, 0);
+    let (gate, (tx, rx)) = (Gate::default(), mpsc::channel());
+    let (g, p) = (gate.clone(), pool.clone());
+    let a = pool.submit_with(0, move || {
+        tx.send(()).unwrap();
+        g.wait();
+        if now {
+            p.shutdown_now();
+        } else {
+            p.shutdown();
+        }
+    });
+    let mut rest: Vec<_> = (0..3).map(|_| pool.submit_with(0, thread_index)).collect();
+    stalled.open();
+    finish(stall_h, "the stalling work");
+    rx.recv_timeout(BOUND).unwrap();
+    assert_eq!(
+        pool.detailed_loads()[0].queued,
+        0,
+        "{:?}",
+        pool.detailed_loads()
+    );
+    assert!(rest[0].cancel());
+    assert_eq!(
+        pool.detailed_loads()[0].queued,
+        0,
+        "{:?}",
+        pool.detailed_loads()
+    );
+    gate.open();
+    finish(a, "A");
+    let want = if now {
+        Err(aplex::Error::Cancelled)
+    } else {
+        Ok(0)
+    };
+    for mut h in rest.drain(1..) {
+        assert_eq!(h.wait_timeout(BOUND), want);
+    }
+    assert_eq!(rest[0].wait_timeout(BOUND), Err(aplex::Error::Cancelled));
+    held1.open();
+    finish(h1, "the work holding worker 1");
+    assert!(
+        pool.detailed_loads().iter().all(|l| l.queued == 0),
+        "{:?}",
+        pool.detailed_loads()
+    );
+}
+
+#[test]
+fn shutdown_now_cancels_works_batched_behind_a_held_closure() {
+    shutdown_with_works_batched_behind_a_held_closure(true);
+}
+
+#[test]
+fn graceful_shutdown_runs_works_batched_behind_a_held_closure() {
+    shutdown_with_works_batched_behind_a_held_closure(false);
+}

@@ -9,6 +9,16 @@
 //! - A work the balancer pinned (its pick is binding: [`Balancer::is_binding`]) runs on the
 //!   worker it was pushed to. Any other work that has not started may be taken by an idle
 //!   worker, oldest first, up to half of what waits (at most one batch) per steal.
+//! - A dispatcher takes up to a batch of works in one lock; a batch is all pinned or all free
+//!   to move. Before a plain closure of a free batch holds its thread, the dispatcher moves the
+//!   rest of the batch into its worker's `parked` slot (a swap; pushers never take that lock),
+//!   then takes the rest from there one at a time, under that lock, until none is left. While
+//!   a plain closure holds the worker's thread, an idle worker may take from the slot too
+//!   (oldest first, before the queue: the parked works are older). A work leaves
+//!   the `queued` count when a dispatcher takes it into a batch, so parking and stealing a
+//!   parked work change no count, and a cancel of a parked work finds its mark already taken.
+//!   A parked work is cancelled (shutdown now) or run (graceful shutdown) by whichever
+//!   dispatcher takes it, as any batch's work is.
 //! - `queued` counts the works waiting in a queue, less those cancelled there: each queued
 //!   work carries a [`QueueMark`], and whichever comes first — the worker that takes it out of
 //!   the queue, or a cancel — takes the mark and uncounts it. A cancelled work stays in the
@@ -18,17 +28,18 @@
 //!
 //! # Not missing a steal
 //!
-//! Only a *busy* worker's queue is stolen from: one running a plain closure (it cannot get to
-//! its queue until the closure ends) or one with no room. A worker that is merely waking up
+//! Only a *busy* worker's queue or parked slot is stolen from: one running a plain closure (it
+//! cannot get to its queue until the closure ends) or one with no room. A worker that is merely waking up
 //! keeps its works, so balancers' placements hold whenever they can be served in time.
 //!
 //! A dispatcher with room and nothing to take registers its waker, marks itself idle, and
 //! only then looks at the other queues one last time. The other side wakes an idle worker
 //! whenever works wait behind a busy worker: a push to a busy worker that is not waiting for
-//! jobs, a worker about to run a plain closure with works queued, a full worker with works
-//! queued, and a thief that left works behind. Whoever wakes an idle worker clears its idle
+//! jobs, a worker about to run a plain closure with works queued or parked (it parks them
+//! before it publishes that it blocks), a full worker with works queued, and a thief that
+//! left works behind. Whoever wakes an idle worker clears its idle
 //! flag, so the next callers do not take its lock again before it has looked. The idle and
-//! blocking flags and the queue counts are ordered by `SeqCst` fences, so either the thief's
+//! blocking flags and the queue and parked counts are ordered by `SeqCst` fences, so either the thief's
 //! last look sees the work or the other side sees the idle thief.
 //!
 //! [`Balancer::is_binding`]: crate::balance::Balancer::is_binding
@@ -64,8 +75,6 @@ struct Queued {
     job: Arc<dyn Job>,
     /// Only this queue's worker may run it.
     pinned: bool,
-    /// A plain closure: it holds the worker's thread once started.
-    plain: bool,
 }
 
 struct Queue {
@@ -90,6 +99,14 @@ pub(crate) struct WorkerShared {
     stopping: AtomicBool,
     /// The dispatcher waits for jobs with room to spare: a steal target for pushes elsewhere.
     idle: AtomicBool,
+    /// The unstarted rest of the dispatcher's batch while a plain closure holds its thread
+    /// (newest first: the oldest is at the end), where an idle worker may take it.
+    parked: Mutex<Vec<Arc<dyn Job>>>,
+    /// How many works `parked` holds (a hint for thieves; the lock decides).
+    parked_len: AtomicUsize,
+    /// The dispatcher's last batch holds pinned works: it may not park them. Only the
+    /// dispatcher's own thread touches it.
+    batch_pinned: AtomicBool,
 }
 
 impl std::fmt::Debug for WorkerShared {
@@ -113,6 +130,9 @@ impl WorkerShared {
             capacity,
             stopping: AtomicBool::new(false),
             idle: AtomicBool::new(false),
+            parked: Mutex::new(Vec::new()),
+            parked_len: AtomicUsize::new(0),
+            batch_pinned: AtomicBool::new(false),
         }
     }
 
@@ -171,14 +191,34 @@ impl WorkerShared {
             } else if let Some(queued) = q.jobs.remove(at) {
                 batch.push(queued.job);
                 taken += 1;
-                if queued.plain {
-                    break; // it ends the thief's batch, as it ends a worker's own
-                }
             }
         }
         drop(q);
         self.uncount(take_marks(&batch[start..]));
         taken
+    }
+
+    /// Takes up to `max` of the oldest parked works (at most half, rounded up), while the
+    /// worker runs a plain closure. They left the waiting count when the worker took them.
+    fn give_away_parked(&self, max: usize, batch: &mut Vec<Arc<dyn Job>>) -> usize {
+        // ORDERING: Relaxed: see `close`; shutting down now, the owner cancels them itself.
+        if self.stopping.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let mut parked = lock(&self.parked);
+        let want = max.min(parked.len().div_ceil(2));
+        let from = parked.len() - want;
+        // Oldest first: the oldest parked work is at the end.
+        batch.extend(parked.drain(from..).rev());
+        // ORDERING: Relaxed: a hint for thieves; this lock orders the works themselves.
+        self.parked_len.store(parked.len(), Ordering::Relaxed);
+        want
+    }
+
+    /// Works waiting here that an idle worker may take now, parked or queued (hints).
+    fn has_spare(&self) -> bool {
+        // ORDERING: Relaxed: hints read after a SeqCst fence; the locks decide.
+        self.parked_len.load(Ordering::Relaxed) > 0 || self.queued.load(Ordering::Relaxed) > 0
     }
 
     /// Takes `n` works out of the waiting count (they left the queue, or were cancelled).
@@ -275,8 +315,7 @@ impl Queues {
             }
             q.jobs.reserve(jobs.len());
             for job in jobs {
-                let plain = job.holds_thread();
-                q.jobs.push_back(Queued { job, pinned, plain });
+                q.jobs.push_back(Queued { job, pinned });
             }
             q.waker.take()
         };
@@ -296,14 +335,13 @@ impl Queues {
         }
     }
 
-    /// Worker `me` is about to run a plain closure: if works wait in its queue, an idle worker
-    /// may take them meanwhile.
+    /// Worker `me` is about to run a plain closure: if works wait in its queue or its parked
+    /// slot, an idle worker may take them meanwhile.
     fn blocking(&self, me: usize) {
-        // ORDERING: after the fence in `Room::take_blocking`. No idle worker now: one that goes
-        // idle later sees this worker blocking and looks at its queue.
-        if self.idle.load(Ordering::SeqCst) > 0
-            && self.workers[me].queued.load(Ordering::Relaxed) > 0
-        {
+        // ORDERING: after the fence in `Room::take_blocking` (the parked works were published
+        // before it). No idle worker now: one that goes idle later sees this worker blocking
+        // and looks at its parked slot and its queue.
+        if self.idle.load(Ordering::SeqCst) > 0 && self.workers[me].has_spare() {
             self.wake_idle(me);
         }
     }
@@ -364,13 +402,20 @@ impl Queues {
         let n = self.workers.len();
         for j in (1..n).map(|k| (me + k) % n) {
             let victim = &self.workers[j];
-            // ORDERING: Relaxed after the caller's fence: a hint; the victim's lock decides.
-            if victim.queued.load(Ordering::Relaxed) == 0 || !victim.is_busy() {
+            if !victim.has_spare() || !victim.is_busy() {
                 continue;
             }
-            let taken = victim.give_away(max, batch);
+            // Parked works are older than queued ones: they go first.
+            // ORDERING: Relaxed after the caller's fence: a hint; the victim's locks decide.
+            let mut taken = 0;
+            if victim.parked_len.load(Ordering::Relaxed) > 0 {
+                taken = victim.give_away_parked(max, batch);
+            }
+            if taken == 0 {
+                taken = victim.give_away(max, batch);
+            }
             if taken > 0 {
-                if victim.queued.load(Ordering::Relaxed) > 0 {
+                if victim.has_spare() {
                     self.wake_idle(j); // more for another idle worker
                 }
                 return taken;
@@ -405,18 +450,21 @@ impl JobSource for Queues {
         }
         let free = room.free().min(BATCH);
         if free > 0 && !q.jobs.is_empty() {
-            // A plain closure ends the batch: what waits behind it stays in the queue, where
-            // an idle worker can take it while the closure holds this thread (a work taken
-            // into a batch is out of every other worker's reach until it starts).
+            // One batch is all pinned or all free to move: the dispatcher parks the rest of a
+            // free one while a plain closure holds this thread, where an idle worker can take
+            // it; a pinned one stays here, as nobody else may run it anyway.
+            let pinned = q.jobs[0].pinned;
             let n = free.min(q.jobs.len());
             let n = q
                 .jobs
                 .iter()
                 .take(n)
-                .position(|queued| queued.plain)
-                .map_or(n, |at| at + 1);
+                .position(|queued| queued.pinned != pinned)
+                .unwrap_or(n);
             batch.extend(q.jobs.drain(..n).map(|queued| queued.job));
             drop(q);
+            // ORDERING: Relaxed: only this worker's thread reads or writes it.
+            own.batch_pinned.store(pinned, Ordering::Relaxed);
             own.uncount(take_marks(batch));
             return Poll::Ready(Step::Run);
         }
@@ -443,6 +491,8 @@ impl JobSource for Queues {
         // ORDERING: see `push`.
         fence(Ordering::SeqCst);
         if self.steal(*me, free, batch) > 0 {
+            // ORDERING: Relaxed: only this worker's thread reads or writes it.
+            own.batch_pinned.store(false, Ordering::Relaxed); // a thief takes no pinned work
             self.set_idle(own, false);
             return Poll::Ready(Step::Run);
         }
@@ -457,6 +507,30 @@ impl JobSource for Queues {
     fn stopping(&self, me: &usize) -> bool {
         // ORDERING: Relaxed: see `WorkerShared::close`.
         self.workers[*me].stopping.load(Ordering::Relaxed)
+    }
+
+    fn park(&self, me: &usize, rest: &mut Vec<Arc<dyn Job>>) -> bool {
+        let own = &self.workers[*me];
+        // ORDERING: Relaxed: only this worker's thread reads or writes it.
+        if self.workers.len() < 2 || own.batch_pinned.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut parked = lock(&own.parked);
+        debug_assert!(parked.is_empty(), "a parked batch was not taken back");
+        std::mem::swap(&mut *parked, rest);
+        // ORDERING: Relaxed: published to thieves by the SeqCst store and fence that follow in
+        // `Room::take_blocking` (see `blocking`).
+        own.parked_len.store(parked.len(), Ordering::Relaxed);
+        true
+    }
+
+    fn take_parked(&self, me: &usize) -> Option<Arc<dyn Job>> {
+        let own = &self.workers[*me];
+        let mut parked = lock(&own.parked);
+        let job = parked.pop();
+        // ORDERING: Relaxed: a hint; thieves take parked works under the lock only.
+        own.parked_len.store(parked.len(), Ordering::Relaxed);
+        job
     }
 
     fn on_blocking(self: &Arc<Self>, me: &usize) -> Option<Box<dyn Fn()>> {

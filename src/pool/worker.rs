@@ -11,7 +11,11 @@
 //!   the room and wakes the dispatcher if it waits for room.
 //! - The dispatcher is the `block_on` future of the worker thread. It takes jobs while there is
 //!   room, starts them (a plain closure runs to its end right there; an async work becomes a
-//!   local task), and parks on the queue when there is nothing to take.
+//!   local task), and parks on the queue when there is nothing to take. The batch it took is
+//!   its own until each job starts, except that before a plain closure of the batch runs, the
+//!   source may take the rest ([`JobSource::park`]) where other workers can reach it while the
+//!   closure holds the thread; the dispatcher then takes it back one job at a time
+//!   ([`JobSource::take_parked`]).
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -67,6 +71,22 @@ pub(crate) trait JobSource {
     /// What to run each time a plain closure is about to hold worker `me`'s thread (works
     /// queued for it could go to an idle worker meanwhile). Asked once, when the worker starts.
     fn on_blocking(self: &Arc<Self>, _me: &Self::Worker) -> Option<Box<dyn Fn()>> {
+        None
+    }
+
+    /// A plain closure is about to hold worker `me`'s thread while `rest` (the batch's
+    /// unstarted works, the next one last) waits behind it: the source may take `rest` where
+    /// an idle worker can reach it, leaving `rest` empty, and says whether it did. It runs
+    /// before the closure's [`Room::take_blocking`], so its `on_blocking` hook sees them.
+    /// The dispatcher then takes the rest back one at a time with
+    /// [`take_parked`](JobSource::take_parked), before each start.
+    fn park(&self, _me: &Self::Worker, _rest: &mut Vec<Arc<dyn Job>>) -> bool {
+        false
+    }
+
+    /// The next of the works [`park`](JobSource::park) took that no other worker took, or
+    /// `None` once there is none left.
+    fn take_parked(&self, _me: &Self::Worker) -> Option<Arc<dyn Job>> {
         None
     }
 }
@@ -177,7 +197,23 @@ pub(crate) async fn dispatch<S: JobSource>(
                 for job in &batch {
                     std::hint::black_box(Arc::strong_count(job));
                 }
-                for job in batch.drain(..) {
+                // Oldest last, so that each start pops the next one and the rest stays whole.
+                batch.reverse();
+                // Once parked, the rest stays parked (one lock per start, taken by nobody
+                // else unless a closure holds the thread) until it is all started.
+                let mut parked = false;
+                loop {
+                    let next = if parked {
+                        source.take_parked(&me)
+                    } else {
+                        batch.pop()
+                    };
+                    let Some(job) = next else { break };
+                    // A plain closure holds this thread until it ends: the rest of the batch
+                    // waits where an idle worker can take it meanwhile.
+                    if !parked && job.holds_thread() && !batch.is_empty() {
+                        parked = source.park(&me, &mut batch);
+                    }
                     // A plain closure before this one may have run long: a shutdown-now
                     // called meanwhile cancels the rest of the batch, which has not started.
                     let stopping = source.stopping(&me);
