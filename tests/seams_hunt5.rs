@@ -11,12 +11,8 @@
 //! case names to run only those; `--ignored` runs the cases marked as known bugs. Every panic
 //! is quiet (some cases panic on purpose); a failing case prints its message.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
 
 mod case_harness;
 
@@ -45,48 +41,9 @@ mod sync_cases;
 mod time_cases;
 
 #[allow(unused_imports)] // each feature cut uses a different part
-pub(crate) use case_harness::{bug, case, eventually, message, within, Case, CountingWaker, HANG};
-
-/// Polls `fut` once with `waker`.
-pub(crate) fn poll_with<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(waker))
-}
-
-/// A foreign executor: polls `fut` on the calling thread with a waker that unparks it and
-/// counts its wakes; fails the case after [`HANG`].
-pub(crate) fn run_foreign<F: Future>(fut: F) -> F::Output {
-    struct Unpark {
-        thread: std::thread::Thread,
-        wakes: AtomicUsize,
-    }
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.wakes.fetch_add(1, Ordering::SeqCst);
-            self.thread.unpark();
-        }
-    }
-    let unpark = Arc::new(Unpark {
-        thread: std::thread::current(),
-        wakes: AtomicUsize::new(0),
-    });
-    let waker = Waker::from(Arc::clone(&unpark));
-    let mut fut = std::pin::pin!(fut);
-    let end = Instant::now() + HANG;
-    loop {
-        let seen = unpark.wakes.load(Ordering::SeqCst);
-        if let Poll::Ready(out) = poll_with(fut.as_mut(), &waker) {
-            return out;
-        }
-        // Parked until woken: a wake that never comes is the hang this catches.
-        while unpark.wakes.load(Ordering::SeqCst) == seen {
-            assert!(Instant::now() < end, "hung: no wake within {HANG:?}");
-            std::thread::park_timeout(Duration::from_millis(100));
-        }
-    }
-}
+pub(crate) use case_harness::{
+    bug, case, eventually, message, poll_with, run_foreign, within, Case, CountingWaker, HANG,
+};
 
 /// A value that counts its drops.
 #[derive(Debug)]

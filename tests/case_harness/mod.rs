@@ -4,12 +4,14 @@
 //! runs on its own thread under a hang bound, so a hang is reported and the others still run.
 //! Every panic is quiet (cases panic on purpose); a failing case prints its message.
 
+use std::future::Future;
 use std::panic::catch_unwind;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
-use std::task::{Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// One case: its name, its body, and why it is ignored (a known bug), if it is.
@@ -180,4 +182,47 @@ pub(crate) fn run_cases(target: &str, cases: Vec<Case>) -> ! {
     eprintln!("{target}: {passed} passed, {failed} failed, {ignored} ignored");
     // Hung threads of failed cases must not keep the process alive.
     std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// Polls `fut` once with `waker`.
+#[allow(dead_code)] // not every target polls by hand
+pub(crate) fn poll_with<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(waker))
+}
+
+/// A foreign executor: polls `fut` on the calling thread with a waker that unparks it and
+/// counts its wakes; fails the case after [`HANG`].
+#[allow(dead_code)] // not every target needs a foreign executor
+pub(crate) fn run_foreign<F: Future>(fut: F) -> F::Output {
+    struct Unpark {
+        thread: std::thread::Thread,
+        wakes: AtomicUsize,
+    }
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+            self.thread.unpark();
+        }
+    }
+    let unpark = Arc::new(Unpark {
+        thread: std::thread::current(),
+        wakes: AtomicUsize::new(0),
+    });
+    let waker = Waker::from(Arc::clone(&unpark));
+    let mut fut = std::pin::pin!(fut);
+    let end = Instant::now() + HANG;
+    loop {
+        let seen = unpark.wakes.load(Ordering::SeqCst);
+        if let Poll::Ready(out) = poll_with(fut.as_mut(), &waker) {
+            return out;
+        }
+        // Parked until woken: a wake that never comes is the hang this catches.
+        while unpark.wakes.load(Ordering::SeqCst) == seen {
+            assert!(Instant::now() < end, "hung: no wake within {HANG:?}");
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+    }
 }
