@@ -2,8 +2,8 @@
 //!
 //! Not ported: `close_try_recv_poll` (tokio panics when a closed receiver is polled after
 //! `try_recv` failed; aplex documents that it then resolves `RecvError`, tested below as
-//! `poll_after_close_and_try_recv_resolves_closed`); `receiver_is_closed_*` and
-//! `receiver_is_empty_*` (aplex's receiver has no `is_closed`/`is_empty`).
+//! `poll_after_close_and_try_recv_resolves_closed`). tokio's `receiver_is_closed_*` and
+//! `receiver_is_empty_*` are ported in `tests/sync_parity.rs`.
 
 use std::sync::mpsc as std_mpsc;
 use std::task::Poll;
