@@ -47,6 +47,8 @@ pub(crate) struct Frames {
     bytes: Vec<u8>,
     /// Each frame's kind, job id and payload range in `bytes`.
     heads: Vec<(u8, u64, std::ops::Range<usize>)>,
+    /// How many of them are cancels.
+    cancels: usize,
 }
 
 impl Frames {
@@ -65,6 +67,8 @@ struct Queue {
     waker: Option<Waker>,
     /// The executor is done: nothing more is taken.
     closed: bool,
+    /// Cancel frames among `items`: a look for them scans nothing while there are none.
+    cancels: usize,
 }
 
 /// The executor's end of the input thread's queue.
@@ -80,6 +84,7 @@ impl Inbox {
             drop(old);
             return Poll::Pending;
         }
+        queue.cancels = 0;
         Poll::Ready(std::mem::take(&mut queue.items))
     }
 }
@@ -98,6 +103,9 @@ impl Pending {
     /// Calls `f` with the job id of every cancel frame read and not yet taken, in order.
     pub(crate) fn cancels(&self, mut f: impl FnMut(u64)) {
         let queue = lock(&self.0);
+        if queue.cancels == 0 {
+            return;
+        }
         for item in &queue.items {
             if let Incoming::Frames(frames) = item {
                 for (kind, id, _) in frames.iter() {
@@ -131,6 +139,9 @@ impl Outlet {
             let mut queue = lock(&self.0);
             if queue.closed {
                 return false;
+            }
+            if let Incoming::Frames(frames) = &item {
+                queue.cancels += frames.cancels;
             }
             queue.items.push_back(item);
             queue.waker.take()
@@ -212,7 +223,12 @@ fn read(mut input: File, names: &[&'static str], tx: &Outlet) -> String {
             for head in &mut heads {
                 head.2 = head.2.start - from..head.2.end - from;
             }
-            if !tx.send(Incoming::Frames(Frames { bytes, heads })) {
+            let cancels = heads.iter().filter(|h| h.0 == frame::CANCEL).count();
+            if !tx.send(Incoming::Frames(Frames {
+                bytes,
+                heads,
+                cancels,
+            })) {
                 finished();
             }
         }
