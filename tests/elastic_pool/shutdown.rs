@@ -216,6 +216,10 @@ fn a_pool_whose_workers_never_start_fails_the_queued_works_and_tries_again_later
     // The trouble passes: a later submit starts a worker, which serves it.
     broken.store(false, Ordering::SeqCst);
     assert_eq!(pool.try_submit(|| 7).unwrap().wait(), Ok(7));
+    // A handle resolves a moment before its worker counts the work ended: wait for the count.
+    eventually("the last work to be counted", || {
+        pool.stats().completed == 4
+    });
     // Every work had ended before: the shutdown ends none.
     let report = pool.shutdown(ShutdownOptions::default());
     assert_eq!(
